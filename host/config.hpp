@@ -1,0 +1,77 @@
+// Run configuration: the YAML a user writes (with units), validated and resolved into SI values.
+#pragma once
+
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+#include "host/protocol.hpp"
+#include "models/params.hpp"
+
+namespace halite {
+
+struct LoadingConfig {
+  enum class Basis { kComposite, kActiveMaterial };
+  Basis basis = Basis::kComposite;
+  double areal_mass = 0.36;               // kg/m^2 (36 mg/cm^2), of composite or of CAM per basis
+  double active_mass_fraction = 0.7;      // CAM : SE = 7 : 3 by mass
+  double active_density = 4790.0;         // kg/m^3, NMC721 crystallographic
+  double electrolyte_density = 1860.0;    // kg/m^3, argyrodite
+  double porosity = 0.07;                 // residual porosity of the pressed composite
+  double active_molar_mass = 0.09730;     // kg/mol, LiNi0.7Co0.2Mn0.1O2
+  double reference_specific_capacity = 150.0;  // mAh/g that defines 1C
+  // Derived by resolve_loading():
+  double active_areal_mass = 0.0;         // kg/m^2 of CAM
+  double one_c_current_density = 0.0;     // A/m^2
+};
+
+struct MeshConfig {
+  int cathode_nodes = 8;    // finite volumes across the composite cathode
+  int radial_shells = 10;   // finite volumes per particle radius
+};
+
+struct SolverConfig {
+  double relative_tolerance = 1e-6;
+  double absolute_tolerance_stoichiometry = 1e-7;   // -
+  double absolute_tolerance_potential = 1e-7;       // V
+  double absolute_tolerance_current = 1e-6;         // A/m^2
+  double absolute_tolerance_charge = 1e-3;          // C/m^2 (and J/m^2 for energy)
+  double max_step = 600.0;                          // s
+  long max_steps_per_step = 200000;                 // IDA steps within one protocol step
+};
+
+struct OutputConfig {
+  // Cycles whose full time series is stored (1-based). Empty = first, last, and every cycle of
+  // the final blocks after the first (the rate test).
+  std::vector<int> curve_cycles;
+};
+
+struct RunConfig {
+  std::string name = "reference NMC721 | LSPSCl | Li-In";
+  models::CellParams cell;
+  double initial_stoichiometry = 0.98;  // uniform Li stoichiometry of the pristine NMC
+  LoadingConfig loading;
+  MeshConfig mesh;
+  SolverConfig solver;
+  Protocol protocol;
+  OutputConfig output;
+  std::string resolved_yaml;  // the full resolved configuration, defaults included
+  std::string source;         // file the config came from ("<embedded reference>" for default)
+};
+
+// A configuration error: where it is and what is wrong. what() is the full message.
+class ConfigError : public std::runtime_error {
+ public:
+  ConfigError(std::string file, int line, int column, std::string key, std::string message);
+  const std::string file, key, detail;
+  const int line, column;
+};
+
+// Loads a YAML config (path empty = the embedded reference cell), applies "key.path=value"
+// overrides, validates every key and resolves units and derived quantities. Throws ConfigError.
+RunConfig load_config(const std::string& path, const std::vector<std::string>& overrides = {});
+
+// Derives the cathode thickness, volume fractions and the 1C current density from the loading.
+void resolve_loading(RunConfig& config);
+
+}  // namespace halite

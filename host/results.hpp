@@ -1,0 +1,47 @@
+// What a run produces per cell and per cycle, independent of how it is stored (HDF5 writer).
+#pragma once
+
+#include <string>
+#include <vector>
+
+namespace halite {
+
+struct SolverStats {
+  long steps = 0;
+  long residual_evals = 0;
+  long jacobian_evals = 0;     // linear-solver setups (Jacobian evaluation + factorisation)
+  long nonlinear_iters = 0;
+  long error_test_fails = 0;
+  long nonlinear_conv_fails = 0;
+};
+
+struct CycleRecord {
+  int cycle = 0;                        // 1-based over the whole protocol
+  double charge_capacity = 0;           // mAh per g of active material
+  double discharge_capacity = 0;        // mAh per g of active material
+  double coulombic_efficiency = 0;      // discharge / charge (NaN if no charge)
+  double charge_energy = 0;             // mWh per g of active material (cell voltage vs Li-In)
+  double discharge_energy = 0;          // mWh per g of active material (cell voltage vs Li-In)
+  double lithium_inventory = 0;         // mol/m^2 in the cathode particles at cycle end
+  double duration = 0;                  // s, this cell's own clock
+  std::vector<double> step_end_times;   // s since cycle start, one per step
+  SolverStats stats;                    // summed over the steps of this cycle (batch-wide IDA)
+  bool simulated = true;                // false where a controller extrapolated the cycle
+  bool failed = false;
+  std::string failure;                  // reason, if failed
+};
+
+// One sample of a stored voltage curve.
+struct CurvePoint {
+  double time = 0;             // s, cell clock since the start of the run
+  double voltage = 0;          // V in the run's reference
+  double current_density = 0;  // A/m^2, positive on discharge
+  int step = 0;                // step index within the cycle
+};
+
+struct Curve {
+  int cycle = 0;
+  std::vector<CurvePoint> points;
+};
+
+}  // namespace halite
