@@ -13,6 +13,9 @@ inline constexpr int kMaxParticleClasses = 8;
 // Which fit of the NMC open-circuit potential to use (see docs/model.md, "OCP").
 enum class NmcOcpFit : int { kNmc721Blend = 0, kChen2020Nmc811 = 1, kMohtat2020Nmc532 = 2 };
 
+// Li diffusivity in NMC: O'Regan 2022 D(x) shape times a scale, or a constant (verification).
+enum class DiffusivityModel : int { kORegan2022 = 0, kConstant = 1 };
+
 struct CellParams {
   // --- environment -------------------------------------------------------------------------
   double temperature = 298.15;  // K
@@ -41,7 +44,9 @@ struct CellParams {
   // NMC721 bulk properties
   double max_concentration = 49200.0;        // mol/m^3, c_max = rho/M
   NmcOcpFit ocp_fit = NmcOcpFit::kNmc721Blend;
+  DiffusivityModel diffusivity_model = DiffusivityModel::kORegan2022;
   double diffusivity_scale = 0.5;            // multiplies the O'Regan 2022 D(x) shape
+  double diffusivity_constant = 5e-15;       // m^2/s, used by DiffusivityModel::kConstant
   double exchange_current_mid = 1.0;         // A/m^2 of contact area at x = 0.5
   double transfer_coefficient = 0.5;         // alpha (anodic)
 

@@ -1,0 +1,213 @@
+#include "host/batch_integrator.hpp"
+
+#include <ida/ida.h>
+
+#include <algorithm>
+#include <cmath>
+
+#include <fmt/format.h>
+
+namespace halite {
+
+namespace {
+
+void check_ida(int flag, const char* call) {
+  if (flag < 0)
+    throw IntegrationError(fmt::format("{} failed with flag {} ({})", call, IDAGetReturnFlagName(flag),
+                                       flag),
+                           -1, flag);
+}
+
+}  // namespace
+
+BatchIntegrator::BatchIntegrator(BatchModel& model, const SolverConfig& config)
+    : model_(model), config_(config), solver_(model) {
+  const int b = model.cells(), n = model.per_cell();
+  y_ = NVectorPtr(make_batch_vector(context_, b, n, model.mask()));
+  yp_ = NVectorPtr(N_VClone(y_.get()));
+  id_ = NVectorPtr(N_VClone(y_.get()));
+  atol_ = NVectorPtr(N_VClone(y_.get()));
+  N_VConst(0.0, yp_.get());
+  for (int c = 0; c < b; ++c) {
+    model.differential_id(batch_data(id_.get()) + std::size_t(c) * n);
+    model.absolute_tolerances(config.absolute_tolerance_stoichiometry,
+                              config.absolute_tolerance_potential,
+                              config.absolute_tolerance_current, config.absolute_tolerance_charge,
+                              batch_data(atol_.get()) + std::size_t(c) * n);
+  }
+  last_residual_point_.assign(std::size_t(b) * n, 0.0);
+
+  ida_ = IDACreate(context_);
+  if (!ida_) throw std::bad_alloc();
+  check_ida(IDASetErrHandlerFn(ida_, &BatchIntegrator::error_callback, this), "IDASetErrHandlerFn");
+  check_ida(IDAInit(ida_, &BatchIntegrator::residual_callback, 0.0, y_.get(), yp_.get()), "IDAInit");
+  check_ida(IDASVtolerances(ida_, config.relative_tolerance, atol_.get()), "IDASVtolerances");
+  check_ida(IDASetUserData(ida_, this), "IDASetUserData");
+  check_ida(IDASetId(ida_, id_.get()), "IDASetId");
+  check_ida(IDASetMaxStep(ida_, config.max_step), "IDASetMaxStep");
+  check_ida(IDASetMaxNumSteps(ida_, config.max_steps_per_step), "IDASetMaxNumSteps");
+
+  hooks_.current_cj = [this] {
+    double cj = 0.0;
+    IDAGetCurrentCj(ida_, &cj);
+    return cj;
+  };
+  hooks_.step_counter = [this] {
+    long nst = 0, ncfn = 0, netf = 0;
+    IDAGetNumSteps(ida_, &nst);
+    IDAGetNumNonlinSolvConvFails(ida_, &ncfn);
+    IDAGetNumErrTestFails(ida_, &netf);
+    return (epoch_ << 42) + ((ncfn + netf) << 24) + nst;
+  };
+  hooks_.last_residual_point = [this] { return last_residual_point_.data(); };
+  linear_solver_ = make_schur_linear_solver(context_, solver_, hooks_);
+  check_ida(IDASetLinearSolver(ida_, linear_solver_, nullptr), "IDASetLinearSolver");
+}
+
+BatchIntegrator::~BatchIntegrator() {
+  if (ida_) IDAFree(&ida_);
+  if (linear_solver_) SUNLinSolFree(linear_solver_);
+}
+
+int BatchIntegrator::residual_callback(double, N_Vector y, N_Vector yp, N_Vector res,
+                                       void* data) {
+  auto* self = static_cast<BatchIntegrator*>(data);
+  try {
+    const double* yd = batch_data(y);
+    std::copy(yd, yd + self->last_residual_point_.size(), self->last_residual_point_.begin());
+    return self->model_.residual(yd, batch_data(yp), batch_data(res));
+  } catch (...) {
+    return -1;
+  }
+}
+
+int BatchIntegrator::root_callback(double t, N_Vector y, N_Vector, double* g, void* data) {
+  auto* self = static_cast<BatchIntegrator*>(data);
+  try {
+    self->roots_(t, batch_data(y), g);
+    return 0;
+  } catch (...) {
+    return -1;
+  }
+}
+
+void BatchIntegrator::error_callback(int, const char* module, const char* function, char* msg,
+                                     void* data) {
+  auto* self = static_cast<BatchIntegrator*>(data);
+  self->last_ida_message_ = fmt::format("[{} {}] {}", module ? module : "IDA",
+                                        function ? function : "", msg ? msg : "");
+}
+
+void BatchIntegrator::restart(double t0, int roots_per_cell, RootFunction roots) {
+  accumulate_stats();
+  ++epoch_;
+  roots_ = std::move(roots);
+  roots_per_cell_ = roots_per_cell;
+  N_VConst(0.0, yp_.get());
+  check_ida(IDAReInit(ida_, t0, y_.get(), yp_.get()), "IDAReInit");
+  check_ida(IDARootInit(ida_, model_.cells() * roots_per_cell,
+                        roots_per_cell > 0 ? &BatchIntegrator::root_callback : nullptr),
+            "IDARootInit");
+  // Root functions are tested only after the first step: a condition already met at t0 (e.g. a
+  // cell that starts at its cut-off) is handled by the caller before integrating.
+  IDASetNoInactiveRootWarn(ida_);
+  const double t_ic = t0 + 1.0;
+  const int flag = IDACalcIC(ida_, IDA_YA_YDP_INIT, t_ic);
+  if (flag < 0) {
+    int cell = -1;
+    const std::string msg = describe_failure("IDACalcIC", flag, &cell);
+    throw IntegrationError(msg, cell, flag);
+  }
+  check_ida(IDAGetConsistentIC(ida_, y_.get(), yp_.get()), "IDAGetConsistentIC");
+  ++epoch_;  // the first step evaluates a fresh Jacobian at its predicted state
+}
+
+int BatchIntegrator::step(double t_limit, double* t_reached) {
+  IDASetStopTime(ida_, t_limit);
+  return IDASolve(ida_, t_limit, t_reached, y_.get(), yp_.get(), IDA_ONE_STEP);
+}
+
+const std::vector<int>& BatchIntegrator::roots_found() {
+  roots_found_.assign(std::size_t(model_.cells()) * roots_per_cell_, 0);
+  if (!roots_found_.empty()) IDAGetRootInfo(ida_, roots_found_.data());
+  return roots_found_;
+}
+
+std::string BatchIntegrator::describe_failure(const char* call, int flag, int* blamed_cell) {
+  std::string msg = fmt::format("{} failed with flag {} ({})", call, IDAGetReturnFlagName(flag), flag);
+  if (!last_ida_message_.empty()) msg += ": " + last_ida_message_;
+  *blamed_cell = -1;
+  if (!model_.nonfinite_cells().empty()) {
+    *blamed_cell = model_.nonfinite_cells().front();
+    msg += fmt::format("; cell {} produced non-finite residuals", *blamed_cell + 1);
+  }
+  // Largest weighted local errors, translated to physics.
+  NVectorPtr err(N_VClone(y_.get())), weights(N_VClone(y_.get()));
+  if (IDAGetEstLocalErrors(ida_, err.get()) == IDA_SUCCESS &&
+      IDAGetErrWeights(ida_, weights.get()) == IDA_SUCCESS) {
+    const double* e = batch_data(err.get());
+    const double* w = batch_data(weights.get());
+    const int n = model_.per_cell();
+    std::vector<std::pair<double, int>> ranked;
+    for (int c = 0; c < model_.cells(); ++c) {
+      if (model_.frozen(c)) continue;
+      for (int i = 0; i < n; ++i) {
+        const std::size_t k = std::size_t(c) * n + i;
+        const double v = std::fabs(e[k] * w[k]);
+        ranked.emplace_back(std::isfinite(v) ? v : 1e300, int(k));
+      }
+    }
+    const std::size_t top = std::min<std::size_t>(3, ranked.size());
+    std::partial_sort(ranked.begin(), ranked.begin() + top, ranked.end(),
+                      [](auto& a, auto& b) { return a.first > b.first; });
+    if (top > 0) {
+      msg += "; largest weighted local errors:";
+      for (std::size_t r = 0; r < top; ++r) {
+        const int c = ranked[r].second / n, i = ranked[r].second % n;
+        msg += fmt::format(" {} of cell {} ({:.3g});", model_.describe_component(i), c + 1,
+                           ranked[r].first);
+      }
+      if (*blamed_cell < 0 && ranked[0].first > 0.0) *blamed_cell = ranked[0].second / n;
+    }
+  }
+  if (*blamed_cell < 0) {
+    for (int c = 0; c < model_.cells(); ++c)
+      if (!model_.frozen(c)) {
+        *blamed_cell = c;
+        break;
+      }
+  }
+  return msg;
+}
+
+void BatchIntegrator::accumulate_stats() {
+  SolverStats s;
+  IDAGetNumSteps(ida_, &s.steps);
+  IDAGetNumResEvals(ida_, &s.residual_evals);
+  IDAGetNumNonlinSolvIters(ida_, &s.nonlinear_iters);
+  IDAGetNumErrTestFails(ida_, &s.error_test_fails);
+  IDAGetNumNonlinSolvConvFails(ida_, &s.nonlinear_conv_fails);
+  total_.steps += s.steps;
+  total_.residual_evals += s.residual_evals;
+  total_.nonlinear_iters += s.nonlinear_iters;
+  total_.error_test_fails += s.error_test_fails;
+  total_.nonlinear_conv_fails += s.nonlinear_conv_fails;
+}
+
+SolverStats BatchIntegrator::stats() const {
+  SolverStats s;
+  IDAGetNumSteps(ida_, &s.steps);
+  IDAGetNumResEvals(ida_, &s.residual_evals);
+  IDAGetNumNonlinSolvIters(ida_, &s.nonlinear_iters);
+  IDAGetNumErrTestFails(ida_, &s.error_test_fails);
+  IDAGetNumNonlinSolvConvFails(ida_, &s.nonlinear_conv_fails);
+  s.steps += total_.steps;
+  s.residual_evals += total_.residual_evals;
+  s.nonlinear_iters += total_.nonlinear_iters;
+  s.error_test_fails += total_.error_test_fails;
+  s.nonlinear_conv_fails += total_.nonlinear_conv_fails;
+  s.jacobian_evals = solver_.jacobian_evaluations();
+  return s;
+}
+
+}  // namespace halite

@@ -1,0 +1,83 @@
+// SUNDIALS IDA integrating a BatchModel: one IDA instance for the whole batch, the batch
+// N_Vector (max-over-cells norms), the Schur linear solver, per-cell root functions.
+// Exceptions never cross into SUNDIALS: callbacks catch them and return -1.
+#pragma once
+
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "host/batch_model.hpp"
+#include "host/config.hpp"
+#include "host/nvector_batch.hpp"
+#include "host/results.hpp"
+#include "host/schur_solver.hpp"
+
+namespace halite {
+
+// An IDA failure: which call, its flag, IDA's own text, the worst components in physics terms.
+class IntegrationError : public std::runtime_error {
+ public:
+  IntegrationError(const std::string& message, int cell, int flag)
+      : std::runtime_error(message), cell(cell), flag(flag) {}
+  const int cell;  // the cell blamed (-1: not attributable)
+  const int flag;
+};
+
+class BatchIntegrator {
+ public:
+  // Root function: fills g[cell * roots_per_cell + k] for every cell at (t, y).
+  using RootFunction = std::function<void(double t, const double* y, double* g)>;
+
+  BatchIntegrator(BatchModel& model, const SolverConfig& config);
+  ~BatchIntegrator();
+  BatchIntegrator(const BatchIntegrator&) = delete;
+  BatchIntegrator& operator=(const BatchIntegrator&) = delete;
+
+  double* y() { return batch_data(y_.get()); }
+  double* yp() { return batch_data(yp_.get()); }
+  double* cell_state(int cell) { return y() + std::size_t(cell) * model_.per_cell(); }
+  BatchModel& model() { return model_; }
+  SchurSolver& solver() { return solver_; }
+
+  // Restart IDA at t0 from y (the state held by this object) and compute consistent algebraic
+  // variables and derivatives (IDACalcIC). Throws IntegrationError.
+  void restart(double t0, int roots_per_cell, RootFunction roots);
+  // One internal IDA step towards t_limit (IDA_ONE_STEP with tstop = t_limit). Returns IDA's
+  // flag (IDA_SUCCESS, IDA_ROOT_RETURN, IDA_TSTOP_RETURN or a negative failure).
+  int step(double t_limit, double* t_reached);
+  // Which roots were found at the last IDA_ROOT_RETURN (size cells * roots_per_cell).
+  const std::vector<int>& roots_found();
+
+  // Describes a failure of `call` with `flag`: IDA's message and the worst components. Also
+  // returns the cell with the largest weighted local error (or a cell with non-finite values).
+  std::string describe_failure(const char* call, int flag, int* blamed_cell);
+
+  SolverStats stats() const;  // cumulative over the whole run
+
+ private:
+  static int residual_callback(double t, N_Vector y, N_Vector yp, N_Vector res, void* data);
+  static int root_callback(double t, N_Vector y, N_Vector yp, double* g, void* data);
+  static void error_callback(int code, const char* module, const char* function, char* msg,
+                             void* data);
+  void accumulate_stats();
+
+  BatchModel& model_;
+  SolverConfig config_;
+  SunContext context_;
+  NVectorPtr y_, yp_, id_, atol_;
+  SchurSolver solver_;
+  SchurSolverHooks hooks_;
+  SUNLinearSolver linear_solver_ = nullptr;
+  void* ida_ = nullptr;
+  std::vector<double> last_residual_point_;
+  RootFunction roots_;
+  int roots_per_cell_ = 0;
+  std::vector<int> roots_found_;
+  std::string last_ida_message_;
+  long epoch_ = 0;
+  SolverStats total_, since_restart_;
+};
+
+}  // namespace halite

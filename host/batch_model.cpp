@@ -1,0 +1,139 @@
+#include "host/batch_model.hpp"
+
+#include <cmath>
+#include <stdexcept>
+
+#include <fmt/format.h>
+
+namespace halite {
+
+BatchModel::BatchModel(std::vector<models::CellParams> params, models::CellLayout layout)
+    : params_(std::move(params)), layout_(layout) {
+  if (params_.empty()) throw std::invalid_argument("a batch needs at least one cell");
+  if (layout_.nodes < 1 || layout_.shells < 1 || layout_.classes < 1 ||
+      layout_.classes > models::kMaxParticleClasses)
+    throw std::invalid_argument("invalid mesh: nodes, shells >= 1 and 1 <= classes <= 8");
+  for (const auto& p : params_)
+    if (p.particle_classes != layout_.classes)
+      throw std::invalid_argument("every cell of a batch must have the layout's particle classes");
+  const int b = cells();
+  controls_.resize(b);
+  mask_ = std::make_shared<BatchMask>(b);
+  frozen_.assign(b, 0);
+  failure_.assign(b, {});
+  frozen_state_.assign(static_cast<std::size_t>(b) * per_cell(), 0.0);
+  scratch_.assign(models::cell_scratch_size(layout_), 0.0);
+}
+
+void BatchModel::freeze(int cell, const double* y_cell) {
+  frozen_[cell] = 1;
+  mask_->set_active(cell, false);
+  std::copy(y_cell, y_cell + per_cell(), frozen_state_.begin() + std::size_t(cell) * per_cell());
+}
+
+void BatchModel::thaw_all() {
+  for (int c = 0; c < cells(); ++c) {
+    if (failed(c)) continue;
+    frozen_[c] = 0;
+    mask_->set_active(c, true);
+  }
+}
+
+void BatchModel::fail(int cell, const std::string& reason, const double* y_cell) {
+  freeze(cell, y_cell);
+  failure_[cell] = reason.empty() ? "failed" : reason;
+}
+
+int BatchModel::residual(const double* y, const double* ydot, double* res) {
+  const int n = per_cell();
+  nonfinite_.clear();
+  for (int c = 0; c < cells(); ++c) {
+    const std::size_t off = std::size_t(c) * n;
+    if (frozen_[c]) {
+      const double* yf = frozen_state_.data() + off;
+      for (int i = 0; i < n; ++i) res[off + i] = y[off + i] - yf[i];
+      continue;
+    }
+    models::cell_residual(params_[c], layout_, controls_[c], y + off, ydot + off, res + off,
+                          scratch_.data());
+    for (int i = 0; i < n; ++i)
+      if (!std::isfinite(res[off + i])) {
+        nonfinite_.push_back(c);
+        break;
+      }
+  }
+  return nonfinite_.empty() ? 0 : 1;
+}
+
+void BatchModel::initial_guess(int cell, double x0, double* y) const {
+  const auto& p = params_[cell];
+  const auto& L = layout_;
+  for (int i = 0; i < L.x_offset(); ++i) y[i] = x0;
+  const double current = controls_[cell].mode == models::ControlMode::kCurrent
+                             ? controls_[cell].current_density
+                             : 0.0;
+  const double phi_e = models::separator_interface_potential(p, current);
+  const double sigma = models::hydrostatic_stress(p, x0, x0);
+  const double phi_s =
+      phi_e + models::ocp_nmc(p, x0) + p.partial_molar_volume / models::kFaraday * sigma;
+  for (int i = 0; i < L.nodes; ++i) {
+    y[L.phi_e(i)] = phi_e;
+    y[L.phi_s(i)] = phi_s;
+  }
+  y[L.current()] = current;
+  y[L.charge()] = 0.0;
+  y[L.energy()] = 0.0;
+}
+
+void BatchModel::differential_id(double* id) const {
+  const auto& L = layout_;
+  for (int i = 0; i < L.size(); ++i) id[i] = 0.0;
+  for (int i = 0; i < L.x_offset(); ++i) id[i] = 1.0;
+  id[L.charge()] = 1.0;
+  id[L.energy()] = 1.0;
+}
+
+void BatchModel::absolute_tolerances(double atol_x, double atol_phi, double atol_current,
+                                     double atol_charge, double* atol) const {
+  const auto& L = layout_;
+  for (int i = 0; i < L.x_offset(); ++i) atol[i] = atol_x;
+  for (int i = 0; i < L.nodes; ++i) atol[L.phi_e(i)] = atol[L.phi_s(i)] = atol_phi;
+  atol[L.current()] = atol_current;
+  atol[L.charge()] = atol[L.energy()] = atol_charge;
+}
+
+std::string BatchModel::describe_component(int index) const {
+  const auto& L = layout_;
+  if (index < 0 || index >= L.size()) return fmt::format("component {} (out of range)", index);
+  if (index < L.x_offset()) {
+    const int q = index / L.shells, shell = index % L.shells;
+    return fmt::format("x_s (Li stoichiometry) at cathode node {}, class {}, shell {}",
+                       q / L.classes + 1, q % L.classes + 1, shell + 1);
+  }
+  const int local = index - L.x_offset();
+  if (local == L.local_current()) return "applied current density I";
+  if (local == L.local_charge()) return "step charge Q";
+  if (local == L.local_energy()) return "step energy E";
+  const int node = local / 2;
+  return fmt::format("{} at cathode node {}", local % 2 == 0 ? "phi_e (SE potential)"
+                                                            : "phi_s (solid potential)",
+                     node + 1);
+}
+
+double BatchModel::cell_voltage(int cell, const double* y) const {
+  const auto& L = layout_;
+  const auto& p = params_[cell];
+  const int last = L.nodes - 1;
+  double node_mean = 0.0;
+  for (int k = 0; k < L.classes; ++k)
+    node_mean += p.particle_volume_weight[k] *
+                 models::particle_mean_stoichiometry(
+                     y + L.particle_offset(L.particle(last, k)), L.shells);
+  return models::terminal_voltage(p, L, y[L.phi_s(last)], y[L.current()], node_mean);
+}
+
+double BatchModel::cathode_lithium(int cell, const double* y) const {
+  return models::cathode_lithium(params_[cell], layout_, y);
+}
+
+}  // namespace halite

@@ -1,0 +1,74 @@
+// The batch of cells as the integrator sees it: per-cell parameters and controls, the residual of
+// the whole batch (models/cell.hpp per cell), freezing of cells that ended a protocol step, and
+// the translation of a state index into physics for error messages.
+#pragma once
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "host/nvector_batch.hpp"
+#include "models/cell.hpp"
+
+namespace halite {
+
+class BatchModel {
+ public:
+  BatchModel(std::vector<models::CellParams> params, models::CellLayout layout);
+
+  int cells() const { return static_cast<int>(params_.size()); }
+  int per_cell() const { return layout_.size(); }
+  const models::CellLayout& layout() const { return layout_; }
+  const models::CellParams& params(int cell) const { return params_[cell]; }
+  models::CellParams& params(int cell) { return params_[cell]; }
+  models::CellControl& control(int cell) { return controls_[cell]; }
+  const models::CellControl& control(int cell) const { return controls_[cell]; }
+  const std::shared_ptr<BatchMask>& mask() const { return mask_; }
+
+  // A frozen cell's equations are y = y_frozen (identity in the Newton matrix); it is left out
+  // of IDA's norms. A failed cell stays frozen for the rest of the run.
+  bool frozen(int cell) const { return frozen_[cell] != 0; }
+  void freeze(int cell, const double* y_cell);
+  void thaw_all();  // every cell that has not failed
+  bool failed(int cell) const { return !failure_[cell].empty(); }
+  void fail(int cell, const std::string& reason, const double* y_cell);
+  const std::string& failure(int cell) const { return failure_[cell]; }
+  int active_cells() const { return mask_->active_count(); }
+  // The state a frozen cell is pinned to.
+  const double* frozen_state(int cell) const {
+    return frozen_state_.data() + std::size_t(cell) * per_cell();
+  }
+
+  // Residual of the whole batch. Returns 0, or 1 (recoverable: IDA cuts the step) if an active
+  // cell produced a non-finite value; those cells are listed by nonfinite_cells().
+  int residual(const double* y, const double* ydot, double* res);
+  const std::vector<int>& nonfinite_cells() const { return nonfinite_; }
+
+  // A guess of a consistent state at uniform stoichiometry x0 (IDACalcIC refines it).
+  void initial_guess(int cell, double x0, double* y_cell) const;
+  // 1 for differential components (shell stoichiometries, Q, E), 0 for algebraic ones.
+  void differential_id(double* id_cell) const;
+  // Per-component absolute tolerances for one cell.
+  void absolute_tolerances(double atol_x, double atol_phi, double atol_current, double atol_charge,
+                           double* atol_cell) const;
+
+  // "x_s at cathode node 7, class 2, shell 9" (1-based, as a user counts).
+  std::string describe_component(int index_in_cell) const;
+
+  // Terminal voltage vs the Li-In anode, and lithium in the cathode particles (mol/m^2).
+  double cell_voltage(int cell, const double* y_cell) const;
+  double cathode_lithium(int cell, const double* y_cell) const;
+
+ private:
+  std::vector<models::CellParams> params_;
+  std::vector<models::CellControl> controls_;
+  models::CellLayout layout_;
+  std::shared_ptr<BatchMask> mask_;
+  std::vector<unsigned char> frozen_;
+  std::vector<std::string> failure_;
+  std::vector<double> frozen_state_;
+  std::vector<double> scratch_;
+  std::vector<int> nonfinite_;
+};
+
+}  // namespace halite

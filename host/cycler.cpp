@@ -1,0 +1,321 @@
+#include "host/cycler.hpp"
+
+#include <ida/ida.h>
+
+#include <cmath>
+#include <limits>
+#include <stdexcept>
+
+#include <fmt/format.h>
+
+namespace halite {
+
+namespace {
+
+// A step that has not ended after this long is a protocol error for that cell.
+constexpr double kMaxStepDuration = 500.0 * 3600.0;  // s
+constexpr double kCoulombsPerMilliampHour = 3.6;
+
+const char* termination_name(Termination::Kind kind) {
+  switch (kind) {
+    case Termination::Kind::kVoltage:
+      return "voltage";
+    case Termination::Kind::kCurrent:
+      return "current";
+    case Termination::Kind::kTime:
+      return "time";
+    case Termination::Kind::kCapacity:
+      return "capacity";
+  }
+  return "?";
+}
+
+}  // namespace
+
+CellSetup cell_setup_from_config(const RunConfig& config) {
+  CellSetup s;
+  s.name = config.name;
+  s.params = config.cell;
+  s.one_c_current_density = config.loading.one_c_current_density;
+  s.active_mass_per_area = config.loading.active_areal_mass;
+  s.initial_stoichiometry = config.initial_stoichiometry;
+  return s;
+}
+
+Cycler::Cycler(std::vector<CellSetup> cells, models::CellLayout layout, const SolverConfig& solver,
+               Protocol protocol)
+    : cells_(std::move(cells)), protocol_(std::move(protocol)), solver_config_(solver) {
+  std::vector<models::CellParams> params;
+  for (const auto& c : cells_) {
+    if (!(c.one_c_current_density > 0.0) || !(c.active_mass_per_area > 0.0))
+      throw std::invalid_argument("cell '" + c.name + "': 1C current and active mass must be > 0");
+    params.push_back(c.params);
+  }
+  model_ = std::make_unique<BatchModel>(std::move(params), layout);
+  integrator_ = std::make_unique<BatchIntegrator>(*model_, solver);
+  clock_.assign(cells_.size(), 0.0);
+  for (int c = 0; c < this->cells(); ++c)
+    model_->initial_guess(c, cells_[c].initial_stoichiometry, integrator_->cell_state(c));
+}
+
+double Cycler::reference_offset(int cell) const {
+  return protocol_.reference == VoltageReference::kLithium ? cells_[cell].params.anode_ocp : 0.0;
+}
+
+double Cycler::reference_voltage(int cell, const double* y) const {
+  return model_->cell_voltage(cell, y) + reference_offset(cell);
+}
+
+double Cycler::specific_capacity(int cell, double charge) const {
+  return charge / kCoulombsPerMilliampHour / (cells_[cell].active_mass_per_area * 1000.0);
+}
+
+std::vector<StepOutcome> Cycler::run_step(const Step& step, int step_index,
+                                          std::vector<Curve>* curves) {
+  const int b = cells();
+  const auto& L = model_->layout();
+  std::vector<StepOutcome> outcome(b);
+
+  // Controls of every cell for this step.
+  for (int c = 0; c < b; ++c) {
+    auto& ctrl = model_->control(c);
+    const double magnitude = step.c_rate > 0.0 ? step.c_rate * cells_[c].one_c_current_density
+                                               : step.current_density;
+    switch (step.mode) {
+      case StepMode::kChargeCurrent:
+        ctrl = {models::ControlMode::kCurrent, -magnitude, 0.0};
+        break;
+      case StepMode::kDischargeCurrent:
+        ctrl = {models::ControlMode::kCurrent, magnitude, 0.0};
+        break;
+      case StepMode::kHoldVoltage:
+        ctrl = {models::ControlMode::kVoltage, 0.0, step.voltage - reference_offset(c)};
+        break;
+      case StepMode::kRest:
+        ctrl = {models::ControlMode::kCurrent, 0.0, 0.0};
+        break;
+    }
+  }
+  model_->thaw_all();
+
+  // Start of the step: Q and E count from zero; the current guess follows the new control.
+  double* y = integrator_->y();
+  for (int c = 0; c < b; ++c) {
+    double* yc = y + std::size_t(c) * L.size();
+    yc[L.charge()] = 0.0;
+    yc[L.energy()] = 0.0;
+    if (model_->control(c).mode == models::ControlMode::kCurrent)
+      yc[L.current()] = model_->control(c).current_density;
+  }
+
+  const double t0 = time_;
+  const int terms = static_cast<int>(step.until.size());
+  const int roots_per_cell = terms + 1;  // + the safety limit on step duration
+  // Direction of voltage conditions: rising on charge, falling on discharge; for hold and rest
+  // the side the cell starts on (decided after the consistent initialisation).
+  std::vector<double> voltage_direction(b, 0.0);
+  auto root_values = [&](double t, const double* yall, double* g) {
+    for (int c = 0; c < b; ++c) {
+      double* gc = g + std::size_t(c) * roots_per_cell;
+      if (model_->frozen(c)) {
+        for (int k = 0; k < roots_per_cell; ++k) gc[k] = -1.0;
+        continue;
+      }
+      const double* yc = yall + std::size_t(c) * L.size();
+      for (int k = 0; k < terms; ++k) {
+        const auto& term = step.until[k];
+        switch (term.kind) {
+          case Termination::Kind::kVoltage:
+            gc[k] = voltage_direction[c] * (term.value - reference_voltage(c, yc));
+            break;
+          case Termination::Kind::kCurrent:
+            gc[k] = std::fabs(yc[L.current()]) -
+                    (term.in_c_rate ? term.value * cells_[c].one_c_current_density : term.value);
+            break;
+          case Termination::Kind::kTime:
+            gc[k] = term.value - (t - t0);
+            break;
+          case Termination::Kind::kCapacity:
+            gc[k] = term.value - std::fabs(specific_capacity(c, yc[L.charge()]));
+            break;
+        }
+      }
+      gc[terms] = kMaxStepDuration - (t - t0);
+    }
+  };
+
+  auto fail_cell = [&](int c, const std::string& why) {
+    const double* yc = integrator_->cell_state(c);
+    model_->fail(c, why, yc);
+    outcome[c].ended_by = "failed";
+  };
+
+  auto restart = [&](double t_start) {
+    for (;;) {
+      try {
+        integrator_->restart(t_start, roots_per_cell, root_values);
+        return;
+      } catch (const IntegrationError& e) {
+        const int c = e.cell >= 0 ? e.cell : -1;
+        if (c < 0 || model_->active_cells() <= 1) {
+          if (c >= 0) fail_cell(c, fmt::format("step {} '{}': {}", step_index + 1, step.text, e.what()));
+          throw;
+        }
+        fail_cell(c, fmt::format("step {} '{}': {}", step_index + 1, step.text, e.what()));
+      }
+    }
+  };
+
+  auto record_point = [&](double t) {
+    if (!curves) return;
+    for (int c = 0; c < b; ++c) {
+      if (model_->frozen(c)) continue;
+      const double* yc = integrator_->cell_state(c);
+      (*curves)[c].points.push_back(
+          {clock_[c] + (t - t0), reference_voltage(c, yc), yc[L.current()], step_index});
+    }
+  };
+
+  auto end_cell = [&](int c, double t, const std::string& reason) {
+    const double* yc = integrator_->cell_state(c);
+    outcome[c].ended_by = reason;
+    outcome[c].duration = t - t0;
+    outcome[c].charge = yc[L.charge()];
+    outcome[c].energy = yc[L.energy()];
+    model_->freeze(c, yc);
+  };
+
+  // Cells that failed earlier in the run do not take part.
+  for (int c = 0; c < b; ++c)
+    if (model_->failed(c)) outcome[c].ended_by = "failed";
+
+  restart(t0);
+  // Decide voltage directions and end cells whose condition already holds at the start.
+  {
+    for (int c = 0; c < b; ++c) {
+      if (model_->frozen(c)) continue;
+      const double v = reference_voltage(c, integrator_->cell_state(c));
+      double dir = 1.0;
+      if (step.mode == StepMode::kDischargeCurrent) dir = -1.0;
+      if (step.mode == StepMode::kHoldVoltage || step.mode == StepMode::kRest)
+        for (const auto& term : step.until)
+          if (term.kind == Termination::Kind::kVoltage) dir = v < term.value ? 1.0 : -1.0;
+      voltage_direction[c] = dir;
+    }
+    std::vector<double> g(std::size_t(b) * roots_per_cell);
+    root_values(t0, integrator_->y(), g.data());
+    bool any = false;
+    record_point(t0);
+    for (int c = 0; c < b; ++c) {
+      if (model_->frozen(c)) continue;
+      for (int k = 0; k < terms; ++k)
+        if (g[std::size_t(c) * roots_per_cell + k] <= 0.0) {
+          end_cell(c, t0, termination_name(step.until[k].kind));
+          any = true;
+          break;
+        }
+    }
+    if (any && model_->active_cells() > 0) restart(t0);
+  }
+
+  double t = t0;
+  while (model_->active_cells() > 0) {
+    const int flag = integrator_->step(t0 + kMaxStepDuration * 1.01, &t);
+    if (flag == IDA_ROOT_RETURN) {
+      const auto& found = integrator_->roots_found();
+      record_point(t);
+      for (int c = 0; c < b; ++c) {
+        if (model_->frozen(c)) continue;
+        for (int k = 0; k < roots_per_cell; ++k)
+          if (found[std::size_t(c) * roots_per_cell + k] != 0) {
+            if (k == terms)
+              fail_cell(c, fmt::format("step {} '{}' did not end within {:.0f} h", step_index + 1,
+                                       step.text, kMaxStepDuration / 3600.0));
+            else
+              end_cell(c, t, termination_name(step.until[k].kind));
+            break;
+          }
+      }
+    } else if (flag < 0) {
+      int c = -1;
+      const std::string why = integrator_->describe_failure("IDASolve", flag, &c);
+      const std::string reason = fmt::format("step {} '{}' at t = {:.6g} s: {}", step_index + 1,
+                                             step.text, t - t0, why);
+      if (c < 0) throw IntegrationError(reason, -1, flag);
+      fail_cell(c, reason);
+      if (model_->active_cells() == 0) break;
+      restart(t);
+    } else {
+      record_point(t);
+      if (flag == IDA_TSTOP_RETURN)
+        for (int c = 0; c < b; ++c)
+          if (!model_->frozen(c)) fail_cell(c, "step exceeded its maximum duration");
+    }
+  }
+  time_ = t;
+  // Pin every cell to the state it was frozen at (IDA's interpolated output at the last root is
+  // not exactly the frozen state of cells that ended earlier).
+  for (int c = 0; c < b; ++c) {
+    const double* yf = model_->frozen_state(c);
+    std::copy(yf, yf + L.size(), integrator_->cell_state(c));
+    clock_[c] += outcome[c].duration;
+  }
+  return outcome;
+}
+
+void Cycler::run(int max_cycles,
+                 const std::function<void(const std::vector<CycleRecord>&)>& on_cycle,
+                 const std::function<bool(int)>& want_curve,
+                 const std::function<void(int, const Curve&)>& on_curve) {
+  const int b = cells();
+  const auto& L = model_->layout();
+  int cycle = 0;
+  for (const auto& block : protocol_.blocks) {
+    for (int rep = 0; rep < block.repeat; ++rep) {
+      if (max_cycles > 0 && cycle >= max_cycles) return;
+      ++cycle;
+      const bool curves_wanted = want_curve && want_curve(cycle);
+      std::vector<Curve> curves(b);
+      for (auto& cv : curves) cv.cycle = cycle;
+      std::vector<CycleRecord> records(b);
+      const SolverStats before = integrator_->stats();
+      for (int s = 0; s < static_cast<int>(block.steps.size()); ++s) {
+        const auto outcome = run_step(block.steps[s], s, curves_wanted ? &curves : nullptr);
+        for (int c = 0; c < b; ++c) {
+          auto& r = records[c];
+          r.step_end_times.push_back(r.duration + outcome[c].duration);
+          r.duration += outcome[c].duration;
+          const double cap = specific_capacity(c, outcome[c].charge);
+          const double energy =
+              outcome[c].energy / 3.6 / (cells_[c].active_mass_per_area * 1000.0);  // mWh/g
+          if (cap > 0.0) r.discharge_capacity += cap; else r.charge_capacity -= cap;
+          if (outcome[c].charge > 0.0) r.discharge_energy += energy;
+          else r.charge_energy -= energy;
+        }
+      }
+      const SolverStats after = integrator_->stats();
+      for (int c = 0; c < b; ++c) {
+        auto& r = records[c];
+        r.cycle = cycle;
+        r.coulombic_efficiency = r.charge_capacity > 0.0
+                                     ? r.discharge_capacity / r.charge_capacity
+                                     : std::numeric_limits<double>::quiet_NaN();
+        r.lithium_inventory = model_->cathode_lithium(c, integrator_->cell_state(c));
+        r.stats.steps = after.steps - before.steps;
+        r.stats.residual_evals = after.residual_evals - before.residual_evals;
+        r.stats.jacobian_evals = after.jacobian_evals - before.jacobian_evals;
+        r.stats.nonlinear_iters = after.nonlinear_iters - before.nonlinear_iters;
+        r.stats.error_test_fails = after.error_test_fails - before.error_test_fails;
+        r.stats.nonlinear_conv_fails = after.nonlinear_conv_fails - before.nonlinear_conv_fails;
+        r.failed = model_->failed(c);
+        r.failure = model_->failure(c);
+        (void)L;
+      }
+      on_cycle(records);
+      if (curves_wanted && on_curve)
+        for (int c = 0; c < b; ++c) on_curve(c, curves[c]);
+    }
+  }
+}
+
+}  // namespace halite

@@ -1,0 +1,78 @@
+// The protocol engine: runs cycler steps over a batch of cells. Every cell ends a step on its
+// own condition (IDA root finding), is frozen until the slowest cell has ended the step, and
+// keeps its own clock. Produces per-cycle records and the voltage curves of chosen cycles.
+#pragma once
+
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "host/batch_integrator.hpp"
+#include "host/batch_model.hpp"
+#include "host/config.hpp"
+#include "host/protocol.hpp"
+#include "host/results.hpp"
+
+namespace halite {
+
+// One cell of a batch: its physics and what the protocol needs to turn C-rates into currents.
+struct CellSetup {
+  std::string name;
+  models::CellParams params;
+  double one_c_current_density = 0.0;  // A/m^2
+  double active_mass_per_area = 0.0;   // kg/m^2 of active material
+  double initial_stoichiometry = 0.98;
+};
+
+// Builds the CellSetup of a resolved configuration.
+CellSetup cell_setup_from_config(const RunConfig& config);
+
+// How one cell ended one step.
+struct StepOutcome {
+  std::string ended_by;   // "voltage", "current", "time", "capacity", "failed"
+  double duration = 0.0;  // s
+  double charge = 0.0;    // C/m^2 through the cathode interface, positive = discharge
+  double energy = 0.0;    // J/m^2 delivered at the terminals (vs Li-In), positive = delivered
+};
+
+class Cycler {
+ public:
+  Cycler(std::vector<CellSetup> cells, models::CellLayout layout, const SolverConfig& solver,
+         Protocol protocol);
+
+  int cells() const { return static_cast<int>(cells_.size()); }
+  BatchModel& model() { return *model_; }
+  BatchIntegrator& integrator() { return *integrator_; }
+  const Protocol& protocol() const { return protocol_; }
+
+  // Integrates one protocol step for the whole batch. Records curve points of every cell into
+  // curves (if not null). Failed cells are marked in the model and the others go on.
+  std::vector<StepOutcome> run_step(const Step& step, int step_index,
+                                    std::vector<Curve>* curves = nullptr);
+
+  // Runs the protocol (at most max_cycles cycles if > 0). After every cycle calls on_cycle with
+  // one record per cell; for cycles where want_curve(cycle) is true, calls on_curve per cell.
+  void run(int max_cycles, const std::function<void(const std::vector<CycleRecord>&)>& on_cycle,
+           const std::function<bool(int)>& want_curve,
+           const std::function<void(int, const Curve&)>& on_curve);
+
+  // Voltage of a cell in the protocol's reference (V).
+  double reference_voltage(int cell, const double* y_cell) const;
+  double reference_offset(int cell) const;
+  // mAh per g of active material for a charge in C/m^2.
+  double specific_capacity(int cell, double charge) const;
+  double cell_clock(int cell) const { return clock_[cell]; }
+  double time() const { return time_; }
+
+ private:
+  std::vector<CellSetup> cells_;
+  Protocol protocol_;
+  std::unique_ptr<BatchModel> model_;
+  std::unique_ptr<BatchIntegrator> integrator_;
+  std::vector<double> clock_;  // each cell's own clock (s)
+  double time_ = 0.0;          // the batch's integration time
+  SolverConfig solver_config_;
+};
+
+}  // namespace halite

@@ -1,0 +1,46 @@
+// Open-circuit potentials (V vs Li+/Li). x = Li stoichiometry of Li_x(Ni0.7Co0.2Mn0.1)O2.
+#pragma once
+
+#include "models/dual.hpp"
+#include "models/params.hpp"
+
+namespace halite::models {
+
+// NMC811 (LG M50) fit, Chen et al., JES 167, 080534 (2020); PyBaMM nmc_LGM50_ocp_Chen2020.
+template <class T>
+HALITE_HD T ocp_chen2020_nmc811(const T& x) {
+  return -0.8090 * x + 4.4875 - 0.0428 * tanh(18.5138 * (x - 0.5542)) -
+         17.7326 * tanh(15.7890 * (x - 0.3117)) + 17.5842 * tanh(15.9308 * (x - 0.3120));
+}
+
+// NMC532 fit, Mohtat et al. (2020); PyBaMM NMC_ocp_PeymanMPM. Its exponential term gives the
+// end-of-discharge knee as x -> 1.
+template <class T>
+HALITE_HD T ocp_mohtat2020_nmc532(const T& x) {
+  const T x2 = x * x;
+  const T x3 = x2 * x;
+  return 4.3452 - 1.6518 * x + 1.6225 * x2 - 2.0843 * x3 + 3.5146 * x2 * x2 -
+         2.2166 * x3 * x2 - 0.5623e-4 * exp(109.451 * x - 100.006);
+}
+
+// NMC721: no published fit exists; interpolate linearly in Ni content between NMC532 (Ni 0.5)
+// and NMC811 (Ni 0.8): weight (0.7 - 0.5)/(0.8 - 0.5) = 2/3 on NMC811 (docs/model.md).
+template <class T>
+HALITE_HD T ocp_nmc721_blend(const T& x) {
+  return (2.0 / 3.0) * ocp_chen2020_nmc811(x) + (1.0 / 3.0) * ocp_mohtat2020_nmc532(x);
+}
+
+template <class T>
+HALITE_HD T ocp_nmc(const CellParams& p, const T& x) {
+  switch (p.ocp_fit) {
+    case NmcOcpFit::kChen2020Nmc811:
+      return ocp_chen2020_nmc811(x);
+    case NmcOcpFit::kMohtat2020Nmc532:
+      return ocp_mohtat2020_nmc532(x);
+    case NmcOcpFit::kNmc721Blend:
+    default:
+      return ocp_nmc721_blend(x);
+  }
+}
+
+}  // namespace halite::models

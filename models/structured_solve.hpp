@@ -1,0 +1,234 @@
+// Direct solve of one cell's Newton system J dy = b, J = dF/dy + cj dF/dy', exploiting its arrow
+// structure: every particle block (tridiagonal plus a dense surface row) couples to the short
+// x-system (phi_e, phi_s per node, I, Q, E) only through phi_s - phi_e (one column pair) and
+// through two scalars (its reaction current j and its mean stoichiometry). The particle blocks
+// are eliminated (Schur complement), the dense x-system (2 N_x + 3 unknowns) is LU-factored,
+// and the particles are back-substituted. Cost O(N_x K N_r + N_x^3); no fill-in.
+// Host and device share these functions (one thread per cell or per particle).
+#pragma once
+
+#include <cmath>
+
+#include "models/cell.hpp"
+
+namespace halite::models {
+
+// Per-particle factor storage: dprime, thomas multipliers, last-row multipliers, w = A^-1 e_last
+// (N_r each), then alpha = dj/dx . w, beta = mean-weights . w, b = dF_last/d(phi_s - phi_e).
+HALITE_HD inline int particle_factor_stride(const CellLayout& L) { return 4 * L.shells + 3; }
+
+// LU of one particle block A = T + cj I without pivoting (A is an M-matrix plus a rank-one
+// surface row: diagonally dominant for the cj of any BDF step). Returns false on a zero pivot.
+HALITE_HD inline bool factor_particle(int n, double cj, const double* block, double* factor) {
+  const double* sub = block;
+  const double* diag = block + n;
+  const double* sup = block + 2 * n;
+  const double* last = block + 3 * n;
+  double* dprime = factor;
+  double* thomas = factor + n;
+  double* lastmul = factor + 2 * n;
+  // the surface row is eliminated in a running copy kept in lastmul until its pivots are known
+  double running_next = 0.0;
+  if (n == 1) {
+    dprime[0] = last[0] + cj;
+    return dprime[0] != 0.0;
+  }
+  dprime[0] = diag[0] + cj;
+  double running = last[0];
+  for (int m = 0; m + 1 < n; ++m) {
+    if (dprime[m] == 0.0) return false;
+    if (m + 1 <= n - 2) {
+      thomas[m + 1] = sub[m + 1] / dprime[m];
+      dprime[m + 1] = diag[m + 1] + cj - thomas[m + 1] * sup[m];
+    }
+    lastmul[m] = running / dprime[m];
+    running_next = (m + 1 == n - 1 ? last[m + 1] + cj : last[m + 1]) - lastmul[m] * sup[m];
+    running = running_next;
+  }
+  dprime[n - 1] = running;
+  return dprime[n - 1] != 0.0;
+}
+
+// Solve A z = r in place (z may alias r).
+HALITE_HD inline void solve_particle(int n, const double* block, const double* factor,
+                                     const double* r, double* z) {
+  const double* sup = block + 2 * n;
+  const double* dprime = factor;
+  const double* thomas = factor + n;
+  const double* lastmul = factor + 2 * n;
+  if (n == 1) {
+    z[0] = r[0] / dprime[0];
+    return;
+  }
+  double last_rhs = r[n - 1];
+  z[0] = r[0];
+  last_rhs -= lastmul[0] * z[0];
+  for (int m = 1; m + 1 < n; ++m) {
+    z[m] = r[m] - thomas[m] * z[m - 1];
+    last_rhs -= lastmul[m] * z[m];
+  }
+  z[n - 1] = last_rhs / dprime[n - 1];
+  for (int m = n - 2; m >= 0; --m) z[m] = (z[m] - sup[m] * z[m + 1]) / dprime[m];
+}
+
+// Dense LU with partial pivoting of an n x n row-major matrix. Returns false if singular.
+HALITE_HD inline bool dense_lu(int n, double* a, int* pivot) {
+  for (int k = 0; k < n; ++k) {
+    int p = k;
+    double best = fabs(a[k * n + k]);
+    for (int i = k + 1; i < n; ++i)
+      if (fabs(a[i * n + k]) > best) best = fabs(a[i * n + k]), p = i;
+    if (best == 0.0) return false;
+    pivot[k] = p;
+    if (p != k)
+      for (int c = 0; c < n; ++c) {
+        const double t = a[k * n + c];
+        a[k * n + c] = a[p * n + c];
+        a[p * n + c] = t;
+      }
+    const double inv = 1.0 / a[k * n + k];
+    for (int i = k + 1; i < n; ++i) {
+      const double f = a[i * n + k] * inv;
+      a[i * n + k] = f;
+      if (f != 0.0)
+        for (int c = k + 1; c < n; ++c) a[i * n + c] -= f * a[k * n + c];
+    }
+  }
+  return true;
+}
+
+HALITE_HD inline void dense_lu_solve(int n, const double* lu, const int* pivot, double* b) {
+  // dense_lu swaps whole rows (multipliers included), so apply every swap before L.
+  for (int k = 0; k < n; ++k) {
+    const int p = pivot[k];
+    if (p != k) {
+      const double t = b[k];
+      b[k] = b[p];
+      b[p] = t;
+    }
+  }
+  for (int k = 0; k < n; ++k)
+    for (int i = k + 1; i < n; ++i) b[i] -= lu[i * n + k] * b[k];
+  for (int k = n - 1; k >= 0; --k) {
+    double s = b[k];
+    for (int c = k + 1; c < n; ++c) s -= lu[k * n + c] * b[c];
+    b[k] = s / lu[k * n + k];
+  }
+}
+
+// Sizes of one cell's Jacobian and factor storage (doubles / ints).
+HALITE_HD inline int cell_jacobian_size(const CellLayout& L) {
+  return L.particles() * L.particle_jacobian_stride() + L.x_size() * L.x_size() +
+         L.x_size() * L.nodes;
+}
+HALITE_HD inline int cell_factor_size(const CellLayout& L) {
+  return L.particles() * particle_factor_stride(L) + L.x_size() * L.x_size();
+}
+
+struct CellJacobianRef {
+  double* particle_blocks;
+  double* x_block;
+  double* x_mean_coupling;
+};
+HALITE_HD inline CellJacobianRef cell_jacobian_ref(const CellLayout& L, double* storage) {
+  double* x_block = storage + L.particles() * L.particle_jacobian_stride();
+  return {storage, x_block, x_block + L.x_size() * L.x_size()};
+}
+
+// Coupling of particle q's shells into the x rows, as the column vector g (length x_size) such
+// that C_q v = g_reaction (dj/dx . v) + g_mean (mean-weights . v); this returns
+// g_reaction * s_reaction + g_mean * s_mean added into out (scaled by -1 if subtract).
+HALITE_HD inline void add_particle_coupling(const CellParams& p, const CellLayout& L,
+                                            const CellJacobianRef& J, int node, int cls,
+                                            double s_reaction, double s_mean, double* out) {
+  const int nx = L.x_size();
+  const double w = reaction_weight(p, L, cls) * s_reaction;
+  out[L.local_phi_e(node)] -= w;
+  out[L.local_phi_s(node)] += w;
+  out[L.local_charge()] += w;
+  const double m = p.particle_volume_weight[cls] * s_mean;
+  if (m != 0.0)
+    for (int r = 0; r < nx; ++r) out[r] += J.x_mean_coupling[r * L.nodes + node] * m;
+}
+
+// Factor the Newton matrix of one cell for the given cj. scratch: x_size doubles.
+HALITE_HD inline bool factor_cell(const CellParams& p, const CellLayout& L, double cj,
+                                  const CellJacobianRef& J, double* factors, int* pivots,
+                                  double* scratch) {
+  const int n = L.shells, nx = L.x_size();
+  const int jstride = L.particle_jacobian_stride(), fstride = particle_factor_stride(L);
+  double* schur = factors + L.particles() * fstride;
+  for (int m = 0; m < nx * nx; ++m) schur[m] = J.x_block[m];
+  schur[L.local_charge() * nx + L.local_charge()] += cj;
+  schur[L.local_energy() * nx + L.local_energy()] += cj;
+  for (int i = 0; i < L.nodes; ++i)
+    for (int k = 0; k < L.classes; ++k) {
+      const int q = L.particle(i, k);
+      const double* block = J.particle_blocks + q * jstride;
+      double* f = factors + q * fstride;
+      if (!factor_particle(n, cj, block, f)) return false;
+      double* w = f + 3 * n;
+      for (int m = 0; m < n; ++m) w[m] = 0.0;
+      w[n - 1] = 1.0;
+      solve_particle(n, block, f, w, w);
+      const double* djdx = block + 4 * n;
+      double alpha = 0.0, beta = 0.0;
+      for (int m = 0; m < n; ++m) {
+        alpha += djdx[m] * w[m];
+        beta += shell_volume_fraction(m, n) * w[m];
+      }
+      const double b = block[5 * n] * block[5 * n + 1];
+      f[4 * n] = alpha;
+      f[4 * n + 1] = beta;
+      f[4 * n + 2] = b;
+      // S -= C_q A_q^-1 B_q, where B_q = b e_last (e_phi_s - e_phi_e)^T
+      for (int r = 0; r < nx; ++r) scratch[r] = 0.0;
+      add_particle_coupling(p, L, J, i, k, alpha, beta, scratch);
+      for (int r = 0; r < nx; ++r) {
+        schur[r * nx + L.local_phi_s(i)] -= scratch[r] * b;
+        schur[r * nx + L.local_phi_e(i)] += scratch[r] * b;
+      }
+    }
+  return dense_lu(nx, schur, pivots);
+}
+
+// Solve J x = b for one cell with the factors from factor_cell (x may alias b).
+HALITE_HD inline void solve_cell(const CellParams& p, const CellLayout& L,
+                                 const CellJacobianRef& J, const double* factors,
+                                 const int* pivots, const double* b, double* x) {
+  const int n = L.shells, nx = L.x_size();
+  const int jstride = L.particle_jacobian_stride(), fstride = particle_factor_stride(L);
+  const double* schur = factors + L.particles() * fstride;
+  double* xs = x + L.x_offset();
+  for (int r = 0; r < nx; ++r) xs[r] = b[L.x_offset() + r];
+  for (int i = 0; i < L.nodes; ++i)
+    for (int k = 0; k < L.classes; ++k) {
+      const int q = L.particle(i, k);
+      const double* block = J.particle_blocks + q * jstride;
+      const double* f = factors + q * fstride;
+      double* z = x + L.particle_offset(q);
+      solve_particle(n, block, f, b + L.particle_offset(q), z);
+      const double* djdx = block + 4 * n;
+      double sj = 0.0, sm = 0.0;
+      for (int m = 0; m < n; ++m) {
+        sj += djdx[m] * z[m];
+        sm += shell_volume_fraction(m, n) * z[m];
+      }
+      // rhs_x -= C_q z
+      add_particle_coupling(p, L, J, i, k, -sj, -sm, xs);
+    }
+  dense_lu_solve(nx, schur, pivots, xs);
+  for (int i = 0; i < L.nodes; ++i) {
+    const double dphi = xs[L.local_phi_s(i)] - xs[L.local_phi_e(i)];
+    for (int k = 0; k < L.classes; ++k) {
+      const int q = L.particle(i, k);
+      const double* f = factors + q * fstride;
+      const double* w = f + 3 * n;
+      const double scale = f[4 * n + 2] * dphi;
+      double* z = x + L.particle_offset(q);
+      for (int m = 0; m < n; ++m) z[m] -= w[m] * scale;
+    }
+  }
+}
+
+}  // namespace halite::models
