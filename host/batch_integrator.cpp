@@ -53,6 +53,9 @@ BatchIntegrator::BatchIntegrator(BatchModel& model, const SolverConfig& config)
     return cj;
   };
   hooks_.step_counter = [this] {
+    // During IDACalcIC every Newton iteration gets a fresh Jacobian (full Newton): IDA cannot
+    // ask a matrix-embedded solver for a new setup there, and the first guess may be far off.
+    if (in_initial_condition_) return -(++ic_solves_);
     long nst = 0, ncfn = 0, netf = 0;
     IDAGetNumSteps(ida_, &nst);
     IDAGetNumNonlinSolvConvFails(ida_, &ncfn);
@@ -112,7 +115,9 @@ void BatchIntegrator::restart(double t0, int roots_per_cell, RootFunction roots)
   // cell that starts at its cut-off) is handled by the caller before integrating.
   IDASetNoInactiveRootWarn(ida_);
   const double t_ic = t0 + 1.0;
+  in_initial_condition_ = true;
   const int flag = IDACalcIC(ida_, IDA_YA_YDP_INIT, t_ic);
+  in_initial_condition_ = false;
   if (flag < 0) {
     int cell = -1;
     const std::string msg = describe_failure("IDACalcIC", flag, &cell);

@@ -77,6 +77,8 @@ class BatchIntegrator {
   std::vector<int> roots_found_;
   std::string last_ida_message_;
   long epoch_ = 0;
+  bool in_initial_condition_ = false;
+  long ic_solves_ = 0;
   SolverStats total_, since_restart_;
 };
 
