@@ -50,10 +50,11 @@ template <class T>
 HALITE_HD T stress_coupled_flux(const CellParams& p, const T& diffusivity, const T& x_inner,
                                 const T& x_outer, const T& sigma_inner, const T& sigma_outer,
                                 double dr) {
+  // J/c_max = -D (dx/dr - (Omega x / RT) d(sigma_h)/dr), with x at the face.
   const T x_face = 0.5 * (x_inner + x_outer);
-  const double omega_c_over_rt =
-      p.partial_molar_volume * p.max_concentration / (kGasConstant * p.temperature);
-  return -diffusivity * ((x_outer - x_inner) - omega_c_over_rt * x_face * (sigma_outer - sigma_inner)) *
+  const double omega_over_rt = p.partial_molar_volume / (kGasConstant * p.temperature);
+  return -diffusivity *
+         ((x_outer - x_inner) - omega_over_rt * x_face * (sigma_outer - sigma_inner)) *
          (1.0 / dr);
 }
 

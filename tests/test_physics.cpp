@@ -1,0 +1,184 @@
+// Verification of the particle physics in models/: stress-coupled flux, closed-form hydrostatic
+// stress, and the radial finite-volume scheme against the analytic series solution.
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <cstdio>
+#include <vector>
+
+#include "models/cell.hpp"
+#include "models/structured_solve.hpp"
+
+using namespace halite::models;
+
+namespace {
+
+CellParams reference_params() {
+  CellParams p;
+  p.cathode_thickness = 1.19e-4;
+  p.active_volume_fraction = 0.442;
+  p.electrolyte_volume_fraction = 0.488;
+  return p;
+}
+
+}  // namespace
+
+TEST(StressCoupledFlux, ReducesToFickWhenPartialMolarVolumeIsZero) {
+  CellParams p = reference_params();
+  p.partial_molar_volume = 0.0;
+  const double dr = 1e-7, d = 3e-15;
+  for (double xa : {0.1, 0.5, 0.93})
+    for (double xb : {0.2, 0.55, 0.99}) {
+      const double flux = stress_coupled_flux(p, d, xa, xb, hydrostatic_stress(p, 0.6, xa),
+                                              hydrostatic_stress(p, 0.6, xb), dr);
+      EXPECT_DOUBLE_EQ(flux, -d * (xb - xa) / dr);
+    }
+}
+
+TEST(StressCoupledFlux, EqualsEnhancedFickForTheElasticSphere) {
+  // With sigma_h = k c_max (x_mean - x): N = -D (1 + Omega k c_max x_f / RT) dx/dr exactly.
+  const CellParams p = reference_params();
+  const double dr = 2e-7, d = 4e-15;
+  const double theta = p.partial_molar_volume * hydrostatic_stress_coefficient(p) *
+                       p.max_concentration / (kGasConstant * p.temperature);
+  for (double xa : {0.3, 0.7})
+    for (double xb : {0.35, 0.95}) {
+      const double xf = 0.5 * (xa + xb);
+      const double flux = stress_coupled_flux(p, d, xa, xb, hydrostatic_stress(p, 0.5, xa),
+                                              hydrostatic_stress(p, 0.5, xb), dr);
+      EXPECT_NEAR(flux, -d * (1.0 + theta * xf) * (xb - xa) / dr, 1e-13 * std::fabs(flux));
+    }
+  // Stress drives Li from compressed (dilute) to tensile regions: the enhancement is > 1.
+  EXPECT_GT(theta, 0.1);
+}
+
+TEST(HydrostaticStress, MatchesClosedFormFromQuadratureOfTheProfile) {
+  const CellParams p = reference_params();
+  const double radius = 2.5e-6;
+  auto profile = [&](double r) {
+    const double s = r / radius;
+    return 0.6 + 0.25 * s * s - 0.1 * s * s * s * s;
+  };
+  // Volume averages by composite Simpson quadrature on a fine grid.
+  auto mean_inside = [&](double r) {
+    const int n = 4000;
+    const double h = r / n;
+    double s = 0.0;
+    for (int i = 0; i <= n; ++i) {
+      const double ri = i * h;
+      const double w = (i == 0 || i == n) ? 1.0 : (i % 2 ? 4.0 : 2.0);
+      s += w * profile(ri) * ri * ri;
+    }
+    return 3.0 / (r * r * r) * s * h / 3.0;
+  };
+  const double x_mean = mean_inside(radius);
+  for (double frac : {0.1, 0.35, 0.6, 0.85, 1.0}) {
+    const double r = frac * radius;
+    const double x = profile(r);
+    const double inside = mean_inside(r);
+    const double sr = radial_stress(p, x_mean, inside);
+    const double st = hoop_stress(p, x_mean, inside, x);
+    const double sh_from_components = (sr + 2.0 * st) / 3.0;
+    const double sh_closed = diffusion_hydrostatic_stress(p, x_mean, x);
+    EXPECT_NEAR(sh_from_components, sh_closed, 1e-9 * std::fabs(sh_closed) + 1e-3);
+  }
+  // A free surface carries no radial traction.
+  EXPECT_NEAR(radial_stress(p, x_mean, mean_inside(radius)), 0.0, 1e-3);
+  // Stack pressure adds a uniform compression and nothing else.
+  EXPECT_DOUBLE_EQ(hydrostatic_stress(p, 0.5, 0.4) - diffusion_hydrostatic_stress(p, 0.5, 0.4),
+                   -p.hydrostatic_stack_pressure());
+}
+
+namespace {
+
+// Analytic solution for a sphere of radius a, initial x0, constant inward flux q (x-units m/s):
+// Crank, The Mathematics of Diffusion (1975), eq. 6.59 with the roots of a cot a = 1.
+double sphere_constant_flux(double r, double t, double a, double d, double x0, double q) {
+  const double tau = d * t / (a * a);
+  double series = 0.0;
+  for (int n = 1; n <= 400; ++n) {
+    // root of tan(alpha) = alpha in (n pi, (n + 1/2) pi), by bisection (Newton jumps branches)
+    double lo = n * kPi + 1e-12, hi = (n + 0.5) * kPi - 1e-12;
+    for (int it = 0; it < 200; ++it) {
+      const double mid = 0.5 * (lo + hi);
+      (std::tan(mid) - mid < 0.0 ? lo : hi) = mid;
+    }
+    const double alpha = 0.5 * (lo + hi);
+    series += std::sin(alpha * r / a) / (alpha * alpha * std::sin(alpha)) *
+              std::exp(-alpha * alpha * tau);
+  }
+  return x0 + q * a / d *
+                  (3.0 * tau + r * r / (2.0 * a * a) - 0.3 - 2.0 * a / r * series);
+}
+
+// Max error of the radial FV scheme (Crank-Nicolson in time with steps far below the spatial
+// error) against the analytic solution at the shell centres.
+double radial_scheme_error(int shells) {
+  CellParams p = reference_params();
+  p.partial_molar_volume = 0.0;  // Fick: the analytic solution is for constant D
+  p.diffusivity_model = DiffusivityModel::kConstant;
+  p.diffusivity_constant = 5e-15;
+  const double a = 2.5e-6, d = p.diffusivity_constant, x0 = 0.5;
+  const double q = 0.2 * a / (3.0 * 1000.0);  // inward flux: +0.2 in mean x per 1000 s
+  const double t_end = 0.1 * a * a / d;       // D t / a^2 = 0.1
+  // BDF2 (L-stable, so the stiff modes excited by the flux switched on at t = 0 are damped;
+  // Crank-Nicolson would carry them as an error floor), started by one implicit Euler step.
+  const int steps = 20000;
+  const double dt = t_end / steps;
+  std::vector<double> x(shells, x0), x_old(shells, x0), zero(shells, 0.0), g(shells), rhs(shells);
+  std::vector<double> block(5 * shells + 2, 0.0), euler(4 * shells + 3), bdf2(4 * shells + 3);
+  particle_transport_rows(p, shells, a, x.data(), zero.data(), x0, g.data(), block.data());
+  const double surface = face_area_over_volume(shells - 1, shells - 1, shells, a);
+  EXPECT_TRUE(factor_particle(shells, 1.0 / dt, block.data(), euler.data()));
+  EXPECT_TRUE(factor_particle(shells, 1.5 / dt, block.data(), bdf2.data()));
+  for (int s = 0; s < steps; ++s) {
+    for (int m = 0; m < shells; ++m)
+      rhs[m] = s == 0 ? x[m] / dt : (4.0 * x[m] - x_old[m]) / (2.0 * dt);
+    rhs[shells - 1] += surface * q;  // inward flux enters the outer shell
+    x_old = x;
+    solve_particle(shells, block.data(), s == 0 ? euler.data() : bdf2.data(), rhs.data(),
+                   x.data());
+  }
+  double worst = 0.0;
+  for (int m = 0; m < shells; ++m) {
+    const double r = (m + 0.5) * a / shells;
+    worst = std::max(worst, std::fabs(x[m] - sphere_constant_flux(r, t_end, a, d, x0, q)));
+  }
+  // Li balance: the mean rose by exactly the integrated surface flux (conservative scheme).
+  const double mean = particle_mean_stoichiometry(x.data(), shells);
+  EXPECT_NEAR(mean - x0, 3.0 * q * t_end / a, 1e-12);
+  return worst;
+}
+
+}  // namespace
+
+TEST(RadialDiffusion, MatchesAnalyticSeriesAndConvergesAtSecondOrder) {
+  const double e10 = radial_scheme_error(10);
+  const double e20 = radial_scheme_error(20);
+  const double e40 = radial_scheme_error(40);
+  const double q = 0.2 * 2.5e-6 / 3000.0, excursion = q * 2.5e-6 / 5e-15;  // scale of the profile
+  std::printf("radial max error: N_r=10 %.3e, 20 %.3e, 40 %.3e\n", e10, e20, e40);
+  EXPECT_LT(e40, 2e-3 * excursion) << "e10 " << e10 << " e20 " << e20 << " e40 " << e40;
+  const double order1 = std::log2(e10 / e20), order2 = std::log2(e20 / e40);
+  EXPECT_GE(order1, 1.8) << e10 << " " << e20;
+  EXPECT_GE(order2, 1.8) << e20 << " " << e40;
+}
+
+TEST(Kinetics, ButlerVolmerIsOddAroundEquilibriumForSymmetricTransfer) {
+  const double vt = 0.0257;
+  EXPECT_DOUBLE_EQ(butler_volmer(2.0, 0.0, 0.5, vt), 0.0);
+  EXPECT_NEAR(butler_volmer(2.0, 0.05, 0.5, vt), -butler_volmer(2.0, -0.05, 0.5, vt), 1e-14);
+  // Linear regime: j = i0 eta / (RT/F)
+  EXPECT_NEAR(butler_volmer(2.0, 1e-6, 0.5, vt), 2.0 * 1e-6 / vt, 1e-12);
+}
+
+TEST(Ocp, Nmc721BlendLiesBetweenItsParentsAndFallsMonotonically) {
+  double previous = 10.0;
+  for (double x = 0.3; x <= 0.99; x += 0.01) {
+    const double u = ocp_nmc721_blend(x);
+    EXPECT_LT(u, previous) << x;
+    previous = u;
+  }
+  // the lithiation knee: the potential plunges as x -> 1
+  EXPECT_LT(ocp_nmc721_blend(1.0), ocp_nmc721_blend(0.98) - 0.3);
+}
