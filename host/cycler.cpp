@@ -2,6 +2,7 @@
 
 #include <ida/ida.h>
 
+#include <algorithm>
 #include <cmath>
 #include <limits>
 #include <stdexcept>
@@ -247,6 +248,14 @@ std::vector<StepOutcome> Cycler::run_step(const Step& step, int step_index,
       restart(t);
     } else {
       record_point(t);
+      if (track_frozen_drift_)
+        for (int c = 0; c < b; ++c) {
+          if (!model_->frozen(c) || model_->failed(c)) continue;
+          const double* yc = integrator_->cell_state(c);
+          const double* yf = model_->frozen_state(c);
+          for (int i = 0; i < L.size(); ++i)
+            frozen_drift_ = std::max(frozen_drift_, std::fabs(yc[i] - yf[i]));
+        }
       if (flag == IDA_TSTOP_RETURN)
         for (int c = 0; c < b; ++c)
           if (!model_->frozen(c)) fail_cell(c, "step exceeded its maximum duration");

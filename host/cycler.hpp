@@ -63,6 +63,10 @@ class Cycler {
   // mAh per g of active material for a charge in C/m^2.
   double specific_capacity(int cell, double charge) const;
   double cell_clock(int cell) const { return clock_[cell]; }
+  // Diagnostics for tests: largest |y - y_frozen| of any frozen cell over all IDA returns since
+  // tracking was switched on (frozen cells must not move).
+  void track_frozen_drift(bool on) { track_frozen_drift_ = on; }
+  double frozen_drift() const { return frozen_drift_; }
   double time() const { return time_; }
 
  private:
@@ -73,6 +77,8 @@ class Cycler {
   std::vector<double> clock_;  // each cell's own clock (s)
   double time_ = 0.0;          // the batch's integration time
   SolverConfig solver_config_;
+  bool track_frozen_drift_ = false;
+  double frozen_drift_ = 0.0;
 };
 
 }  // namespace halite

@@ -1,0 +1,841 @@
+// HDF5 result file: see result_writer.hpp for the API and docs/output.md for the layout.
+#include "host/result_writer.hpp"
+
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <cstdint>
+#include <ctime>
+#include <filesystem>
+#include <set>
+#include <system_error>
+
+#include "halite/build_info.hpp"
+#include "host/h5.hpp"
+
+namespace halite {
+namespace {
+
+constexpr double kNaN = std::numeric_limits<double>::quiet_NaN();
+constexpr const char* kStepEndTimes = "Step end times [s]";
+constexpr int kFormatVersion = 1;
+
+enum class Kind { kDouble, kInt64, kInt8 };
+
+struct BuiltinColumn {
+  ColumnSpec spec;
+  Kind kind;
+};
+
+// The per-cycle table, in file order. Index positions are used by ResultWriter::append_cycle.
+const std::vector<BuiltinColumn>& builtin_table() {
+  static const std::vector<BuiltinColumn> table = {
+      {{"Cycle number", "-", "cycle number, 1-based over the whole protocol"}, Kind::kInt64},
+      {{"Charge capacity [mA.h.g-1]", "mA.h.g-1",
+        "charge passed during the charge steps of the cycle, per gram of active material"},
+       Kind::kDouble},
+      {{"Discharge capacity [mA.h.g-1]", "mA.h.g-1",
+        "charge passed during the discharge steps of the cycle, per gram of active material"},
+       Kind::kDouble},
+      {{"Coulombic efficiency", "-", "discharge capacity / charge capacity (NaN if no charge)"},
+       Kind::kDouble},
+      {{"Charge energy [mW.h.g-1]", "mW.h.g-1",
+        "energy put in during the charge steps, cell voltage in the file's voltage_reference, per "
+        "gram of active material"},
+       Kind::kDouble},
+      {{"Discharge energy [mW.h.g-1]", "mW.h.g-1",
+        "energy delivered during the discharge steps, cell voltage in the file's "
+        "voltage_reference, per gram of active material"},
+       Kind::kDouble},
+      {{"Lithium inventory [mol.m-2]", "mol.m-2",
+        "lithium in the cathode active particles at the end of the cycle, per electrode area"},
+       Kind::kDouble},
+      {{"Duration [s]", "s", "duration of the cycle on the cell's own clock"}, Kind::kDouble},
+      {{"Simulated", "-",
+        "1 if the cycle was integrated, 0 if a cycle-jumping controller extrapolated it"},
+       Kind::kInt8},
+      {{"Failed", "-", "1 if the cell failed during (or before) this cycle"}, Kind::kInt8},
+      {{"IDA steps", "-", "IDA time steps in this cycle"}, Kind::kInt64},
+      {{"Residual evaluations", "-", "DAE residual evaluations in this cycle"}, Kind::kInt64},
+      {{"Jacobian evaluations", "-",
+        "linear-solver setups (Jacobian evaluation and factorisation) in this cycle"},
+       Kind::kInt64},
+      {{"Nonlinear iterations", "-", "Newton iterations in this cycle"}, Kind::kInt64},
+      {{"Error test failures", "-", "IDA local error test failures in this cycle"}, Kind::kInt64},
+      {{"Nonlinear convergence failures", "-", "IDA nonlinear convergence failures in this cycle"},
+       Kind::kInt64},
+  };
+  return table;
+}
+
+enum BuiltinIndex : std::size_t {
+  kCycleNumber,
+  kChargeCapacity,
+  kDischargeCapacity,
+  kCoulombicEfficiency,
+  kChargeEnergy,
+  kDischargeEnergy,
+  kLithiumInventory,
+  kDuration,
+  kSimulated,
+  kFailed,
+  kIdaSteps,
+  kResidualEvals,
+  kJacobianEvals,
+  kNonlinearIters,
+  kErrorTestFails,
+  kNonlinearConvFails,
+  kBuiltinCount
+};
+
+hid_t file_type(Kind kind) {
+  switch (kind) {
+    case Kind::kDouble:
+      return H5T_IEEE_F64LE;
+    case Kind::kInt64:
+      return H5T_STD_I64LE;
+    case Kind::kInt8:
+      return H5T_STD_I8LE;
+  }
+  return H5T_IEEE_F64LE;
+}
+
+hid_t memory_type(Kind kind) {
+  switch (kind) {
+    case Kind::kDouble:
+      return H5T_NATIVE_DOUBLE;
+    case Kind::kInt64:
+      return H5T_NATIVE_INT64;
+    case Kind::kInt8:
+      return H5T_NATIVE_INT8;
+  }
+  return H5T_NATIVE_DOUBLE;
+}
+
+std::string iso8601_utc_now() {
+  const std::time_t now = std::chrono::system_clock::to_time_t(std::chrono::system_clock::now());
+  std::tm utc{};
+  gmtime_r(&now, &utc);
+  char buffer[32];
+  std::strftime(buffer, sizeof buffer, "%Y-%m-%dT%H:%M:%SZ", &utc);
+  return buffer;
+}
+
+// File access: no file locking (so h5py can read a file while a run writes it) and the HDF5 1.8
+// file format (dense storage for large attributes such as the resolved config; no superblock
+// "open for write" flag, so a killed run leaves a file that opens without h5clear).
+h5::PropertyList file_access(const std::string& path) {
+  h5::PropertyList fapl = h5::create_plist(H5P_FILE_ACCESS, path);
+  h5::check(H5Pset_libver_bounds(fapl.id(), H5F_LIBVER_V18, H5F_LIBVER_LATEST),
+            "H5Pset_libver_bounds", path);
+  h5::check(H5Pset_file_locking(fapl.id(), false, true), "H5Pset_file_locking", path);
+  return fapl;
+}
+
+h5::File open_readonly(const std::string& path) {
+  h5::PropertyList fapl = file_access(path);
+  return {h5::check_id(H5Fopen(path.c_str(), H5F_ACC_RDONLY, fapl.id()), "H5Fopen", path), path};
+}
+
+bool path_exists(const std::string& path) {
+  std::error_code ec;
+  const auto status = std::filesystem::symlink_status(path, ec);
+  return !ec && std::filesystem::exists(status);
+}
+
+void write_units(hid_t obj, const std::string& obj_path, const std::string& units,
+                 const std::string& description) {
+  h5::write_attribute(obj, obj_path, "units", std::string_view(units));
+  h5::write_attribute(obj, obj_path, "description", std::string_view(description));
+}
+
+// A dataset of shape (cells, 0[, depth]) that grows along its second dimension.
+h5::Dataset create_cycle_dataset(const h5::Group& group, const ColumnSpec& spec, Kind kind,
+                                 hsize_t cells, hsize_t depth) {
+  const std::string path = group.path() + "/" + spec.name;
+  std::vector<hsize_t> dims{cells, 0};
+  std::vector<hsize_t> maxdims{cells, H5S_UNLIMITED};
+  // About 16 Ki values per chunk (128 KiB of doubles), at most 256 cycles.
+  const hsize_t per_cycle = cells * std::max<hsize_t>(depth, 1);
+  std::vector<hsize_t> chunk{cells, std::clamp<hsize_t>(16384 / per_cycle, 1, 256)};
+  if (depth > 0) {
+    dims.push_back(depth);
+    maxdims.push_back(depth);
+    chunk.push_back(depth);
+  }
+  h5::Dataspace space = h5::create_simple_space(dims, maxdims, path);
+  h5::PropertyList dcpl = h5::create_plist(H5P_DATASET_CREATE, path);
+  h5::check(H5Pset_chunk(dcpl.id(), static_cast<int>(chunk.size()), chunk.data()), "H5Pset_chunk",
+            path);
+  if (kind == Kind::kDouble) {
+    const double fill = kNaN;
+    h5::check(H5Pset_fill_value(dcpl.id(), H5T_NATIVE_DOUBLE, &fill), "H5Pset_fill_value", path);
+  }
+  h5::Dataset ds{h5::check_id(H5Dcreate2(group.id(), spec.name.c_str(), file_type(kind), space.id(),
+                                         H5P_DEFAULT, dcpl.id(), H5P_DEFAULT),
+                              "H5Dcreate2", path),
+                 path};
+  write_units(ds.id(), path, spec.units, spec.description);
+  return ds;
+}
+
+// Grows `ds` to `cycles` cycles and writes the last one from `buffer` (cells[ x depth] values).
+void write_last_cycle(const h5::Dataset& ds, hid_t mem_type, const void* buffer, hsize_t cells,
+                      hsize_t cycles, hsize_t depth) {
+  std::vector<hsize_t> dims{cells, cycles};
+  std::vector<hsize_t> start{0, cycles - 1};
+  std::vector<hsize_t> count{cells, 1};
+  if (depth > 0) {
+    dims.push_back(depth);
+    start.push_back(0);
+    count.push_back(depth);
+  }
+  h5::check(H5Dset_extent(ds.id(), dims.data()), "H5Dset_extent", ds.path());
+  h5::Dataspace file_space = h5::dataset_space(ds);
+  h5::check(H5Sselect_hyperslab(file_space.id(), H5S_SELECT_SET, start.data(), nullptr,
+                                count.data(), nullptr),
+            "H5Sselect_hyperslab", ds.path());
+  h5::Dataspace mem_space = h5::create_simple_space(count, {}, ds.path());
+  h5::check(H5Dwrite(ds.id(), mem_type, mem_space.id(), file_space.id(), H5P_DEFAULT, buffer),
+            "H5Dwrite", ds.path());
+}
+
+// A 1-D variable-length UTF-8 string dataset.
+h5::Dataset create_string_dataset(const h5::Group& group, const std::string& name,
+                                  const std::vector<std::string>& values,
+                                  const std::string& description) {
+  const std::string path = group.path() + "/" + name;
+  h5::Datatype type = h5::utf8_string_type(path);
+  h5::Dataspace space = h5::create_simple_space({values.size()}, {}, path);
+  h5::Dataset ds{h5::check_id(H5Dcreate2(group.id(), name.c_str(), type.id(), space.id(),
+                                         H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT),
+                              "H5Dcreate2", path),
+                 path};
+  std::vector<const char*> ptrs;
+  ptrs.reserve(values.size());
+  for (const auto& v : values) ptrs.push_back(v.c_str());
+  h5::check(H5Dwrite(ds.id(), type.id(), H5S_ALL, H5S_ALL, H5P_DEFAULT, ptrs.data()), "H5Dwrite",
+            path);
+  write_units(ds.id(), path, "", description);
+  return ds;
+}
+
+void write_string_element(const h5::Dataset& ds, hsize_t index, const std::string& value) {
+  h5::Datatype type = h5::utf8_string_type(ds.path());
+  h5::Dataspace file_space = h5::dataset_space(ds);
+  const hsize_t count = 1;
+  h5::check(H5Sselect_hyperslab(file_space.id(), H5S_SELECT_SET, &index, nullptr, &count, nullptr),
+            "H5Sselect_hyperslab", ds.path());
+  h5::Dataspace mem_space = h5::create_simple_space({1}, {}, ds.path());
+  const char* ptr = value.c_str();
+  h5::check(H5Dwrite(ds.id(), type.id(), mem_space.id(), file_space.id(), H5P_DEFAULT, &ptr),
+            "H5Dwrite", ds.path());
+}
+
+// A fixed-size 1-D dataset, chunked and deflate-compressed when non-empty.
+template <class T>
+void write_vector(hid_t loc, const std::string& loc_path, const std::string& name, hid_t file_t,
+                  hid_t mem_t, const std::vector<T>& values, const std::string& units,
+                  const std::string& description) {
+  const std::string path = loc_path + "/" + name;
+  const hsize_t n = values.size();
+  h5::Dataspace space = h5::create_simple_space({n}, {}, path);
+  h5::PropertyList dcpl = h5::create_plist(H5P_DATASET_CREATE, path);
+  if (n > 0) {
+    const hsize_t chunk = std::min<hsize_t>(n, 65536);
+    h5::check(H5Pset_chunk(dcpl.id(), 1, &chunk), "H5Pset_chunk", path);
+    if (h5::check_tri(H5Zfilter_avail(H5Z_FILTER_DEFLATE), "H5Zfilter_avail", path)) {
+      h5::check(H5Pset_shuffle(dcpl.id()), "H5Pset_shuffle", path);
+      h5::check(H5Pset_deflate(dcpl.id(), 4), "H5Pset_deflate", path);
+    }
+  }
+  h5::Dataset ds{h5::check_id(H5Dcreate2(loc, name.c_str(), file_t, space.id(), H5P_DEFAULT,
+                                         dcpl.id(), H5P_DEFAULT),
+                              "H5Dcreate2", path),
+                 path};
+  if (n > 0) {
+    h5::check(H5Dwrite(ds.id(), mem_t, H5S_ALL, H5S_ALL, H5P_DEFAULT, values.data()), "H5Dwrite",
+              path);
+  }
+  write_units(ds.id(), path, units, description);
+  ds.close("H5Dclose");
+}
+
+void validate_name(const std::string& name, const std::string& what) {
+  if (name.empty() || name == "." || name.find('/') != std::string::npos) {
+    throw std::invalid_argument("ResultWriter: " + what + " '" + name +
+                                "' is not a valid HDF5 dataset name (empty, '.' or contains '/')");
+  }
+}
+
+}  // namespace
+
+OutputExistsError::OutputExistsError(const std::string& path)
+    : std::runtime_error("output file '" + path +
+                         "' already exists; use --overwrite to replace it (nothing was written)"),
+      path_(path) {}
+
+// ---- the writer ---------------------------------------------------------------------------------
+
+struct ResultWriter::Impl {
+  std::string path;
+  int cells = 0;
+  int max_steps = 0;
+  int cycles = 0;
+  Provenance provenance;
+  std::vector<ColumnSpec> extra_specs;
+  std::vector<std::string> status;  // current /cells/status, to detect the first failure
+
+  // Declared file first: members are destroyed in reverse order, so every object id is closed
+  // before the file id.
+  h5::File file;
+  h5::Group cycles_group, cells_group, curves_group;
+  std::vector<h5::Dataset> builtin;
+  h5::Dataset step_end_times;
+  std::vector<h5::Dataset> extra;
+  h5::Dataset status_ds, reason_ds;
+
+  void require_open(const char* what) const {
+    if (!file.valid()) {
+      throw std::logic_error("ResultWriter::" + std::string(what) + ": '" + path +
+                             "' was already closed");
+    }
+  }
+
+  void flush() {
+    h5::check(H5Fflush(file.id(), H5F_SCOPE_GLOBAL), "H5Fflush", path);
+    // Push the flushed bytes to the disk as well, so the finished cycles survive a power loss.
+    void* handle = nullptr;
+    h5::check(H5Fget_vfd_handle(file.id(), H5P_DEFAULT, &handle), "H5Fget_vfd_handle", path);
+    if (handle != nullptr) {
+      const int fd = *static_cast<int*>(handle);
+      if (::fsync(fd) != 0) {
+        throw std::system_error(errno, std::generic_category(), "fsync of '" + path + "'");
+      }
+    }
+  }
+
+  void close_all() {
+    if (!file.valid()) return;
+    flush();
+    builtin.clear();
+    extra.clear();
+    step_end_times = {};
+    status_ds = {};
+    reason_ds = {};
+    cycles_group = {};
+    cells_group = {};
+    curves_group = {};
+    file.close("H5Fclose");
+  }
+
+  void create(bool overwrite);
+  void set_status(int cell, const std::string& new_status, const std::string& reason);
+};
+
+void ResultWriter::Impl::create(bool overwrite) {
+  if (!overwrite && path_exists(path)) throw OutputExistsError(path);
+  {
+    h5::PropertyList fapl = file_access(path);
+    const hid_t id =
+        H5Fcreate(path.c_str(), overwrite ? H5F_ACC_TRUNC : H5F_ACC_EXCL, H5P_DEFAULT, fapl.id());
+    if (id < 0 && !overwrite && path_exists(path)) {  // created by someone else meanwhile
+      H5Eclear2(H5E_DEFAULT);
+      throw OutputExistsError(path);
+    }
+    file = h5::File{h5::check_id(id, "H5Fcreate", path), path};
+  }
+  try {
+    // Provenance on the root group.
+    const hid_t root = file.id();
+    const std::string r = path + ":/";
+    const Provenance& p = provenance;
+    h5::write_attribute(root, r, "generator", std::string_view(p.generator));
+    h5::write_attribute(root, r, "version", std::string_view(p.version));
+    h5::write_attribute(root, r, "git_commit", std::string_view(p.git_commit));
+    h5::write_attribute(root, r, "date", std::string_view(p.date));
+    h5::write_attribute(root, r, "config_name", std::string_view(p.config_name));
+    h5::write_attribute(root, r, "config_source", std::string_view(p.config_source));
+    h5::write_attribute(root, r, "resolved_config_yaml", std::string_view(p.resolved_config_yaml));
+    h5::write_attribute(root, r, "voltage_reference", std::string_view(p.voltage_reference));
+    h5::write_attribute(root, r, "current_sign_convention",
+                        std::string_view(p.current_sign_convention));
+    h5::write_attribute(root, r, "active_mass_per_area [kg.m-2]", p.active_mass_per_area);
+    h5::write_attribute(root, r, "reference_cell",
+                        static_cast<std::int8_t>(p.is_reference_cell ? 1 : 0));
+    h5::write_attribute(root, r, "cells", std::int64_t{cells});
+    h5::write_attribute(root, r, "max_steps", std::int64_t{max_steps});
+    h5::write_attribute(root, r, "format", std::string_view("halite-result"));
+    h5::write_attribute(root, r, "format_version", std::int64_t{kFormatVersion});
+
+    // /cycles
+    cycles_group = h5::create_group(root, "cycles", path + ":/cycles");
+    h5::write_attribute(cycles_group.id(), cycles_group.path(), "cycles_written", std::int64_t{0});
+    h5::write_attribute(cycles_group.id(), cycles_group.path(), "description",
+                        std::string_view("one row per cell, one column per cycle; datasets are "
+                                         "extended and the file flushed after every cycle"));
+    const auto n = static_cast<hsize_t>(cells);
+    for (const auto& col : builtin_table()) {
+      builtin.push_back(create_cycle_dataset(cycles_group, col.spec, col.kind, n, 0));
+    }
+    step_end_times = create_cycle_dataset(
+        cycles_group,
+        {kStepEndTimes, "s",
+         "end time of each protocol step since the start of the cycle, NaN after the last step"},
+        Kind::kDouble, n, static_cast<hsize_t>(max_steps));
+    for (const auto& spec : extra_specs) {
+      extra.push_back(create_cycle_dataset(cycles_group, spec, Kind::kDouble, n, 0));
+    }
+
+    // /cells
+    cells_group = h5::create_group(root, "cells", path + ":/cells");
+    std::vector<std::string> names = p.cell_names;
+    if (names.empty()) {
+      for (int k = 0; k < cells; ++k) names.push_back("cell_" + std::to_string(k));
+    }
+    create_string_dataset(cells_group, "name", names, "name of each cell (row of /cycles)");
+    status.assign(static_cast<std::size_t>(cells), "running");
+    status_ds = create_string_dataset(
+        cells_group, "status", status,
+        "running (still running, or the run was interrupted), completed or failed");
+    reason_ds = create_string_dataset(cells_group, "failure reason",
+                                      std::vector<std::string>(static_cast<std::size_t>(cells)),
+                                      "why the cell failed (empty unless status is failed)");
+
+    curves_group = h5::create_group(root, "curves", path + ":/curves");
+    flush();
+  } catch (...) {
+    // Do not leave a half-written file behind (it would block a rerun without --overwrite).
+    builtin.clear();
+    extra.clear();
+    step_end_times = {};
+    status_ds = {};
+    reason_ds = {};
+    cycles_group = {};
+    cells_group = {};
+    curves_group = {};
+    file = {};
+    std::error_code ec;
+    std::filesystem::remove(path, ec);
+    throw;
+  }
+}
+
+void ResultWriter::Impl::set_status(int cell, const std::string& new_status,
+                                    const std::string& reason) {
+  const auto index = static_cast<hsize_t>(cell);
+  write_string_element(status_ds, index, new_status);
+  write_string_element(reason_ds, index, reason);
+  status[static_cast<std::size_t>(cell)] = new_status;
+}
+
+ResultWriter::ResultWriter(const std::string& path, bool overwrite, int cells,
+                           Provenance provenance, int max_steps,
+                           std::vector<ColumnSpec> extra_columns)
+    : impl_(std::make_unique<Impl>()) {
+  if (path.empty()) throw std::invalid_argument("ResultWriter: empty output path");
+  if (cells < 1) {
+    throw std::invalid_argument("ResultWriter: cells must be >= 1, got " + std::to_string(cells));
+  }
+  if (max_steps < 1) {
+    throw std::invalid_argument("ResultWriter: max_steps must be >= 1, got " +
+                                std::to_string(max_steps));
+  }
+  if (!provenance.cell_names.empty() &&
+      provenance.cell_names.size() != static_cast<std::size_t>(cells)) {
+    throw std::invalid_argument("ResultWriter: " + std::to_string(provenance.cell_names.size()) +
+                                " cell names for " + std::to_string(cells) + " cells");
+  }
+  std::set<std::string> names;
+  for (const auto& col : builtin_table()) names.insert(col.spec.name);
+  names.insert(kStepEndTimes);
+  for (const auto& spec : extra_columns) {
+    validate_name(spec.name, "extra column");
+    if (!names.insert(spec.name).second) {
+      throw std::invalid_argument("ResultWriter: extra column '" + spec.name +
+                                  "' duplicates another column");
+    }
+  }
+  if (provenance.version.empty()) provenance.version = build_info::kVersion;
+  if (provenance.git_commit.empty()) provenance.git_commit = build_info::kGitCommit;
+  if (provenance.date.empty()) provenance.date = iso8601_utc_now();
+
+  impl_->path = path;
+  impl_->cells = cells;
+  impl_->max_steps = max_steps;
+  impl_->provenance = std::move(provenance);
+  impl_->extra_specs = std::move(extra_columns);
+  h5::QuietErrors quiet;
+  impl_->create(overwrite);
+}
+
+ResultWriter::~ResultWriter() {
+  if (!impl_) return;
+  try {
+    h5::QuietErrors quiet;
+    impl_->close_all();
+  } catch (...) {
+    // A destructor must not throw; close() reports errors.
+  }
+}
+
+ResultWriter::ResultWriter(ResultWriter&&) noexcept = default;
+ResultWriter& ResultWriter::operator=(ResultWriter&& other) noexcept {
+  if (this != &other) {
+    if (impl_) {
+      try {
+        h5::QuietErrors quiet;
+        impl_->close_all();
+      } catch (...) {
+      }
+    }
+    impl_ = std::move(other.impl_);
+  }
+  return *this;
+}
+
+void ResultWriter::append_cycle(const std::vector<CycleRecord>& per_cell,
+                                const std::vector<std::vector<double>>& extra) {
+  if (!impl_) throw std::logic_error("ResultWriter::append_cycle on a moved-from writer");
+  Impl& w = *impl_;
+  w.require_open("append_cycle");
+  const auto cells = static_cast<std::size_t>(w.cells);
+  // Validate everything first: a rejected call leaves the file as it was.
+  if (per_cell.size() != cells) {
+    throw std::invalid_argument("ResultWriter::append_cycle: " + std::to_string(per_cell.size()) +
+                                " records for " + std::to_string(cells) + " cells");
+  }
+  for (std::size_t k = 0; k < cells; ++k) {
+    if (per_cell[k].step_end_times.size() > static_cast<std::size_t>(w.max_steps)) {
+      throw std::invalid_argument("ResultWriter::append_cycle: cell " + std::to_string(k) +
+                                  " cycle " + std::to_string(per_cell[k].cycle) + " has " +
+                                  std::to_string(per_cell[k].step_end_times.size()) +
+                                  " step end times but the writer was created with max_steps = " +
+                                  std::to_string(w.max_steps));
+    }
+  }
+  if (!extra.empty() && extra.size() != w.extra_specs.size()) {
+    throw std::invalid_argument("ResultWriter::append_cycle: " + std::to_string(extra.size()) +
+                                " extra columns given, " + std::to_string(w.extra_specs.size()) +
+                                " declared");
+  }
+  for (std::size_t c = 0; c < extra.size(); ++c) {
+    if (extra[c].size() != cells) {
+      throw std::invalid_argument(
+          "ResultWriter::append_cycle: extra column '" + w.extra_specs[c].name + "' has " +
+          std::to_string(extra[c].size()) + " values for " + std::to_string(cells) + " cells");
+    }
+  }
+
+  // Gather the column buffers.
+  std::vector<std::vector<double>> doubles(kBuiltinCount);
+  std::vector<std::vector<std::int64_t>> ints(kBuiltinCount);
+  std::vector<std::vector<std::int8_t>> flags(kBuiltinCount);
+  std::vector<double> steps(cells * static_cast<std::size_t>(w.max_steps), kNaN);
+  for (std::size_t k = 0; k < cells; ++k) {
+    const CycleRecord& r = per_cell[k];
+    ints[kCycleNumber].push_back(r.cycle);
+    doubles[kChargeCapacity].push_back(r.charge_capacity);
+    doubles[kDischargeCapacity].push_back(r.discharge_capacity);
+    doubles[kCoulombicEfficiency].push_back(r.coulombic_efficiency);
+    doubles[kChargeEnergy].push_back(r.charge_energy);
+    doubles[kDischargeEnergy].push_back(r.discharge_energy);
+    doubles[kLithiumInventory].push_back(r.lithium_inventory);
+    doubles[kDuration].push_back(r.duration);
+    flags[kSimulated].push_back(r.simulated ? 1 : 0);
+    flags[kFailed].push_back(r.failed ? 1 : 0);
+    ints[kIdaSteps].push_back(r.stats.steps);
+    ints[kResidualEvals].push_back(r.stats.residual_evals);
+    ints[kJacobianEvals].push_back(r.stats.jacobian_evals);
+    ints[kNonlinearIters].push_back(r.stats.nonlinear_iters);
+    ints[kErrorTestFails].push_back(r.stats.error_test_fails);
+    ints[kNonlinearConvFails].push_back(r.stats.nonlinear_conv_fails);
+    std::copy(
+        r.step_end_times.begin(), r.step_end_times.end(),
+        steps.begin() + static_cast<std::ptrdiff_t>(k * static_cast<std::size_t>(w.max_steps)));
+  }
+
+  h5::QuietErrors quiet;
+  const auto n = static_cast<hsize_t>(cells);
+  const auto new_cycles = static_cast<hsize_t>(w.cycles + 1);
+  const auto& table = builtin_table();
+  for (std::size_t c = 0; c < kBuiltinCount; ++c) {
+    const Kind kind = table[c].kind;
+    const void* buffer = kind == Kind::kDouble  ? static_cast<const void*>(doubles[c].data())
+                         : kind == Kind::kInt64 ? static_cast<const void*>(ints[c].data())
+                                                : static_cast<const void*>(flags[c].data());
+    write_last_cycle(w.builtin[c], memory_type(kind), buffer, n, new_cycles, 0);
+  }
+  write_last_cycle(w.step_end_times, H5T_NATIVE_DOUBLE, steps.data(), n, new_cycles,
+                   static_cast<hsize_t>(w.max_steps));
+  const std::vector<double> nan_column(cells, kNaN);
+  for (std::size_t c = 0; c < w.extra.size(); ++c) {
+    const std::vector<double>& values = extra.empty() ? nan_column : extra[c];
+    write_last_cycle(w.extra[c], H5T_NATIVE_DOUBLE, values.data(), n, new_cycles, 0);
+  }
+  for (std::size_t k = 0; k < cells; ++k) {
+    if (per_cell[k].failed && w.status[k] != "failed") {
+      w.set_status(static_cast<int>(k), "failed", per_cell[k].failure);
+    }
+  }
+  h5::update_attribute(w.cycles_group.id(), w.cycles_group.path(), "cycles_written",
+                       static_cast<std::int64_t>(new_cycles));
+  w.cycles = static_cast<int>(new_cycles);
+  w.flush();
+}
+
+void ResultWriter::set_cell_status(int cell, const std::string& status, const std::string& reason) {
+  if (!impl_) throw std::logic_error("ResultWriter::set_cell_status on a moved-from writer");
+  impl_->require_open("set_cell_status");
+  if (cell < 0 || cell >= impl_->cells) {
+    throw std::invalid_argument("ResultWriter::set_cell_status: cell " + std::to_string(cell) +
+                                " out of range [0, " + std::to_string(impl_->cells) + ")");
+  }
+  h5::QuietErrors quiet;
+  impl_->set_status(cell, status, reason);
+  impl_->flush();
+}
+
+void ResultWriter::write_curve(int cell, const Curve& curve) {
+  if (!impl_) throw std::logic_error("ResultWriter::write_curve on a moved-from writer");
+  Impl& w = *impl_;
+  w.require_open("write_curve");
+  if (cell < 0 || cell >= w.cells) {
+    throw std::invalid_argument("ResultWriter::write_curve: cell " + std::to_string(cell) +
+                                " out of range [0, " + std::to_string(w.cells) + ")");
+  }
+  h5::QuietErrors quiet;
+  const std::string cell_name = "cell_" + std::to_string(cell);
+  const std::string cell_path = w.curves_group.path() + "/" + cell_name;
+  h5::Group cell_group = h5::link_exists(w.curves_group.id(), cell_name, cell_path)
+                             ? h5::open_group(w.curves_group.id(), cell_name, cell_path)
+                             : h5::create_group(w.curves_group.id(), cell_name, cell_path);
+  const std::string cycle_name = "cycle_" + std::to_string(curve.cycle);
+  const std::string path = cell_path + "/" + cycle_name;
+  if (h5::link_exists(cell_group.id(), cycle_name, path)) {
+    throw std::runtime_error("ResultWriter::write_curve: '" + path +
+                             "' already exists; not replaced");
+  }
+  h5::Group group = h5::create_group(cell_group.id(), cycle_name, path);
+  h5::write_attribute(group.id(), path, "cycle", static_cast<std::int64_t>(curve.cycle));
+  h5::write_attribute(group.id(), path, "cell", static_cast<std::int64_t>(cell));
+  h5::write_attribute(group.id(), path, "voltage_reference",
+                      std::string_view(w.provenance.voltage_reference));
+
+  const std::size_t n = curve.points.size();
+  std::vector<double> time(n), voltage(n), current(n);
+  std::vector<std::int32_t> step(n);
+  for (std::size_t i = 0; i < n; ++i) {
+    time[i] = curve.points[i].time;
+    voltage[i] = curve.points[i].voltage;
+    current[i] = curve.points[i].current_density;
+    step[i] = curve.points[i].step;
+  }
+  write_vector(group.id(), path, "Time [s]", H5T_IEEE_F64LE, H5T_NATIVE_DOUBLE, time, "s",
+               "time on the cell's clock since the start of the run");
+  write_vector(group.id(), path, "Voltage [V]", H5T_IEEE_F64LE, H5T_NATIVE_DOUBLE, voltage, "V",
+               "cell voltage vs " + w.provenance.voltage_reference);
+  write_vector(group.id(), path, "Current density [A.m-2]", H5T_IEEE_F64LE, H5T_NATIVE_DOUBLE,
+               current, "A.m-2",
+               "current per electrode area, " + w.provenance.current_sign_convention);
+  write_vector(group.id(), path, "Step index", H5T_STD_I32LE, H5T_NATIVE_INT32, step, "-",
+               "index of the protocol step within the cycle (0-based)");
+  group.close("H5Gclose");
+  cell_group.close("H5Gclose");
+  w.flush();
+}
+
+void ResultWriter::write_array(const std::string& path, const std::vector<double>& values,
+                               const std::vector<std::size_t>& dims, const std::string& units,
+                               const std::string& description) {
+  if (!impl_) throw std::logic_error("ResultWriter::write_array on a moved-from writer");
+  Impl& w = *impl_;
+  w.require_open("write_array");
+  std::vector<hsize_t> shape;
+  std::size_t total = 1;
+  for (std::size_t d : dims) {
+    shape.push_back(d);
+    total *= d;
+  }
+  if (dims.empty()) {
+    shape.push_back(values.size());
+    total = values.size();
+  }
+  if (total != values.size()) {
+    throw std::invalid_argument("ResultWriter::write_array: '" + path + "' has " +
+                                std::to_string(values.size()) + " values but dims give " +
+                                std::to_string(total));
+  }
+  const std::string full = path.starts_with('/') ? path : "/final_state/" + path;
+  // Split into components; create the missing groups.
+  std::vector<std::string> parts;
+  for (std::size_t begin = 1; begin <= full.size();) {
+    const std::size_t end = std::min(full.find('/', begin), full.size());
+    if (end > begin) parts.push_back(full.substr(begin, end - begin));
+    begin = end + 1;
+  }
+  if (parts.empty()) throw std::invalid_argument("ResultWriter::write_array: empty path");
+  for (const auto& part : parts) validate_name(part, "write_array path component");
+
+  h5::QuietErrors quiet;
+  std::string current = w.path + ":";
+  h5::Group parent = h5::open_group(w.file.id(), "/", current + "/");
+  for (std::size_t i = 0; i + 1 < parts.size(); ++i) {
+    current += "/" + parts[i];
+    parent = h5::link_exists(parent.id(), parts[i], current)
+                 ? h5::open_group(parent.id(), parts[i], current)
+                 : h5::create_group(parent.id(), parts[i], current);
+  }
+  const std::string& leaf = parts.back();
+  const std::string leaf_path = current + "/" + leaf;
+  if (h5::link_exists(parent.id(), leaf, leaf_path)) {
+    throw std::runtime_error("ResultWriter::write_array: '" + leaf_path +
+                             "' already exists; not replaced");
+  }
+  h5::Dataspace space = h5::create_simple_space(shape, {}, leaf_path);
+  h5::Dataset ds{h5::check_id(H5Dcreate2(parent.id(), leaf.c_str(), H5T_IEEE_F64LE, space.id(),
+                                         H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT),
+                              "H5Dcreate2", leaf_path),
+                 leaf_path};
+  if (!values.empty()) {
+    h5::check(H5Dwrite(ds.id(), H5T_NATIVE_DOUBLE, H5S_ALL, H5S_ALL, H5P_DEFAULT, values.data()),
+              "H5Dwrite", leaf_path);
+  }
+  write_units(ds.id(), leaf_path, units, description);
+  ds.close("H5Dclose");
+  parent.close("H5Gclose");
+  w.flush();
+}
+
+void ResultWriter::flush() {
+  if (!impl_) throw std::logic_error("ResultWriter::flush on a moved-from writer");
+  impl_->require_open("flush");
+  h5::QuietErrors quiet;
+  impl_->flush();
+}
+
+void ResultWriter::close() {
+  if (!impl_) return;
+  h5::QuietErrors quiet;
+  impl_->close_all();
+}
+
+int ResultWriter::cells() const {
+  return impl_->cells;
+}
+int ResultWriter::cycles() const {
+  return impl_->cycles;
+}
+int ResultWriter::max_steps() const {
+  return impl_->max_steps;
+}
+const std::string& ResultWriter::path() const {
+  return impl_->path;
+}
+const std::vector<ColumnSpec>& ResultWriter::extra_columns() const {
+  return impl_->extra_specs;
+}
+
+const std::vector<ColumnSpec>& ResultWriter::builtin_columns() {
+  static const std::vector<ColumnSpec> specs = [] {
+    std::vector<ColumnSpec> out;
+    for (const auto& col : builtin_table()) out.push_back(col.spec);
+    return out;
+  }();
+  return specs;
+}
+
+// ---- readers ------------------------------------------------------------------------------------
+
+ArrayData read_array(const std::string& path, const std::string& dataset) {
+  h5::QuietErrors quiet;
+  h5::File file = open_readonly(path);
+  const std::string where = path + ":" + dataset;
+  h5::Dataset ds = h5::open_dataset(file.id(), dataset, where);
+  h5::Dataspace space = h5::dataset_space(ds);
+  ArrayData out;
+  std::size_t total = 1;
+  for (hsize_t d : h5::extent(space)) {
+    out.dims.push_back(static_cast<std::size_t>(d));
+    total *= static_cast<std::size_t>(d);
+  }
+  out.values.resize(total);
+  if (total > 0) {
+    h5::check(H5Dread(ds.id(), H5T_NATIVE_DOUBLE, H5S_ALL, H5S_ALL, H5P_DEFAULT, out.values.data()),
+              "H5Dread", where);
+  }
+  return out;
+}
+
+std::vector<std::vector<double>> read_cycle_column(const std::string& path,
+                                                   const std::string& name) {
+  const ArrayData data = read_array(path, "/cycles/" + name);
+  if (data.dims.size() != 2) {
+    throw std::runtime_error("read_cycle_column: '/cycles/" + name + "' in '" + path + "' has " +
+                             std::to_string(data.dims.size()) +
+                             " dimensions, expected 2 (use read_array)");
+  }
+  std::vector<std::vector<double>> out(data.dims[0]);
+  for (std::size_t k = 0; k < data.dims[0]; ++k) {
+    const auto begin = data.values.begin() + static_cast<std::ptrdiff_t>(k * data.dims[1]);
+    out[k].assign(begin, begin + static_cast<std::ptrdiff_t>(data.dims[1]));
+  }
+  return out;
+}
+
+std::string read_string_attribute(const std::string& path, const std::string& object,
+                                  const std::string& name) {
+  h5::QuietErrors quiet;
+  h5::File file = open_readonly(path);
+  const std::string where = path + ":" + object;
+  h5::Object obj = h5::open_object(file.id(), object, where);
+  return h5::read_string_attribute(obj.id(), where, name);
+}
+
+double read_numeric_attribute(const std::string& path, const std::string& object,
+                              const std::string& name) {
+  h5::QuietErrors quiet;
+  h5::File file = open_readonly(path);
+  const std::string where = path + ":" + object;
+  h5::Object obj = h5::open_object(file.id(), object, where);
+  return h5::read_numeric_attribute(obj.id(), where, name);
+}
+
+std::vector<std::string> read_string_dataset(const std::string& path, const std::string& dataset) {
+  h5::QuietErrors quiet;
+  h5::File file = open_readonly(path);
+  const std::string where = path + ":" + dataset;
+  h5::Dataset ds = h5::open_dataset(file.id(), dataset, where);
+  h5::Dataspace space = h5::dataset_space(ds);
+  const auto dims = h5::extent(space);
+  if (dims.size() != 1) {
+    throw std::runtime_error("read_string_dataset: '" + dataset + "' in '" + path + "' is not 1-D");
+  }
+  h5::Datatype file_t{h5::check_id(H5Dget_type(ds.id()), "H5Dget_type", where), where};
+  std::vector<std::string> out;
+  if (h5::check_tri(H5Tis_variable_str(file_t.id()), "H5Tis_variable_str", where)) {
+    h5::Datatype mem = h5::utf8_string_type(where);
+    std::vector<char*> ptrs(dims[0], nullptr);
+    h5::check(H5Dread(ds.id(), mem.id(), H5S_ALL, H5S_ALL, H5P_DEFAULT, ptrs.data()), "H5Dread",
+              where);
+    for (char* p : ptrs) out.emplace_back(p != nullptr ? p : "");
+    h5::check(H5Dvlen_reclaim(mem.id(), space.id(), H5P_DEFAULT, ptrs.data()), "H5Dvlen_reclaim",
+              where);
+  } else {
+    const std::size_t size = h5::type_size(file_t);
+    std::vector<char> buffer(size * dims[0]);
+    h5::check(H5Dread(ds.id(), file_t.id(), H5S_ALL, H5S_ALL, H5P_DEFAULT, buffer.data()),
+              "H5Dread", where);
+    for (hsize_t i = 0; i < dims[0]; ++i) {
+      std::string s(buffer.data() + i * size, size);
+      s.resize(std::min(s.find('\0'), s.size()));
+      out.push_back(s);
+    }
+  }
+  return out;
+}
+
+}  // namespace halite

@@ -1,0 +1,129 @@
+// HDF5 result file of a run: provenance, a per-cycle table for every cell (extended and flushed
+// after each cycle), per-cell status, selected voltage curves and optional final states.
+// The layout is documented in docs/output.md; plots: validation/plot_run.py.
+#pragma once
+
+#include <cstddef>
+#include <limits>
+#include <memory>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+#include "host/results.hpp"
+
+namespace halite {
+
+// Where the data came from. Empty version / git_commit / date are filled in by the writer
+// (build version, build commit, the current UTC time as ISO 8601).
+struct Provenance {
+  std::string generator = "halite";
+  std::string version;
+  std::string git_commit;
+  std::string date;  // ISO 8601 UTC, e.g. "2025-03-01T12:00:00Z"
+  std::string config_name;
+  std::string config_source;  // file the config came from ("<embedded reference>" for default)
+  std::string resolved_config_yaml;
+  std::string voltage_reference = "Li+/Li";  // what every stored voltage is measured against
+  std::string current_sign_convention = "positive current = discharge";
+  double active_mass_per_area = std::numeric_limits<double>::quiet_NaN();  // kg/m^2 of CAM
+  bool is_reference_cell = false;       // the run models the measured reference cell
+  std::vector<std::string> cell_names;  // one per cell; empty = "cell_0", "cell_1", ...
+};
+
+// An extra per-cycle column (shape (cells, cycles), double), declared when the writer is made.
+// `name` follows the "Name [unit]" convention and must not contain '/'.
+struct ColumnSpec {
+  std::string name;
+  std::string units;
+  std::string description;
+};
+
+// The output file already exists and overwriting was not asked for. Nothing was touched.
+class OutputExistsError : public std::runtime_error {
+ public:
+  explicit OutputExistsError(const std::string& path);
+  const std::string& path() const { return path_; }
+
+ private:
+  std::string path_;
+};
+
+class ResultWriter {
+ public:
+  // Creates `path` (throws OutputExistsError if it exists and !overwrite) and writes the
+  // provenance, the empty /cycles table and /cells. `max_steps` is the width of
+  // "Step end times [s]" (cycles with more steps are rejected). Throws std::invalid_argument for
+  // bad arguments, std::runtime_error (naming the HDF5 call and path) for HDF5 failures.
+  ResultWriter(const std::string& path, bool overwrite, int cells, Provenance provenance,
+               int max_steps = 8, std::vector<ColumnSpec> extra_columns = {});
+  ~ResultWriter();  // flushes and closes; errors are swallowed (call close() to see them)
+  ResultWriter(ResultWriter&&) noexcept;
+  ResultWriter& operator=(ResultWriter&&) noexcept;
+  ResultWriter(const ResultWriter&) = delete;
+  ResultWriter& operator=(const ResultWriter&) = delete;
+
+  // Adds one cycle for every cell (per_cell.size() == cells()) and flushes the file.
+  // `extra` holds one vector per declared extra column, in declaration order, each of size
+  // cells(); empty = all extra columns NaN for this cycle. Arguments are validated before
+  // anything is written. A record with failed == true also sets that cell's status to "failed"
+  // with its failure text as reason.
+  void append_cycle(const std::vector<CycleRecord>& per_cell,
+                    const std::vector<std::vector<double>>& extra = {});
+
+  // /cells/status and /cells/failure reason of one cell (0-based); flushed.
+  void set_cell_status(int cell, const std::string& status, const std::string& reason = "");
+
+  // /curves/cell_<cell>/cycle_<curve.cycle>. Throws if that curve already exists.
+  void write_curve(int cell, const Curve& curve);
+
+  // A double array of shape `dims` (row-major, product == values.size(); empty dims = 1-D) at
+  // `path`: relative paths go under /final_state, absolute ones are used as given. Missing
+  // groups are created; an existing dataset is never replaced (throws).
+  void write_array(const std::string& path, const std::vector<double>& values,
+                   const std::vector<std::size_t>& dims, const std::string& units,
+                   const std::string& description = "");
+
+  void flush();
+  void close();  // flush and close now, reporting errors; later calls other than close() throw
+
+  int cells() const;
+  int cycles() const;  // cycles appended so far
+  int max_steps() const;
+  const std::string& path() const;
+  const std::vector<ColumnSpec>& extra_columns() const;
+
+  // The built-in per-cycle columns of shape (cells, cycles), in file order (names, units,
+  // descriptions as stored), not counting "Step end times [s]".
+  static const std::vector<ColumnSpec>& builtin_columns();
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+// ---- readers (tests, tools) ---------------------------------------------------------------------
+
+// /cycles/<name> as [cell][cycle], any numeric type converted to double. Throws for 3-D columns.
+std::vector<std::vector<double>> read_cycle_column(const std::string& path,
+                                                   const std::string& name);
+
+// A string attribute of `object` ("/" for the root, or a group/dataset path).
+std::string read_string_attribute(const std::string& path, const std::string& object,
+                                  const std::string& name);
+
+// A numeric scalar attribute converted to double.
+double read_numeric_attribute(const std::string& path, const std::string& object,
+                              const std::string& name);
+
+// A 1-D string dataset, e.g. "/cells/status".
+std::vector<std::string> read_string_dataset(const std::string& path, const std::string& dataset);
+
+// Any numeric dataset, converted to double, row-major with its dims.
+struct ArrayData {
+  std::vector<std::size_t> dims;
+  std::vector<double> values;
+};
+ArrayData read_array(const std::string& path, const std::string& dataset);
+
+}  // namespace halite
