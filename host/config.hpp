@@ -20,8 +20,14 @@ struct LoadingConfig {
   double porosity = 0.07;                 // residual porosity of the pressed composite
   double active_molar_mass = 0.09730;     // kg/mol, LiNi0.7Co0.2Mn0.1O2
   double reference_specific_capacity = 150.0;  // mAh/g that defines 1C
+  // Which way resolve_loading() derives: true = the cathode thickness (volume fractions) follow
+  // from areal_mass (active_mass_fraction and porosity); false = the user gave the cathode
+  // geometry in cell.cathode and the loading follows from it (docs/configuration.md).
+  bool derive_thickness = true;
+  bool derive_volume_fractions = true;
   // Derived by resolve_loading():
   double active_areal_mass = 0.0;         // kg/m^2 of CAM
+  double electrolyte_areal_mass = 0.0;    // kg/m^2 of SE in the composite
   double one_c_current_density = 0.0;     // A/m^2
 };
 

@@ -18,6 +18,8 @@ struct Termination {
   Kind kind = Kind::kTime;
   // V (in the protocol's reference), A/m^2 (magnitude), s, or mAh per g of active material.
   double value = 0.0;
+  // kCurrent only: value is a C-rate ("until 0.05C"), resolved to A/m^2 per cell by the engine.
+  bool in_c_rate = false;
 };
 
 struct Step {

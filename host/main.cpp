@@ -1,0 +1,122 @@
+// halite command line: `halite run [CONFIG]`, `halite config [CONFIG]`, `--version`, `--help`.
+// Exit codes (host/runner.hpp): 0 ok, 1 other error, 2 bad input (config or arguments),
+// 3 solver failure (from run_job).
+#include <fmt/format.h>
+
+#include <CLI/CLI.hpp>
+#include <exception>
+#include <fstream>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include "halite/build_info.hpp"
+#include "host/config.hpp"
+#include "host/runner.hpp"
+
+namespace {
+
+// Line `line` (1-based) of a text, or "" if it has fewer lines.
+std::string line_of(const std::string& text, int line) {
+  std::istringstream in(text);
+  std::string current;
+  for (int i = 1; std::getline(in, current); ++i) {
+    if (i == line) return current;
+  }
+  return "";
+}
+
+// The source line an error points at, for the excerpt under the message.
+std::string source_line(const halite::ConfigError& error, const std::vector<std::string>& sets) {
+  if (error.line <= 0) return "";
+  if (error.file == "--set") {
+    const auto index = static_cast<std::size_t>(error.line) - 1;
+    return index < sets.size() ? sets[index] : "";
+  }
+  if (error.file == "<embedded reference>") {
+    return line_of(halite::build_info::kReferenceConfigYaml, error.line);
+  }
+  std::ifstream in(error.file);
+  std::ostringstream text;
+  text << in.rdbuf();
+  return line_of(text.str(), error.line);
+}
+
+// "FILE:LINE:COLUMN: key '...': problem", then the line with a caret under the column.
+void report(const halite::ConfigError& error, const std::vector<std::string>& sets) {
+  fmt::print(stderr, "{}\n", error.what());
+  const std::string line = source_line(error, sets);
+  if (line.empty() || error.column <= 0) return;
+  const std::string gutter = fmt::format("{:>5} | ", error.line);
+  std::string caret(static_cast<std::size_t>(error.column) - 1, ' ');
+  for (std::size_t i = 0; i < caret.size() && i < line.size(); ++i) {
+    if (line[i] == '\t') caret[i] = '\t';  // keep the caret aligned under tabs
+  }
+  fmt::print(stderr, "{}{}\n{:>5} | {}^\n", gutter, line, "", caret);
+}
+
+int run_cli(int argc, char** argv, std::vector<std::string>& sets) {
+  CLI::App app{"halite: P2D simulator of solid-state battery aging (NMC | sulfide SE | Li-In)"};
+  app.set_version_flag("--version", fmt::format("halite {} (git {})", halite::build_info::kVersion,
+                                                halite::build_info::kGitCommit));
+  app.require_subcommand(1);
+
+  std::string config_path;
+  const auto add_config_options = [&](CLI::App* command) {
+    command->add_option("CONFIG", config_path,
+                        "YAML config; keys it omits come from the embedded reference cell "
+                        "(default: the reference cell itself)");
+    command
+        ->add_option("--set", sets,
+                     "Override one key after reading CONFIG, e.g. --set "
+                     "'cell.mechanics.stack_pressure=500 MPa' (repeatable)")
+        ->type_name("KEY.PATH=VALUE")
+        ->allow_extra_args(false);
+  };
+
+  halite::RunOptions options;
+  CLI::App* run = app.add_subcommand("run", "Simulate the protocol of CONFIG and write HDF5");
+  add_config_options(run);
+  run->add_option("-o,--output", options.output, "HDF5 file to write")->capture_default_str();
+  run->add_flag("--overwrite", options.overwrite, "Replace OUTPUT if it exists");
+  run->add_option("--cycles", options.max_cycles, "Stop after N cycles of the protocol")
+      ->type_name("N")
+      ->check(CLI::PositiveNumber);
+  run->add_flag("-q,--quiet", options.quiet, "No progress output");
+
+  CLI::App* config = app.add_subcommand(
+      "config", "Print the resolved configuration (defaults included, with units) and exit");
+  add_config_options(config);
+
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    const int code = app.exit(e);  // prints help/version (code 0) or the error
+    return code == 0 ? halite::kExitOk : halite::kExitBadInput;
+  }
+
+  const halite::RunConfig resolved = halite::load_config(config_path, sets);
+  if (config->parsed()) {
+    fmt::print("{}", resolved.resolved_yaml);
+    return halite::kExitOk;
+  }
+  return halite::run_job(resolved, options);
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  std::vector<std::string> sets;
+  try {
+    return run_cli(argc, argv, sets);
+  } catch (const halite::ConfigError& e) {
+    report(e, sets);
+    return halite::kExitBadInput;
+  } catch (const std::exception& e) {
+    fmt::print(stderr, "halite: error: {}\n", e.what());
+    return halite::kExitOther;
+  } catch (...) {
+    fmt::print(stderr, "halite: error: unknown exception\n");
+    return halite::kExitOther;
+  }
+}

@@ -1,0 +1,177 @@
+// The halite executable: --version, --help, `config`, and exit code 2 with the error location on
+// stderr for bad configs and bad arguments. (`halite run` itself is tested with the engine.)
+#include <gtest/gtest.h>
+#include <stdlib.h>
+#include <sys/wait.h>
+
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include "halite/build_info.hpp"
+#include "host/config.hpp"
+
+namespace halite {
+namespace {
+
+std::string shell_quoted(const std::string& text) {
+  std::string out = "'";
+  for (char c : text) {
+    if (c == '\'') {
+      out += "'\\''";
+    } else {
+      out += c;
+    }
+  }
+  return out + "'";
+}
+
+std::string read_text(const std::filesystem::path& path) {
+  std::ifstream in(path);
+  std::ostringstream text;
+  text << in.rdbuf();
+  return text.str();
+}
+
+struct Outcome {
+  int exit_code = -1;
+  std::string out;
+  std::string err;
+};
+
+// Runs the halite binary in a scratch directory that also holds the test's config files.
+class Cli : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    std::string pattern = (std::filesystem::temp_directory_path() / "halite_cli_XXXXXX").string();
+    dir_ = ::mkdtemp(pattern.data());
+  }
+  void TearDown() override { std::filesystem::remove_all(dir_); }
+
+  std::string write(const std::string& name, const std::string& text) const {
+    std::ofstream(dir_ / name) << text;
+    return (dir_ / name).string();
+  }
+
+  Outcome halite(const std::vector<std::string>& args) const {
+    std::string command = shell_quoted(HALITE_BINARY);
+    for (const std::string& arg : args) command += " " + shell_quoted(arg);
+    command += " >" + shell_quoted((dir_ / "stdout").string()) + " 2>" +
+               shell_quoted((dir_ / "stderr").string()) + " </dev/null";
+    const int status = std::system(command.c_str());
+    Outcome outcome;
+    outcome.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+    outcome.out = read_text(dir_ / "stdout");
+    outcome.err = read_text(dir_ / "stderr");
+    return outcome;
+  }
+
+  // Expects exit code 2 and `location` ("file:line:col: key '...'") on stderr.
+  void expect_bad_input(const std::vector<std::string>& args, const std::string& location) const {
+    const Outcome r = halite(args);
+    EXPECT_EQ(r.exit_code, 2) << r.err;
+    EXPECT_NE(r.err.find(location), std::string::npos) << "stderr:\n" << r.err;
+  }
+
+  std::filesystem::path dir_;
+};
+
+TEST_F(Cli, VersionPrintsVersionAndCommit) {
+  const Outcome r = halite({"--version"});
+  EXPECT_EQ(r.exit_code, 0);
+  EXPECT_NE(r.out.find(build_info::kVersion), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find(build_info::kGitCommit), std::string::npos) << r.out;
+}
+
+TEST_F(Cli, HelpForTheAppAndEachSubcommand) {
+  const Outcome top = halite({"--help"});
+  EXPECT_EQ(top.exit_code, 0);
+  EXPECT_NE(top.out.find("run"), std::string::npos) << top.out;
+  EXPECT_NE(top.out.find("config"), std::string::npos) << top.out;
+  const Outcome run = halite({"run", "--help"});
+  EXPECT_EQ(run.exit_code, 0);
+  for (const char* option : {"--set", "--output", "--overwrite", "--cycles", "--quiet"}) {
+    EXPECT_NE(run.out.find(option), std::string::npos) << option << "\n" << run.out;
+  }
+  const Outcome config = halite({"config", "--help"});
+  EXPECT_EQ(config.exit_code, 0);
+  EXPECT_NE(config.out.find("--set"), std::string::npos) << config.out;
+}
+
+TEST_F(Cli, ConfigPrintsTheResolvedReference) {
+  const Outcome r = halite({"config"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(r.out, load_config("").resolved_yaml);
+  // What it prints is itself a valid config.
+  const RunConfig reloaded = load_config(write("printed.yaml", r.out));
+  EXPECT_DOUBLE_EQ(reloaded.cell.stack_pressure, 760e6);
+  EXPECT_EQ(reloaded.protocol.total_cycles(), 4004);
+}
+
+TEST_F(Cli, ConfigAppliesTheFileAndRepeatedSets) {
+  const std::string path = write("c.yaml", "cell:\n  mechanics:\n    stack_pressure: 100 MPa\n");
+  const Outcome r = halite({"config", "--set", "cell.particles[0].radius=1 um", path, "--set",
+                            "cell.mechanics.young_modulus=120 GPa"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_NE(r.out.find("stack_pressure: 100 MPa"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("young_modulus: 120 GPa"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("- radius: 1 um"), std::string::npos) << r.out;
+}
+
+TEST_F(Cli, EveryClassOfBadConfigExitsTwoWithItsLocation) {
+  const std::string unknown = write("unknown.yaml", "cell:\n  cathode:\n    thicknes: 100 um\n");
+  expect_bad_input({"config", unknown},
+                   unknown +
+                       ":3:5: key 'cell.cathode.thicknes': unknown key 'thicknes'; did you "
+                       "mean 'thickness'?");
+  const std::string unit = write("unit.yaml", "cell:\n  separator:\n    thickness: 4 V\n");
+  expect_bad_input({"config", unit}, unit + ":3:16: key 'cell.separator.thickness'");
+  const std::string range = write("range.yaml", "cell:\n  mechanics:\n    poisson_ratio: 0.6\n");
+  expect_bad_input({"run", range}, range + ":3:20: key 'cell.mechanics.poisson_ratio'");
+  const std::string type = write("type.yaml", "mesh:\n  cathode_nodes: 2.5\n");
+  expect_bad_input({"config", type}, type + ":2:18: key 'mesh.cathode_nodes'");
+  const std::string yaml = write("yaml.yaml", "cell:\n  anode: {open_circuit_potential: 1 V\n");
+  expect_bad_input({"config", yaml}, "key 'cell.anode': malformed YAML");
+  const std::string step = write("step.yaml",
+                                 "protocol:\n  blocks:\n    - repeat: 1\n      steps:\n"
+                                 "        - Charge at 1C untl 4.3 V\n");
+  expect_bad_input({"config", step}, step + ":5:11: key 'protocol.blocks[0].steps[0]'");
+  const std::string both = write("both.yaml",
+                                 "cell:\n  cathode:\n    thickness: 90 um\n"
+                                 "loading:\n  areal_mass: 20 mg/cm2\n");
+  expect_bad_input({"config", both}, both + ":3:16: key 'cell.cathode.thickness': inconsistent");
+}
+
+TEST_F(Cli, ErrorShowsTheLineWithACaret) {
+  const std::string path = write("caret.yaml", "cell:\n  cathode:\n    thicknes: 100 um\n");
+  const Outcome r = halite({"config", path});
+  EXPECT_NE(r.err.find("    3 |     thicknes: 100 um\n      |     ^"), std::string::npos) << r.err;
+}
+
+TEST_F(Cli, SetErrorsExitTwoAndNameSet) {
+  expect_bad_input({"config", "--set", "cell.mechanics.stack_pressure=5 kg"},
+                   "--set:1:31: key 'cell.mechanics.stack_pressure'");
+  expect_bad_input({"run", "--set", "mesh.radial_shells=8", "--set", "cell.nmc.bogus=1"},
+                   "--set:2:10: key 'cell.nmc.bogus': unknown key");
+}
+
+TEST_F(Cli, BadArgumentsExitTwo) {
+  EXPECT_EQ(halite({}).exit_code, 2);
+  EXPECT_EQ(halite({"fly"}).exit_code, 2);
+  EXPECT_EQ(halite({"run", "--no-such-option"}).exit_code, 2);
+  EXPECT_EQ(halite({"run", "--cycles", "0"}).exit_code, 2);
+  EXPECT_EQ(halite({"run", "--cycles", "many"}).exit_code, 2);
+  EXPECT_EQ(halite({"config", "a.yaml", "b.yaml"}).exit_code, 2);
+}
+
+TEST_F(Cli, MissingConfigFileExitsTwo) {
+  const std::string missing = (dir_ / "missing.yaml").string();
+  expect_bad_input({"config", missing}, missing + ": cannot open the config file");
+  expect_bad_input({"run", missing}, missing + ": cannot open the config file");
+}
+
+}  // namespace
+}  // namespace halite

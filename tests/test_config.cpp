@@ -1,0 +1,723 @@
+// Config loading: the embedded reference, overrides, the loading/geometry rule, the resolved
+// YAML round trip, protocol step text, and one test per class of bad input, each checking that
+// the ConfigError names the file, line, column and key.
+#include <gtest/gtest.h>
+#include <stdlib.h>
+
+#include <cmath>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include "halite/build_info.hpp"
+#include "host/config.hpp"
+#include "host/protocol.hpp"
+
+namespace halite {
+namespace {
+
+const std::string kReferencePath = HALITE_SOURCE_DIR "/configs/reference_nmc721_lspscl.yaml";
+
+// A scratch directory for config files, removed at the end of the test.
+class ConfigFiles {
+ public:
+  ConfigFiles() {
+    std::string pattern =
+        (std::filesystem::temp_directory_path() / "halite_config_XXXXXX").string();
+    dir_ = ::mkdtemp(pattern.data());
+  }
+  ~ConfigFiles() { std::filesystem::remove_all(dir_); }
+  std::string write(const std::string& name, const std::string& text) const {
+    const std::filesystem::path path = dir_ / name;
+    std::ofstream(path) << text;
+    return path.string();
+  }
+
+ private:
+  std::filesystem::path dir_;
+};
+
+std::string read_text(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  std::ostringstream text;
+  text << in.rdbuf();
+  return text.str();
+}
+
+// The ConfigError that loading throws (a failed expectation if it throws none).
+ConfigError load_error(const std::string& path, const std::vector<std::string>& overrides = {}) {
+  try {
+    load_config(path, overrides);
+  } catch (const ConfigError& e) {
+    return e;
+  }
+  ADD_FAILURE() << "expected a ConfigError from " << path;
+  return ConfigError("", 0, 0, "", "");
+}
+
+// Checks where an error points and that its message contains `fragment`.
+void expect_error_at(const ConfigError& e, const std::string& file, int line, int column,
+                     const std::string& key, const std::string& fragment) {
+  EXPECT_EQ(e.file, file) << e.what();
+  EXPECT_EQ(e.line, line) << e.what();
+  EXPECT_EQ(e.column, column) << e.what();
+  EXPECT_EQ(e.key, key) << e.what();
+  EXPECT_NE(std::string(e.what()).find(fragment), std::string::npos) << e.what();
+  const std::string prefix = file + ":" + std::to_string(line) + ":" + std::to_string(column) +
+                             ": " + (key.empty() ? "" : "key '" + key + "': ");
+  EXPECT_EQ(std::string(e.what()).rfind(prefix, 0), 0u) << e.what();
+}
+
+// Field-by-field comparison; numbers within a relative tolerance (0 = bit for bit).
+void expect_same_config(const RunConfig& a, const RunConfig& b, double rel) {
+  const auto near = [rel](double x, double y, const char* name) {
+    EXPECT_NEAR(x, y, rel * std::max(std::abs(x), std::abs(y))) << name;
+  };
+#define HALITE_SAME(field) near(a.field, b.field, #field)
+  EXPECT_EQ(a.name, b.name);
+  HALITE_SAME(cell.temperature);
+  HALITE_SAME(cell.anode_ocp);
+  HALITE_SAME(cell.anode_exchange_current);
+  HALITE_SAME(cell.separator_thickness);
+  HALITE_SAME(cell.electrolyte_conductivity);
+  HALITE_SAME(cell.cathode_thickness);
+  HALITE_SAME(cell.active_volume_fraction);
+  HALITE_SAME(cell.electrolyte_volume_fraction);
+  HALITE_SAME(cell.bruggeman_electrolyte);
+  HALITE_SAME(cell.bruggeman_solid);
+  HALITE_SAME(cell.contact_fraction);
+  ASSERT_EQ(a.cell.particle_classes, b.cell.particle_classes);
+  for (int i = 0; i < models::kMaxParticleClasses; ++i) {
+    HALITE_SAME(cell.particle_radius[i]);
+    HALITE_SAME(cell.particle_volume_weight[i]);
+  }
+  HALITE_SAME(cell.max_concentration);
+  EXPECT_EQ(a.cell.ocp_fit, b.cell.ocp_fit);
+  EXPECT_EQ(a.cell.diffusivity_model, b.cell.diffusivity_model);
+  HALITE_SAME(cell.diffusivity_scale);
+  HALITE_SAME(cell.diffusivity_constant);
+  HALITE_SAME(cell.exchange_current_mid);
+  HALITE_SAME(cell.transfer_coefficient);
+  HALITE_SAME(cell.sigma_lithiated);
+  HALITE_SAME(cell.sigma_delithiated);
+  HALITE_SAME(cell.sigma_transition_x);
+  HALITE_SAME(cell.sigma_transition_width);
+  HALITE_SAME(cell.partial_molar_volume);
+  HALITE_SAME(cell.young_modulus);
+  HALITE_SAME(cell.poisson_ratio);
+  HALITE_SAME(cell.stack_pressure);
+  HALITE_SAME(cell.stack_pressure_hydrostatic_fraction);
+  HALITE_SAME(initial_stoichiometry);
+  EXPECT_EQ(a.loading.basis, b.loading.basis);
+  HALITE_SAME(loading.areal_mass);
+  HALITE_SAME(loading.active_mass_fraction);
+  HALITE_SAME(loading.active_density);
+  HALITE_SAME(loading.electrolyte_density);
+  HALITE_SAME(loading.porosity);
+  HALITE_SAME(loading.active_molar_mass);
+  HALITE_SAME(loading.reference_specific_capacity);
+  EXPECT_EQ(a.loading.derive_thickness, b.loading.derive_thickness);
+  EXPECT_EQ(a.loading.derive_volume_fractions, b.loading.derive_volume_fractions);
+  HALITE_SAME(loading.active_areal_mass);
+  HALITE_SAME(loading.electrolyte_areal_mass);
+  HALITE_SAME(loading.one_c_current_density);
+  EXPECT_EQ(a.mesh.cathode_nodes, b.mesh.cathode_nodes);
+  EXPECT_EQ(a.mesh.radial_shells, b.mesh.radial_shells);
+  HALITE_SAME(solver.relative_tolerance);
+  HALITE_SAME(solver.absolute_tolerance_stoichiometry);
+  HALITE_SAME(solver.absolute_tolerance_potential);
+  HALITE_SAME(solver.absolute_tolerance_current);
+  HALITE_SAME(solver.absolute_tolerance_charge);
+  HALITE_SAME(solver.max_step);
+  EXPECT_EQ(a.solver.max_steps_per_step, b.solver.max_steps_per_step);
+  EXPECT_EQ(a.protocol.reference, b.protocol.reference);
+  ASSERT_EQ(a.protocol.blocks.size(), b.protocol.blocks.size());
+  for (std::size_t i = 0; i < a.protocol.blocks.size(); ++i) {
+    const Block& x = a.protocol.blocks[i];
+    const Block& y = b.protocol.blocks[i];
+    EXPECT_EQ(x.repeat, y.repeat);
+    ASSERT_EQ(x.steps.size(), y.steps.size());
+    for (std::size_t j = 0; j < x.steps.size(); ++j) {
+      EXPECT_EQ(x.steps[j].text, y.steps[j].text);
+      EXPECT_EQ(x.steps[j].mode, y.steps[j].mode);
+      near(x.steps[j].c_rate, y.steps[j].c_rate, "c_rate");
+      near(x.steps[j].current_density, y.steps[j].current_density, "current_density");
+      near(x.steps[j].voltage, y.steps[j].voltage, "voltage");
+      ASSERT_EQ(x.steps[j].until.size(), y.steps[j].until.size());
+      for (std::size_t k = 0; k < x.steps[j].until.size(); ++k) {
+        EXPECT_EQ(x.steps[j].until[k].kind, y.steps[j].until[k].kind);
+        EXPECT_EQ(x.steps[j].until[k].in_c_rate, y.steps[j].until[k].in_c_rate);
+        near(x.steps[j].until[k].value, y.steps[j].until[k].value, "until");
+      }
+    }
+  }
+  EXPECT_EQ(a.output.curve_cycles, b.output.curve_cycles);
+#undef HALITE_SAME
+}
+
+// resolved_yaml without its header comment (which names the source file).
+std::string body_of(const std::string& resolved) {
+  std::istringstream in(resolved);
+  std::string line, body;
+  while (std::getline(in, line)) {
+    if (!line.starts_with("#")) body += line + "\n";
+  }
+  return body;
+}
+
+// --- the embedded reference -------------------------------------------------------------------
+
+TEST(Config, EmbeddedReferenceIsTheCheckedInFileByteForByte) {
+  EXPECT_EQ(read_text(kReferencePath), std::string(build_info::kReferenceConfigYaml));
+}
+
+TEST(Config, EmbeddedAndFileReferenceLoadTheSameConfig) {
+  const RunConfig embedded = load_config("");
+  const RunConfig file = load_config(kReferencePath);
+  EXPECT_EQ(embedded.source, "<embedded reference>");
+  EXPECT_EQ(file.source, kReferencePath);
+  expect_same_config(embedded, file, 0.0);
+  EXPECT_EQ(body_of(embedded.resolved_yaml), body_of(file.resolved_yaml));
+}
+
+TEST(Config, ReferenceCellMatchesCellMd) {
+  const RunConfig c = load_config("");
+  EXPECT_DOUBLE_EQ(c.cell.temperature, 298.15);
+  EXPECT_DOUBLE_EQ(c.cell.anode_ocp, 0.62);
+  EXPECT_DOUBLE_EQ(c.cell.separator_thickness, 400e-6);
+  EXPECT_DOUBLE_EQ(c.cell.electrolyte_conductivity, 0.3);  // 3.0e-3 S/cm
+  EXPECT_DOUBLE_EQ(c.cell.stack_pressure, 760e6);
+  EXPECT_DOUBLE_EQ(c.cell.young_modulus, 150e9);
+  EXPECT_DOUBLE_EQ(c.cell.partial_molar_volume, 1e-6);
+  EXPECT_DOUBLE_EQ(c.cell.max_concentration, 49200.0);
+  EXPECT_EQ(c.cell.particle_classes, 3);
+  EXPECT_DOUBLE_EQ(c.cell.particle_radius[0], 1.5e-6);
+  EXPECT_DOUBLE_EQ(c.cell.particle_radius[2], 3.5e-6);
+  EXPECT_DOUBLE_EQ(c.cell.particle_volume_weight[0] + c.cell.particle_volume_weight[1] +
+                       c.cell.particle_volume_weight[2],
+                   1.0);
+  EXPECT_EQ(c.loading.basis, LoadingConfig::Basis::kComposite);
+  EXPECT_DOUBLE_EQ(c.loading.areal_mass, 0.36);
+  EXPECT_DOUBLE_EQ(c.loading.active_areal_mass, 0.252);  // 25.2 mg/cm2 of CAM
+  EXPECT_NEAR(c.loading.electrolyte_areal_mass, 0.108, 1e-12);
+  EXPECT_NEAR(c.loading.one_c_current_density, 37.8, 1e-9);  // A/m^2 = 3.78 mA/cm2
+  // cell.md: composite 110-125 um thick, CAM and SE volume fractions near 0.4-0.45 each.
+  EXPECT_GT(c.cell.cathode_thickness, 115e-6);
+  EXPECT_LT(c.cell.cathode_thickness, 125e-6);
+  EXPECT_NEAR(c.cell.active_volume_fraction, 0.44, 0.02);
+  EXPECT_NEAR(c.cell.electrolyte_volume_fraction, 0.47, 0.03);
+  EXPECT_NEAR(c.cell.active_volume_fraction + c.cell.electrolyte_volume_fraction, 0.93, 1e-12);
+  // Protocol: 4001 aging cycles at 1C, then 0.2C, 3C, 1C, all with a 15 min CV at 4.3 V.
+  const Protocol& p = c.protocol;
+  EXPECT_EQ(p.reference, VoltageReference::kLithium);
+  ASSERT_EQ(p.blocks.size(), 4u);
+  EXPECT_EQ(p.blocks[0].repeat, 4001);
+  EXPECT_EQ(p.total_cycles(), 4004);
+  const double rates[] = {1.0, 0.2, 3.0, 1.0};
+  for (std::size_t b = 0; b < 4; ++b) {
+    const auto& steps = p.blocks[b].steps;
+    ASSERT_EQ(steps.size(), 3u);
+    EXPECT_EQ(steps[0].mode, StepMode::kChargeCurrent);
+    EXPECT_DOUBLE_EQ(steps[0].c_rate, rates[b]);
+    EXPECT_DOUBLE_EQ(steps[0].until.at(0).value, 4.3);
+    EXPECT_EQ(steps[1].mode, StepMode::kHoldVoltage);
+    EXPECT_DOUBLE_EQ(steps[1].voltage, 4.3);
+    EXPECT_EQ(steps[1].until.at(0).kind, Termination::Kind::kTime);
+    EXPECT_DOUBLE_EQ(steps[1].until.at(0).value, 900.0);
+    EXPECT_EQ(steps[2].mode, StepMode::kDischargeCurrent);
+    EXPECT_DOUBLE_EQ(steps[2].c_rate, rates[b]);
+    EXPECT_DOUBLE_EQ(steps[2].until.at(0).value, 2.7);
+  }
+  EXPECT_TRUE(c.output.curve_cycles.empty());
+}
+
+TEST(Config, ReferenceYamlCarriesTheCppDefaults) {
+  // Keys whose defaults live in models/params.hpp and host/config.hpp: the YAML must agree.
+  const RunConfig loaded = load_config("");
+  const RunConfig defaults;
+  EXPECT_EQ(loaded.name, defaults.name);
+  EXPECT_DOUBLE_EQ(loaded.cell.anode_exchange_current, defaults.cell.anode_exchange_current);
+  EXPECT_DOUBLE_EQ(loaded.cell.contact_fraction, defaults.cell.contact_fraction);
+  EXPECT_DOUBLE_EQ(loaded.cell.diffusivity_scale, defaults.cell.diffusivity_scale);
+  EXPECT_DOUBLE_EQ(loaded.cell.diffusivity_constant, defaults.cell.diffusivity_constant);
+  EXPECT_DOUBLE_EQ(loaded.cell.exchange_current_mid, defaults.cell.exchange_current_mid);
+  EXPECT_DOUBLE_EQ(loaded.cell.sigma_lithiated, defaults.cell.sigma_lithiated);
+  EXPECT_DOUBLE_EQ(loaded.cell.sigma_delithiated, defaults.cell.sigma_delithiated);
+  EXPECT_DOUBLE_EQ(loaded.cell.sigma_transition_x, defaults.cell.sigma_transition_x);
+  EXPECT_DOUBLE_EQ(loaded.cell.sigma_transition_width, defaults.cell.sigma_transition_width);
+  EXPECT_DOUBLE_EQ(loaded.cell.poisson_ratio, defaults.cell.poisson_ratio);
+  EXPECT_DOUBLE_EQ(loaded.cell.stack_pressure_hydrostatic_fraction,
+                   defaults.cell.stack_pressure_hydrostatic_fraction);
+  EXPECT_DOUBLE_EQ(loaded.loading.active_density, defaults.loading.active_density);
+  EXPECT_DOUBLE_EQ(loaded.loading.electrolyte_density, defaults.loading.electrolyte_density);
+  EXPECT_DOUBLE_EQ(loaded.loading.porosity, defaults.loading.porosity);
+  EXPECT_DOUBLE_EQ(loaded.loading.active_molar_mass, defaults.loading.active_molar_mass);
+  EXPECT_DOUBLE_EQ(loaded.initial_stoichiometry, defaults.initial_stoichiometry);
+  EXPECT_EQ(loaded.mesh.cathode_nodes, defaults.mesh.cathode_nodes);
+  EXPECT_EQ(loaded.mesh.radial_shells, defaults.mesh.radial_shells);
+  EXPECT_DOUBLE_EQ(loaded.solver.relative_tolerance, defaults.solver.relative_tolerance);
+  EXPECT_DOUBLE_EQ(loaded.solver.absolute_tolerance_charge,
+                   defaults.solver.absolute_tolerance_charge);
+  EXPECT_DOUBLE_EQ(loaded.solver.max_step, defaults.solver.max_step);
+  EXPECT_EQ(loaded.solver.max_steps_per_step, defaults.solver.max_steps_per_step);
+}
+
+// --- user files, overrides and the loading rule -----------------------------------------------
+
+TEST(Config, UserFileInheritsEveryOmittedKey) {
+  ConfigFiles files;
+  const RunConfig empty = load_config(files.write("empty.yaml", ""));
+  expect_same_config(empty, load_config(""), 0.0);
+  const RunConfig partial =
+      load_config(files.write("partial.yaml",
+                              "cell:\n  mechanics:\n    stack_pressure: 50 MPa\n"
+                              "output:\n"));  // empty section: inherit
+  EXPECT_DOUBLE_EQ(partial.cell.stack_pressure, 50e6);
+  EXPECT_DOUBLE_EQ(partial.cell.young_modulus, 150e9);
+  EXPECT_EQ(partial.protocol.total_cycles(), 4004);
+}
+
+TEST(Config, SetOverridesReachRunConfig) {
+  const RunConfig c = load_config(
+      "", {"cell.mechanics.stack_pressure=500 MPa", "cell.particles[1].radius=2 um",
+           "cell.particles.2.radius=4.5 um", "protocol.blocks[0].repeat=10", "mesh.radial_shells=6",
+           "name=override test", "cell.anode={open_circuit_potential: 0.6 V}"});
+  EXPECT_DOUBLE_EQ(c.cell.stack_pressure, 500e6);
+  EXPECT_DOUBLE_EQ(c.cell.particle_radius[0], 1.5e-6);
+  EXPECT_DOUBLE_EQ(c.cell.particle_radius[1], 2e-6);
+  EXPECT_DOUBLE_EQ(c.cell.particle_radius[2], 4.5e-6);
+  EXPECT_EQ(c.protocol.blocks[0].repeat, 10);
+  EXPECT_EQ(c.protocol.total_cycles(), 13);
+  EXPECT_EQ(c.mesh.radial_shells, 6);
+  EXPECT_EQ(c.name, "override test");
+  EXPECT_DOUBLE_EQ(c.cell.anode_ocp, 0.6);
+  EXPECT_DOUBLE_EQ(c.cell.anode_exchange_current, 30.0);  // the map override merges
+}
+
+TEST(Config, SetOverridesTheUserFile) {
+  ConfigFiles files;
+  const std::string path =
+      files.write("p.yaml", "cell:\n  mechanics:\n    stack_pressure: 100 MPa\n");
+  EXPECT_DOUBLE_EQ(load_config(path).cell.stack_pressure, 100e6);
+  EXPECT_DOUBLE_EQ(load_config(path, {"cell.mechanics.stack_pressure=200 MPa"}).cell.stack_pressure,
+                   200e6);
+}
+
+TEST(Config, SetReplacesAWholeList) {
+  const RunConfig c = load_config("", {"cell.particles=[{diameter: 5 um, volume_weight: 1}]",
+                                       "protocol.blocks=[{repeat: 2, steps: [Rest for 1 h]}]"});
+  EXPECT_EQ(c.cell.particle_classes, 1);
+  EXPECT_DOUBLE_EQ(c.cell.particle_radius[0], 2.5e-6);
+  EXPECT_DOUBLE_EQ(c.cell.particle_radius[1], 0.0);
+  EXPECT_DOUBLE_EQ(c.cell.particle_volume_weight[0], 1.0);
+  ASSERT_EQ(c.protocol.blocks.size(), 1u);
+  EXPECT_EQ(c.protocol.blocks[0].steps[0].mode, StepMode::kRest);
+}
+
+TEST(Config, CompositeAndActiveMaterialLoadingsAgree) {
+  const RunConfig composite =
+      load_config("", {"loading.basis=composite", "loading.areal_mass=0.36 kg/m2"});
+  const RunConfig active =
+      load_config("", {"loading.basis=active_material", "loading.areal_mass=0.252 kg/m2"});
+  EXPECT_NEAR(composite.loading.active_areal_mass, 0.252, 1e-15);
+  EXPECT_NEAR(active.loading.active_areal_mass, 0.252, 1e-15);
+  EXPECT_NEAR(composite.loading.one_c_current_density, 37.8, 1e-9);
+  EXPECT_NEAR(active.loading.one_c_current_density, 37.8, 1e-9);
+  EXPECT_NEAR(composite.loading.electrolyte_areal_mass, active.loading.electrolyte_areal_mass,
+              1e-12);
+  EXPECT_NEAR(composite.cell.cathode_thickness, active.cell.cathode_thickness, 1e-15);
+  EXPECT_NEAR(composite.cell.active_volume_fraction, active.cell.active_volume_fraction, 1e-15);
+}
+
+TEST(Config, ResolveLoadingFormulas) {
+  RunConfig c;
+  c.loading.areal_mass = 0.36;
+  resolve_loading(c);
+  const double m_am = 0.252, m_se = 0.108;
+  const double thickness = (m_am / 4790.0 + m_se / 1860.0) / (1.0 - 0.07);
+  EXPECT_NEAR(c.cell.cathode_thickness, thickness, 1e-18);
+  EXPECT_NEAR(c.cell.active_volume_fraction, m_am / 4790.0 / thickness, 1e-14);
+  EXPECT_NEAR(c.cell.electrolyte_volume_fraction, m_se / 1860.0 / thickness, 1e-14);
+  // I_1C = 150 mAh/g * 3.6 C/mAh * 1000 g/kg * 0.252 kg/m^2 / 3600 s
+  EXPECT_NEAR(c.loading.one_c_current_density, 150.0 * 3.6 * 1000.0 * 0.252 / 3600.0, 1e-12);
+}
+
+TEST(Config, ExplicitThicknessInTheUserFileBeatsTheInheritedLoading) {
+  ConfigFiles files;
+  const RunConfig c =
+      load_config(files.write("t.yaml", "cell:\n  cathode:\n    thickness: 100 um\n"));
+  EXPECT_FALSE(c.loading.derive_thickness);
+  EXPECT_TRUE(c.loading.derive_volume_fractions);
+  EXPECT_DOUBLE_EQ(c.cell.cathode_thickness, 100e-6);
+  const RunConfig reference = load_config("");
+  EXPECT_NEAR(c.cell.active_volume_fraction, reference.cell.active_volume_fraction, 1e-15);
+  EXPECT_NEAR(c.loading.active_areal_mass, 100e-6 * reference.cell.active_volume_fraction * 4790.0,
+              1e-15);
+  EXPECT_NEAR(c.loading.one_c_current_density, 150.0 * c.loading.active_areal_mass, 1e-12);
+  EXPECT_NEAR(c.loading.areal_mass, c.loading.active_areal_mass + c.loading.electrolyte_areal_mass,
+              1e-15);
+}
+
+TEST(Config, SetAmountBeatsTheFileGeometry) {
+  ConfigFiles files;
+  const std::string path = files.write("t.yaml", "cell:\n  cathode:\n    thickness: 100 um\n");
+  const RunConfig c = load_config(path, {"loading.areal_mass=30 mg/cm2"});
+  EXPECT_TRUE(c.loading.derive_thickness);
+  EXPECT_DOUBLE_EQ(c.loading.areal_mass, 0.30);
+}
+
+TEST(Config, ExplicitVolumeFractionsDeriveMassFractionAndPorosity) {
+  const RunConfig c = load_config("", {"cell.cathode.active_volume_fraction=0.5",
+                                       "cell.cathode.electrolyte_volume_fraction=0.4"});
+  EXPECT_FALSE(c.loading.derive_volume_fractions);
+  EXPECT_NEAR(c.loading.porosity, 0.1, 1e-15);
+  EXPECT_NEAR(c.loading.active_mass_fraction, 0.5 * 4790.0 / (0.5 * 4790.0 + 0.4 * 1860.0), 1e-15);
+  EXPECT_DOUBLE_EQ(c.cell.active_volume_fraction, 0.5);
+}
+
+// --- the resolved YAML -------------------------------------------------------------------------
+
+void expect_round_trip(const RunConfig& original) {
+  ConfigFiles files;
+  const std::string path = files.write("resolved.yaml", original.resolved_yaml);
+  const RunConfig reloaded = load_config(path);
+  expect_same_config(original, reloaded, 1e-12);
+  EXPECT_EQ(body_of(original.resolved_yaml), body_of(reloaded.resolved_yaml));
+}
+
+TEST(Config, ResolvedYamlRoundTripsTheReference) {
+  expect_round_trip(load_config(""));
+}
+
+TEST(Config, ResolvedYamlRoundTripsAModifiedConfig) {
+  expect_round_trip(load_config(
+      "", {"cell.cathode.thickness=80 um", "cell.cathode.active_volume_fraction=0.45",
+           "cell.cathode.electrolyte_volume_fraction=0.45", "loading.basis=active_material",
+           "cell.particles=[{diameter: 4 um, volume_weight: 0.25}, {radius: 3 um, "
+           "volume_weight: 0.75}]",
+           "cell.nmc.ocp_fit=chen2020_nmc811", "cell.nmc.diffusivity_model=constant",
+           "cell.temperature=25 degC", "protocol.voltage_reference=Li-In",
+           "protocol.blocks=[{repeat: 3, steps: ['Charge at C/3 until 3.68 V', "
+           "'Hold at 3.68 V until 0.05C or 2 h', 'Discharge at 38 A/m2 until 2.08 V or 2 hours', "
+           "'Rest for 10 minutes']}]",
+           "output.curve_cycles=[1, 3]", "name=round \"trip\" test"}));
+}
+
+TEST(Config, ResolvedYamlListsDerivedValuesAsComments) {
+  const std::string yaml = load_config("").resolved_yaml;
+  EXPECT_NE(yaml.find("thickness: derived  # from loading: 119 um"), std::string::npos) << yaml;
+  EXPECT_NE(yaml.find("1C = 37.8 A/m2"), std::string::npos) << yaml;
+  EXPECT_NE(yaml.find("stack_pressure: 760 MPa"), std::string::npos) << yaml;
+}
+
+// --- protocol step text --------------------------------------------------------------------------
+
+TEST(ConfigProtocol, ParsesTheCyclerSteps) {
+  Step s = parse_step("Charge at 1C until 4.3 V");
+  EXPECT_EQ(s.mode, StepMode::kChargeCurrent);
+  EXPECT_DOUBLE_EQ(s.c_rate, 1.0);
+  ASSERT_EQ(s.until.size(), 1u);
+  EXPECT_EQ(s.until[0].kind, Termination::Kind::kVoltage);
+  EXPECT_DOUBLE_EQ(s.until[0].value, 4.3);
+  EXPECT_EQ(s.text, "Charge at 1C until 4.3 V");
+
+  s = parse_step("Charge at C/5 until 4.3 V");
+  EXPECT_DOUBLE_EQ(s.c_rate, 0.2);
+
+  s = parse_step("Discharge at 0.2C until 2.7 V");
+  EXPECT_EQ(s.mode, StepMode::kDischargeCurrent);
+  EXPECT_DOUBLE_EQ(s.c_rate, 0.2);
+
+  s = parse_step("Hold at 4.3 V for 15 minutes");
+  EXPECT_EQ(s.mode, StepMode::kHoldVoltage);
+  EXPECT_DOUBLE_EQ(s.voltage, 4.3);
+  EXPECT_EQ(s.until.at(0).kind, Termination::Kind::kTime);
+  EXPECT_DOUBLE_EQ(s.until[0].value, 900.0);
+
+  s = parse_step("Hold at 4.3 V until 0.05C");
+  EXPECT_EQ(s.until.at(0).kind, Termination::Kind::kCurrent);
+  EXPECT_TRUE(s.until[0].in_c_rate);
+  EXPECT_DOUBLE_EQ(s.until[0].value, 0.05);
+
+  s = parse_step("Hold at 4.3 V until 1 A/m2 or 2 h");
+  EXPECT_FALSE(s.until.at(0).in_c_rate);
+  EXPECT_DOUBLE_EQ(s.until[0].value, 1.0);
+  EXPECT_DOUBLE_EQ(s.until.at(1).value, 7200.0);
+
+  s = parse_step("Rest for 10 minutes");
+  EXPECT_EQ(s.mode, StepMode::kRest);
+  EXPECT_DOUBLE_EQ(s.until.at(0).value, 600.0);
+
+  s = parse_step("Discharge at 38 A/m2 until 2.7 V or 2 hours");
+  EXPECT_DOUBLE_EQ(s.c_rate, 0.0);
+  EXPECT_DOUBLE_EQ(s.current_density, 38.0);
+  ASSERT_EQ(s.until.size(), 2u);
+  EXPECT_EQ(s.until[0].kind, Termination::Kind::kVoltage);
+  EXPECT_EQ(s.until[1].kind, Termination::Kind::kTime);
+  EXPECT_DOUBLE_EQ(s.until[1].value, 7200.0);
+
+  s = parse_step("Charge at 1C until 150 mAh/g");
+  EXPECT_EQ(s.until.at(0).kind, Termination::Kind::kCapacity);
+  EXPECT_DOUBLE_EQ(s.until[0].value, 150.0);
+
+  s = parse_step("discharge at 3.8 mA/cm2 for 1 hour or until 2.7V");
+  EXPECT_DOUBLE_EQ(s.current_density, 38.0);
+  EXPECT_EQ(s.until.at(0).kind, Termination::Kind::kTime);
+  EXPECT_EQ(s.until.at(1).kind, Termination::Kind::kVoltage);
+}
+
+std::string step_error(const std::string& text) {
+  try {
+    parse_step(text);
+  } catch (const std::invalid_argument& e) {
+    return e.what();
+  }
+  return "";
+}
+
+TEST(ConfigProtocol, BadStepTextNamesTheUnrecognisedPart) {
+  EXPECT_NE(step_error("Chrage at 1C until 4.3 V").find("'Chrage'"), std::string::npos);
+  EXPECT_NE(step_error("Charge at 1C untl 4.3 V").find("'untl' after '1C' (did you mean 'until'?)"),
+            std::string::npos)
+      << step_error("Charge at 1C untl 4.3 V");
+  EXPECT_NE(step_error("Charge at 1C until 4.3 Volt").find("'4.3 Volt'"), std::string::npos);
+  EXPECT_NE(step_error("Charge 1C until 4.3 V").find("expected 'at'"), std::string::npos);
+  EXPECT_NE(step_error("Charge at 1 A until 4.3 V").find("'1 A'"), std::string::npos);
+  EXPECT_NE(step_error("Charge at 1C").find("missing end condition"), std::string::npos);
+  EXPECT_NE(step_error("Rest").find("duration"), std::string::npos);
+  EXPECT_NE(step_error("Hold at 4.3 V for 4.2 V").find("'for' needs a time"), std::string::npos);
+  EXPECT_NE(step_error("Charge at 1C until 0.05C").find("cannot end on a current"),
+            std::string::npos);
+  EXPECT_NE(step_error("Hold at 4.3 V until 4.2 V").find("cannot end on a voltage"),
+            std::string::npos);
+  EXPECT_NE(step_error("Charge at 0C until 4.3 V").find("allowed range"), std::string::npos);
+  EXPECT_NE(step_error("Charge at 1C until 4.3 V or").find("after 'or'"), std::string::npos);
+  EXPECT_NE(step_error("Charge at 1C until 4.3 V 2 h").find("unrecognised '2'"), std::string::npos)
+      << step_error("Charge at 1C until 4.3 V 2 h");
+  EXPECT_NE(step_error("").find("empty"), std::string::npos);
+}
+
+// --- bad input: every class names file, line, column and key -----------------------------------
+
+TEST(ConfigErrors, UnknownKeySuggestsTheNearestValidKey) {
+  ConfigFiles files;
+  const std::string path = files.write("u.yaml", "cell:\n  cathode:\n    thicknes: 100 um\n");
+  expect_error_at(load_error(path), path, 3, 5, "cell.cathode.thicknes",
+                  "unknown key 'thicknes'; did you mean 'thickness'?");
+}
+
+TEST(ConfigErrors, KeyInTheWrongSectionSuggestsItsRealPath) {
+  ConfigFiles files;
+  const std::string path =
+      files.write("u.yaml", "cell:\n  cathode:\n    stack_pressure: 100 MPa\n");
+  expect_error_at(load_error(path), path, 3, 5, "cell.cathode.stack_pressure",
+                  "did you mean 'cell.mechanics.stack_pressure'?");
+}
+
+TEST(ConfigErrors, UnknownTopLevelSectionListsValidKeys) {
+  ConfigFiles files;
+  const std::string path = files.write("u.yaml", "name: x\nzzz:\n  a: 1\n");
+  expect_error_at(load_error(path), path, 2, 1, "zzz", "valid keys here: 'name', 'cell'");
+}
+
+TEST(ConfigErrors, IncompatibleUnitListsTheAcceptedUnits) {
+  ConfigFiles files;
+  const std::string path = files.write("u.yaml", "cell:\n  separator:\n    thickness: 100 MPa\n");
+  expect_error_at(load_error(path), path, 3, 16, "cell.separator.thickness",
+                  "unit 'MPa' is a pressure, but a length is expected; accepted units: m, cm, mm, "
+                  "um, nm");
+}
+
+TEST(ConfigErrors, MissingUnit) {
+  ConfigFiles files;
+  const std::string path = files.write("u.yaml", "cell:\n  mechanics:\n    young_modulus: 150\n");
+  expect_error_at(load_error(path), path, 3, 20, "cell.mechanics.young_modulus", "has no unit");
+}
+
+TEST(ConfigErrors, OutOfRangeStatesTheAllowedRange) {
+  ConfigFiles files;
+  const std::string path = files.write("u.yaml", "cell:\n  mechanics:\n    poisson_ratio: 0.7\n");
+  expect_error_at(load_error(path), path, 3, 20, "cell.mechanics.poisson_ratio",
+                  "0.7 is out of range (allowed range -1 < poisson_ratio < 0.5)");
+  const std::string temperature = files.write("t.yaml", "cell:\n  temperature: -5 K\n");
+  expect_error_at(load_error(temperature), temperature, 2, 16, "cell.temperature",
+                  "allowed range 200 K <= temperature <= 500 K");
+}
+
+TEST(ConfigErrors, WrongType) {
+  ConfigFiles files;
+  const std::string map_for_value =
+      files.write("a.yaml", "cell:\n  separator:\n    thickness:\n      value: 1 um\n");
+  expect_error_at(load_error(map_for_value), map_for_value, 4, 7, "cell.separator.thickness",
+                  "expected a length such as '1 um', got a map of keys");
+  const std::string list_for_derivable =
+      files.write("e.yaml", "cell:\n  cathode:\n    thickness: [1 um]\n");
+  expect_error_at(load_error(list_for_derivable), list_for_derivable, 3, 16,
+                  "cell.cathode.thickness",
+                  "expected a length such as '1 um' or 'derived', got a list");
+  const std::string value_for_section = files.write("b.yaml", "cell:\n  mechanics: 5\n");
+  expect_error_at(load_error(value_for_section), value_for_section, 2, 14, "cell.mechanics",
+                  "expected a section (a map of keys), got a value");
+  const std::string text_for_integer = files.write("c.yaml", "mesh:\n  radial_shells: many\n");
+  expect_error_at(load_error(text_for_integer), text_for_integer, 2, 18, "mesh.radial_shells",
+                  "expected a whole number, got 'many'");
+  const std::string value_for_list = files.write("d.yaml", "cell:\n  particles: 3 um\n");
+  expect_error_at(load_error(value_for_list), value_for_list, 2, 14, "cell.particles",
+                  "expected a list of particle classes");
+}
+
+TEST(ConfigErrors, UnknownChoiceSuggestsTheNearestOption) {
+  ConfigFiles files;
+  const std::string path = files.write("u.yaml", "cell:\n  nmc:\n    ocp_fit: nmc721_blnd\n");
+  expect_error_at(load_error(path), path, 3, 14, "cell.nmc.ocp_fit",
+                  "did you mean 'nmc721_blend'?");
+}
+
+TEST(ConfigErrors, MalformedYamlKeepsYamlCppLocation) {
+  ConfigFiles files;
+  const std::string path = files.write("u.yaml", "cell:\n  separator:\n    thickness: [1\n");
+  const ConfigError e = load_error(path);
+  EXPECT_EQ(e.file, path);
+  EXPECT_GE(e.line, 3);
+  EXPECT_GE(e.column, 1);
+  EXPECT_EQ(e.key, "cell.separator.thickness");
+  EXPECT_NE(std::string(e.what()).find("malformed YAML"), std::string::npos);
+  const std::string tab = files.write("v.yaml", "cell:\n  mechanics:\n\tstack_pressure: 1 MPa\n");
+  const ConfigError f = load_error(tab);
+  EXPECT_EQ(f.line, 3) << f.what();
+  EXPECT_EQ(f.key, "cell.mechanics") << f.what();
+}
+
+TEST(ConfigErrors, DuplicateKey) {
+  ConfigFiles files;
+  const std::string path = files.write("u.yaml", "mesh:\n  cathode_nodes: 4\n  cathode_nodes: 5\n");
+  expect_error_at(load_error(path), path, 3, 3, "cathode_nodes", "duplicate key");
+}
+
+TEST(ConfigErrors, BadProtocolStepPointsAtTheListItem) {
+  ConfigFiles files;
+  const std::string path = files.write("u.yaml",
+                                       "protocol:\n"
+                                       "  blocks:\n"
+                                       "    - repeat: 2\n"
+                                       "      steps:\n"
+                                       "        - Charge at 1C until 4.3 V\n"
+                                       "        - Dischrge at 1C until 2.7 V\n");
+  expect_error_at(load_error(path), path, 6, 11, "protocol.blocks[0].steps[1]",
+                  "unrecognised action 'Dischrge'");
+}
+
+TEST(ConfigErrors, VolumeWeightsMustSumToOne) {
+  ConfigFiles files;
+  const std::string path = files.write("u.yaml",
+                                       "cell:\n"
+                                       "  particles:\n"
+                                       "    - radius: 2 um\n"
+                                       "      volume_weight: 0.5\n"
+                                       "    - radius: 3 um\n"
+                                       "      volume_weight: 0.4\n");
+  expect_error_at(load_error(path), path, 3, 5, "cell.particles",
+                  "volume weights of the particle classes sum to 0.9, not 1");
+}
+
+TEST(ConfigErrors, VolumeFractionsAboveOne) {
+  ConfigFiles files;
+  const std::string path = files.write("u.yaml",
+                                       "cell:\n"
+                                       "  cathode:\n"
+                                       "    active_volume_fraction: 0.6\n"
+                                       "    electrolyte_volume_fraction: 0.5\n");
+  expect_error_at(load_error(path), path, 4, 34, "cell.cathode.electrolyte_volume_fraction",
+                  "active_volume_fraction + electrolyte_volume_fraction = 1.1, more than 1");
+}
+
+TEST(ConfigErrors, OneVolumeFractionAloneIsIncomplete) {
+  const ConfigError e = load_error("", {"cell.cathode.active_volume_fraction=0.5"});
+  EXPECT_EQ(e.key, "cell.cathode.electrolyte_volume_fraction") << e.what();
+  EXPECT_EQ(e.file, "<embedded reference>") << e.what();  // the key still says 'derived' there
+  EXPECT_NE(std::string(e.what()).find("must be given too"), std::string::npos) << e.what();
+}
+
+TEST(ConfigErrors, ThicknessAndArealMassInTheSameFile) {
+  ConfigFiles files;
+  const std::string path = files.write(
+      "u.yaml", "cell:\n  cathode:\n    thickness: 100 um\nloading:\n  areal_mass: 30 mg/cm2\n");
+  expect_error_at(load_error(path), path, 3, 16, "cell.cathode.thickness",
+                  "are both given in " + path);
+}
+
+TEST(ConfigErrors, DischargeCutOffAboveChargeCutOff) {
+  ConfigFiles files;
+  const std::string path = files.write("u.yaml",
+                                       "protocol:\n"
+                                       "  blocks:\n"
+                                       "    - repeat: 1\n"
+                                       "      steps:\n"
+                                       "        - Charge at 1C until 4.0 V\n"
+                                       "        - Discharge at 1C until 4.1 V\n");
+  expect_error_at(load_error(path), path, 6, 11, "protocol.blocks[0].steps[1]",
+                  "the discharge cut-off 4.1 V is not below the charge voltage 4 V");
+}
+
+TEST(ConfigErrors, VoltagesInTheWrongReference) {
+  // 4.3 V against Li-In is 4.92 V against Li+/Li: outside the NMC window.
+  const ConfigError e = load_error("", {"protocol.voltage_reference=Li-In"});
+  EXPECT_EQ(e.key, "protocol.blocks[0].steps[0]") << e.what();
+  EXPECT_NE(std::string(e.what()).find("is 4.92 V vs Li+/Li"), std::string::npos) << e.what();
+}
+
+TEST(ConfigErrors, MissingRequiredKeys) {
+  ConfigFiles files;
+  const std::string no_radius = files.write("a.yaml",
+                                            "cell:\n"
+                                            "  particles:\n"
+                                            "    - volume_weight: 1\n");
+  expect_error_at(load_error(no_radius), no_radius, 3, 7, "cell.particles[0].radius",
+                  "missing required key");
+  const std::string misspelt = files.write("m.yaml",
+                                           "cell:\n"
+                                           "  particles:\n"
+                                           "    - radus: 2 um\n"
+                                           "      volume_weight: 1\n");
+  expect_error_at(load_error(misspelt), misspelt, 3, 7, "cell.particles[0].radius",
+                  "(is 'radus' a misspelling of it?)");
+  const std::string no_steps = files.write("b.yaml",
+                                           "protocol:\n"
+                                           "  blocks:\n"
+                                           "    - repeat: 1\n");
+  expect_error_at(load_error(no_steps), no_steps, 3, 7, "protocol.blocks[0].steps",
+                  "missing required key 'steps'");
+  const std::string empty_value = files.write("c.yaml", "solver:\n  max_step:\n");
+  expect_error_at(load_error(empty_value), empty_value, 2, 3, "solver.max_step", "missing value");
+}
+
+TEST(ConfigErrors, CurveCycleBeyondTheProtocol) {
+  ConfigFiles files;
+  const std::string path = files.write("u.yaml", "output:\n  curve_cycles: [1, 5000]\n");
+  expect_error_at(load_error(path), path, 2, 21, "output.curve_cycles[1]",
+                  "allowed range 1 <= cycle <= 4004");
+}
+
+TEST(ConfigErrors, SetErrorsNameSetAsTheFile) {
+  // Line = which --set (1-based), column = where in that argument.
+  expect_error_at(load_error("", {"mesh.radial_shells=6", "cell.mechanics.stack_presure=5 MPa"}),
+                  "--set", 2, 16, "cell.mechanics.stack_presure", "did you mean 'stack_pressure'?");
+  expect_error_at(load_error("", {"cell.mechanics.stack_pressure=5 um"}), "--set", 1, 31,
+                  "cell.mechanics.stack_pressure", "unit 'um' is a length");
+  expect_error_at(load_error("", {"cell.particles[7].radius=1 um"}), "--set", 1, 6,
+                  "cell.particles[7]", "out of range (the list has 3 items)");
+  expect_error_at(load_error("", {"no_equals_sign"}), "--set", 1, 1, "", "expected KEY.PATH=VALUE");
+  expect_error_at(load_error("", {"cell.temperature=[1"}), "--set", 1, 18, "cell.temperature",
+                  "malformed YAML");
+}
+
+TEST(ConfigErrors, EmbeddedNameAndMissingFile) {
+  const ConfigError e = load_error("/nonexistent/halite.yaml");
+  EXPECT_EQ(e.file, "/nonexistent/halite.yaml");
+  EXPECT_NE(std::string(e.what()).find("cannot open"), std::string::npos);
+}
+
+}  // namespace
+}  // namespace halite
