@@ -45,7 +45,6 @@ BatchIntegrator::BatchIntegrator(BatchModel& model, const SolverConfig& config)
   check_ida(IDASetUserData(ida_, this), "IDASetUserData");
   check_ida(IDASetId(ida_, id_.get()), "IDASetId");
   check_ida(IDASetMaxStep(ida_, config.max_step), "IDASetMaxStep");
-  check_ida(IDASetMaxNumSteps(ida_, config.max_steps_per_step), "IDASetMaxNumSteps");
 
   hooks_.current_cj = [this] {
     double cj = 0.0;
@@ -144,7 +143,9 @@ std::string BatchIntegrator::describe_failure(const char* call, int flag, int* b
   *blamed_cell = -1;
   if (!model_.nonfinite_cells().empty()) {
     *blamed_cell = model_.nonfinite_cells().front();
-    msg += fmt::format("; cell {} produced non-finite residuals", *blamed_cell + 1);
+    msg += fmt::format("; non-finite residual of {} in cell {}",
+                       model_.describe_component(model_.nonfinite_components().front()),
+                       *blamed_cell + 1);
   }
   // Largest weighted local errors, translated to physics.
   NVectorPtr err(N_VClone(y_.get())), weights(N_VClone(y_.get()));

@@ -47,6 +47,7 @@ void BatchModel::fail(int cell, const std::string& reason, const double* y_cell)
 int BatchModel::residual(const double* y, const double* ydot, double* res) {
   const int n = per_cell();
   nonfinite_.clear();
+  nonfinite_component_.clear();
   for (int c = 0; c < cells(); ++c) {
     const std::size_t off = std::size_t(c) * n;
     if (frozen_[c]) {
@@ -59,6 +60,7 @@ int BatchModel::residual(const double* y, const double* ydot, double* res) {
     for (int i = 0; i < n; ++i)
       if (!std::isfinite(res[off + i])) {
         nonfinite_.push_back(c);
+        nonfinite_component_.push_back(i);
         break;
       }
   }

@@ -43,6 +43,9 @@ class BatchModel {
   // cell produced a non-finite value; those cells are listed by nonfinite_cells().
   int residual(const double* y, const double* ydot, double* res);
   const std::vector<int>& nonfinite_cells() const { return nonfinite_; }
+  // For each entry of nonfinite_cells(): the first component (index within the cell) that was
+  // not finite.
+  const std::vector<int>& nonfinite_components() const { return nonfinite_component_; }
 
   // A guess of a consistent state at uniform stoichiometry x0 (IDACalcIC refines it).
   void initial_guess(int cell, double x0, double* y_cell) const;
@@ -68,7 +71,7 @@ class BatchModel {
   std::vector<std::string> failure_;
   std::vector<double> frozen_state_;
   std::vector<double> scratch_;
-  std::vector<int> nonfinite_;
+  std::vector<int> nonfinite_, nonfinite_component_;
 };
 
 }  // namespace halite

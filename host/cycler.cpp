@@ -77,6 +77,16 @@ std::vector<StepOutcome> Cycler::run_step(const Step& step, int step_index,
   const auto& L = model_->layout();
   std::vector<StepOutcome> outcome(b);
 
+  // Where each cell stands (consistent for the previous step's control): the start of a
+  // continuation if the new control is too far for Newton on the initial condition.
+  std::vector<models::CellControl> previous(b);
+  std::vector<double> previous_voltage(b);
+  for (int c = 0; c < b; ++c) {
+    const double* yc = integrator_->cell_state(c);
+    previous[c] = {models::ControlMode::kCurrent, yc[L.current()], 0.0};
+    previous_voltage[c] = model_->cell_voltage(c, yc);
+  }
+
   // Controls of every cell for this step.
   for (int c = 0; c < b; ++c) {
     auto& ctrl = model_->control(c);
@@ -151,18 +161,53 @@ std::vector<StepOutcome> Cycler::run_step(const Step& step, int step_index,
     outcome[c].ended_by = "failed";
   };
 
+  // The state at the end of the previous step is consistent for the previous control. When the
+  // new control is far from it (a 3C charge after a discharge), Newton on the initial condition
+  // can fail from that guess; then walk the control there in stages (continuation), each stage
+  // starting from the consistent state of the one before.
+  std::vector<models::CellControl> target(b);
+  for (int c = 0; c < b; ++c) {
+    target[c] = model_->control(c);
+    if (target[c].mode == models::ControlMode::kVoltage)
+      previous[c] = {models::ControlMode::kVoltage, 0.0, previous_voltage[c]};
+  }
+  auto restart_with_continuation = [&](double t_start) {
+    try {
+      integrator_->restart(t_start, roots_per_cell, root_values);
+      return;
+    } catch (const IntegrationError&) {
+      if (!model_->nonfinite_cells().empty()) throw;  // bad numbers, not a bad guess
+    }
+    const std::vector<double> saved(integrator_->y(), integrator_->y() + std::size_t(b) * L.size());
+    std::copy(saved.begin(), saved.end(), integrator_->y());
+    constexpr int kStages = 16;
+    for (int stage = 1; stage <= kStages; ++stage) {
+      const double f = double(stage) / kStages;
+      for (int c = 0; c < b; ++c) {
+        auto& ctrl = model_->control(c);
+        ctrl = target[c];
+        ctrl.current_density =
+            previous[c].current_density + f * (target[c].current_density - previous[c].current_density);
+        if (target[c].mode == models::ControlMode::kVoltage)
+          ctrl.cell_voltage =
+              previous[c].cell_voltage + f * (target[c].cell_voltage - previous[c].cell_voltage);
+      }
+      integrator_->restart(t_start, roots_per_cell, root_values);  // throws if a stage fails
+    }
+  };
+
   auto restart = [&](double t_start) {
     for (;;) {
       try {
-        integrator_->restart(t_start, roots_per_cell, root_values);
+        restart_with_continuation(t_start);
         return;
       } catch (const IntegrationError& e) {
-        const int c = e.cell >= 0 ? e.cell : -1;
-        if (c < 0 || model_->active_cells() <= 1) {
-          if (c >= 0) fail_cell(c, fmt::format("step {} '{}': {}", step_index + 1, step.text, e.what()));
-          throw;
-        }
-        fail_cell(c, fmt::format("step {} '{}': {}", step_index + 1, step.text, e.what()));
+        const int c = e.cell;
+        const std::string reason = fmt::format("step {} '{}' at its start: {}", step_index + 1,
+                                               step.text, e.what());
+        if (c < 0) throw IntegrationError(reason, c, e.flag);
+        fail_cell(c, reason);
+        if (model_->active_cells() == 0) return;
       }
     }
   };
@@ -177,7 +222,9 @@ std::vector<StepOutcome> Cycler::run_step(const Step& step, int step_index,
     }
   };
 
+  std::vector<long> frozen_at_step(b, 0);
   auto end_cell = [&](int c, double t, const std::string& reason) {
+    if (track_frozen_drift_) frozen_at_step[c] = integrator_->stats().steps;
     const double* yc = integrator_->cell_state(c);
     outcome[c].ended_by = reason;
     outcome[c].duration = t - t0;
@@ -220,7 +267,20 @@ std::vector<StepOutcome> Cycler::run_step(const Step& step, int step_index,
   }
 
   double t = t0;
+  long steps_taken = 0;
   while (model_->active_cells() > 0) {
+    if (++steps_taken > solver_config_.max_steps_per_step) {
+      // IDA in one-step mode never counts against its own mxstep: enforce the budget here.
+      int blamed = -1;
+      const std::string why = integrator_->describe_failure("IDASolve", IDA_TOO_MUCH_WORK, &blamed);
+      for (int c = 0; c < b; ++c)
+        if (!model_->frozen(c))
+          fail_cell(c, fmt::format("step {} '{}' needed more than {} IDA steps (solver "
+                                   "max_steps_per_step) at t = {:.6g} s: {}",
+                                   step_index + 1, step.text, solver_config_.max_steps_per_step,
+                                   t - t0, why));
+      break;
+    }
     const int flag = integrator_->step(t0 + kMaxStepDuration * 1.01, &t);
     if (flag == IDA_ROOT_RETURN) {
       const auto& found = integrator_->roots_found();
@@ -248,13 +308,16 @@ std::vector<StepOutcome> Cycler::run_step(const Step& step, int step_index,
       restart(t);
     } else {
       record_point(t);
+      // The first return after a root hands back the step IDA had already taken before the
+      // cell froze; every step taken after the freeze must leave the cell where it was.
+      const long steps_now = track_frozen_drift_ ? integrator_->stats().steps : 0;
       if (track_frozen_drift_)
         for (int c = 0; c < b; ++c) {
-          if (!model_->frozen(c) || model_->failed(c)) continue;
+          if (!model_->frozen(c) || model_->failed(c) || steps_now <= frozen_at_step[c]) continue;
           const double* yc = integrator_->cell_state(c);
           const double* yf = model_->frozen_state(c);
           for (int i = 0; i < L.size(); ++i)
-            frozen_drift_ = std::max(frozen_drift_, std::fabs(yc[i] - yf[i]));
+            frozen_drift_ = std::max(frozen_drift_, std::fabs(yc[i] - yf[i]) / std::max(1.0, std::fabs(yf[i])));
         }
       if (flag == IDA_TSTOP_RETURN)
         for (int c = 0; c < b; ++c)
@@ -323,6 +386,9 @@ void Cycler::run(int max_cycles,
       on_cycle(records);
       if (curves_wanted && on_curve)
         for (int c = 0; c < b; ++c) on_curve(c, curves[c]);
+      bool any_alive = false;
+      for (int c = 0; c < b; ++c) any_alive = any_alive || !model_->failed(c);
+      if (!any_alive) return;  // every cell has failed: nothing left to integrate
     }
   }
 }

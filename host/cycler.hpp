@@ -63,7 +63,8 @@ class Cycler {
   // mAh per g of active material for a charge in C/m^2.
   double specific_capacity(int cell, double charge) const;
   double cell_clock(int cell) const { return clock_[cell]; }
-  // Diagnostics for tests: largest |y - y_frozen| of any frozen cell over all IDA returns since
+  // Diagnostics for tests: largest |y - y_frozen| / max(1, |y_frozen|) of any frozen cell over the
+  // IDA steps taken after it froze, since
   // tracking was switched on (frozen cells must not move).
   void track_frozen_drift(bool on) { track_frozen_drift_ = on; }
   double frozen_drift() const { return frozen_drift_; }
