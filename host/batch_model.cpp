@@ -23,6 +23,80 @@ BatchModel::BatchModel(std::vector<models::CellParams> params, models::CellLayou
   failure_.assign(b, {});
   frozen_state_.assign(static_cast<std::size_t>(b) * per_cell(), 0.0);
   scratch_.assign(models::cell_scratch_size(layout_), 0.0);
+  const std::size_t particles = std::size_t(b) * layout_.particles();
+  aging_.assign(particles, {});
+  coefficients_.assign(particles, {});
+  accumulators_.assign(particles, {});
+  for (int c = 0; c < b; ++c) {
+    for (int q = 0; q < layout_.particles(); ++q)
+      aging(c, q).crack_length = params_[c].initial_crack_length;
+    refresh_coefficients(c);
+  }
+}
+
+void BatchModel::refresh_coefficients(int cell) {
+  for (int q = 0; q < layout_.particles(); ++q)
+    coefficients_[std::size_t(cell) * layout_.particles() + q] =
+        models::particle_coefficients(params_[cell], q % layout_.classes, aging(cell, q));
+}
+
+double BatchModel::per_site_to_area(int cell, int cls) const {
+  const auto& p = params_[cell];
+  return p.active_volume_fraction * p.particle_volume_weight[cls] * p.cathode_thickness /
+         layout_.nodes * p.max_concentration;
+}
+
+void BatchModel::sample_aging(double t, const double* y) {
+  const auto& L = layout_;
+  for (int c = 0; c < cells(); ++c) {
+    if (frozen_[c]) continue;
+    const double* yc = y + std::size_t(c) * L.size();
+    for (int q = 0; q < L.particles(); ++q)
+      models::sample_particle_aging(params_[c], aging(c, q), yc + L.particle_offset(q), L.shells,
+                                    t, accumulators_[std::size_t(c) * L.particles() + q]);
+  }
+}
+
+std::vector<double> BatchModel::finish_aging_step(double* y) {
+  const auto& L = layout_;
+  std::vector<double> max_hoop(cells(), -1e300);
+  for (int c = 0; c < cells(); ++c) {
+    double* yc = y + std::size_t(c) * L.size();
+    for (int q = 0; q < L.particles(); ++q) {
+      auto& acc = accumulators_[std::size_t(c) * L.particles() + q];
+      if (acc.started && !failed(c)) {
+        double* x = yc + L.particle_offset(q);
+        const double x_mean = models::particle_mean_stoichiometry(x, L.shells);
+        const double released =
+            models::advance_particle_aging(params_[c], q % L.classes, aging(c, q), acc, x_mean);
+        const auto fresh = models::particle_coefficients(params_[c], q % L.classes, aging(c, q));
+        if (released != 0.0)
+          for (int m = 0; m < L.shells; ++m) x[m] += released / fresh.layered_fraction;
+        max_hoop[c] = std::max(max_hoop[c], acc.max_hoop);
+      }
+      acc = {};
+    }
+    refresh_coefficients(c);
+  }
+  return max_hoop;
+}
+
+double BatchModel::rsp_lithium(int cell) const {
+  double total = 0.0;
+  for (int q = 0; q < layout_.particles(); ++q)
+    total += aging(cell, q).rsp_lithium * per_site_to_area(cell, q % layout_.classes);
+  return total;
+}
+
+double BatchModel::stranded_lithium(int cell) const {
+  double total = 0.0;
+  for (int q = 0; q < layout_.particles(); ++q)
+    total += aging(cell, q).stranded_lithium * per_site_to_area(cell, q % layout_.classes);
+  return total;
+}
+
+double BatchModel::total_lithium(int cell, const double* y) const {
+  return cathode_lithium(cell, y) + rsp_lithium(cell) + stranded_lithium(cell);
 }
 
 void BatchModel::freeze(int cell, const double* y_cell) {
@@ -56,7 +130,7 @@ int BatchModel::residual(const double* y, const double* ydot, double* res) {
       continue;
     }
     models::cell_residual(params_[c], layout_, controls_[c], y + off, ydot + off, res + off,
-                          scratch_.data());
+                          scratch_.data(), coefficients(c));
     for (int i = 0; i < n; ++i)
       if (!std::isfinite(res[off + i])) {
         nonfinite_.push_back(c);
@@ -135,7 +209,7 @@ double BatchModel::cell_voltage(int cell, const double* y) const {
 }
 
 double BatchModel::cathode_lithium(int cell, const double* y) const {
-  return models::cathode_lithium(params_[cell], layout_, y);
+  return models::cathode_lithium(params_[cell], layout_, y, coefficients(cell));
 }
 
 }  // namespace halite

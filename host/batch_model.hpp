@@ -58,9 +58,32 @@ class BatchModel {
   // "x_s at cathode node 7, class 2, shell 9" (1-based, as a user counts).
   std::string describe_component(int index_in_cell) const;
 
-  // Terminal voltage vs the Li-In anode, and lithium in the cathode particles (mol/m^2).
+  // Terminal voltage vs the Li-In anode, and lithium in the layered phase of the cathode
+  // particles (mol/m^2).
   double cell_voltage(int cell, const double* y_cell) const;
   double cathode_lithium(int cell, const double* y_cell) const;
+
+  // --- aging (models/aging.hpp): slow states per particle, advanced once per protocol step ----
+  models::ParticleAging& aging(int cell, int particle) {
+    return aging_[std::size_t(cell) * layout_.particles() + particle];
+  }
+  const models::ParticleAging& aging(int cell, int particle) const {
+    return aging_[std::size_t(cell) * layout_.particles() + particle];
+  }
+  const models::ParticleCoefficients* coefficients(int cell) const {
+    return coefficients_.data() + std::size_t(cell) * layout_.particles();
+  }
+  // Samples the aging drivers of every active cell at time t (call after each IDA step).
+  void sample_aging(double t, const double* y);
+  // Advances the aging states of every cell that was sampled over the step, moves the Li the
+  // RSP exchanged into the layered phase (modifies y), refreshes the coefficients, and returns
+  // each cell's largest net surface hoop stress over the step (Pa).
+  std::vector<double> finish_aging_step(double* y);
+  // Li held outside the layered network (mol/m^2): in the RSP, and stranded by cracks.
+  double rsp_lithium(int cell) const;
+  double stranded_lithium(int cell) const;
+  // Total Li of the cathode (mol/m^2): layered + RSP + stranded.
+  double total_lithium(int cell, const double* y_cell) const;
 
  private:
   std::vector<models::CellParams> params_;
@@ -72,6 +95,11 @@ class BatchModel {
   std::vector<double> frozen_state_;
   std::vector<double> scratch_;
   std::vector<int> nonfinite_, nonfinite_component_;
+  std::vector<models::ParticleAging> aging_;
+  std::vector<models::ParticleCoefficients> coefficients_;
+  std::vector<models::AgingAccumulator> accumulators_;
+  void refresh_coefficients(int cell);
+  double per_site_to_area(int cell, int cls) const;  // mol/m^2 per (Li per particle site)
 };
 
 }  // namespace halite

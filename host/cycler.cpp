@@ -1,5 +1,7 @@
 #include "host/cycler.hpp"
 
+#include "host/aging_report.hpp"
+
 #include <ida/ida.h>
 
 #include <algorithm>
@@ -55,6 +57,7 @@ Cycler::Cycler(std::vector<CellSetup> cells, models::CellLayout layout, const So
   model_ = std::make_unique<BatchModel>(std::move(params), layout);
   integrator_ = std::make_unique<BatchIntegrator>(*model_, solver);
   clock_.assign(cells_.size(), 0.0);
+  max_hoop_.assign(cells_.size(), -1e300);
   for (int c = 0; c < this->cells(); ++c)
     model_->initial_guess(c, cells_[c].initial_stoichiometry, integrator_->cell_state(c));
 }
@@ -250,6 +253,7 @@ std::vector<StepOutcome> Cycler::run_step(const Step& step, int step_index,
           if (term.kind == Termination::Kind::kVoltage) dir = v < term.value ? 1.0 : -1.0;
       voltage_direction[c] = dir;
     }
+    model_->sample_aging(t0, integrator_->y());
     std::vector<double> g(std::size_t(b) * roots_per_cell);
     root_values(t0, integrator_->y(), g.data());
     bool any = false;
@@ -285,6 +289,7 @@ std::vector<StepOutcome> Cycler::run_step(const Step& step, int step_index,
     if (flag == IDA_ROOT_RETURN) {
       const auto& found = integrator_->roots_found();
       record_point(t);
+      model_->sample_aging(t, integrator_->y());
       for (int c = 0; c < b; ++c) {
         if (model_->frozen(c)) continue;
         for (int k = 0; k < roots_per_cell; ++k)
@@ -308,6 +313,7 @@ std::vector<StepOutcome> Cycler::run_step(const Step& step, int step_index,
       restart(t);
     } else {
       record_point(t);
+      if (flag >= 0) model_->sample_aging(t, integrator_->y());
       // The first return after a root hands back the step IDA had already taken before the
       // cell froze; every step taken after the freeze must leave the cell where it was.
       const long steps_now = track_frozen_drift_ ? integrator_->stats().steps : 0;
@@ -332,6 +338,9 @@ std::vector<StepOutcome> Cycler::run_step(const Step& step, int step_index,
     std::copy(yf, yf + L.size(), integrator_->cell_state(c));
     clock_[c] += outcome[c].duration;
   }
+  // Slow states advance once per protocol step (models/aging.hpp, slow-fast splitting).
+  const auto hoop = model_->finish_aging_step(integrator_->y());
+  for (int c = 0; c < b; ++c) max_hoop_[c] = std::max(max_hoop_[c], hoop[c]);
   return outcome;
 }
 
@@ -351,6 +360,7 @@ void Cycler::run(int max_cycles,
       for (auto& cv : curves) cv.cycle = cycle;
       std::vector<CycleRecord> records(b);
       const SolverStats before = integrator_->stats();
+      std::fill(max_hoop_.begin(), max_hoop_.end(), -1e300);
       for (int s = 0; s < static_cast<int>(block.steps.size()); ++s) {
         const auto outcome = run_step(block.steps[s], s, curves_wanted ? &curves : nullptr);
         for (int c = 0; c < b; ++c) {
@@ -379,6 +389,7 @@ void Cycler::run(int max_cycles,
         r.stats.nonlinear_iters = after.nonlinear_iters - before.nonlinear_iters;
         r.stats.error_test_fails = after.error_test_fails - before.error_test_fails;
         r.stats.nonlinear_conv_fails = after.nonlinear_conv_fails - before.nonlinear_conv_fails;
+        r.aging = aging_summary(*model_, c, integrator_->cell_state(c), max_hoop_[c]);
         r.failed = model_->failed(c);
         r.failure = model_->failure(c);
         (void)L;

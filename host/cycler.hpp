@@ -78,6 +78,7 @@ class Cycler {
   std::vector<double> clock_;  // each cell's own clock (s)
   double time_ = 0.0;          // the batch's integration time
   SolverConfig solver_config_;
+  std::vector<double> max_hoop_;  // per cell, over the current cycle (Pa)
   bool track_frozen_drift_ = false;
   double frozen_drift_ = 0.0;
 };

@@ -26,6 +26,7 @@ struct CycleRecord {
   double duration = 0;                  // s, this cell's own clock
   std::vector<double> step_end_times;   // s since cycle start, one per step
   SolverStats stats;                    // summed over the steps of this cycle (batch-wide IDA)
+  std::vector<double> aging;            // aging columns, in the order of aging_column_specs()
   bool simulated = true;                // false where a controller extrapolated the cycle
   bool failed = false;
   std::string failure;                  // reason, if failed

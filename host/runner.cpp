@@ -13,6 +13,7 @@
 #include <fmt/format.h>
 
 #include "halite/build_info.hpp"
+#include "host/aging_report.hpp"
 #include "host/cycler.hpp"
 #include "host/result_writer.hpp"
 
@@ -102,8 +103,10 @@ int run_job(const RunConfig& config, const RunOptions& options) {
 
   std::unique_ptr<ResultWriter> writer;
   try {
+    std::vector<ColumnSpec> columns;
+    for (const auto& c : aging_column_specs()) columns.push_back({c.name, c.units, c.description});
     writer = std::make_unique<ResultWriter>(options.output, options.overwrite, 1, provenance,
-                                            max_steps);
+                                            max_steps, columns);
   } catch (const OutputExistsError& e) {
     std::fprintf(stderr, "halite: %s\n", e.what());
     return kExitBadInput;
@@ -120,7 +123,11 @@ int run_job(const RunConfig& config, const RunOptions& options) {
     cycler.run(
         total_cycles,
         [&](const std::vector<CycleRecord>& records) {
-          writer->append_cycle(records);
+          std::vector<std::vector<double>> extra(aging_column_specs().size(),
+                                                 std::vector<double>(records.size()));
+          for (std::size_t c = 0; c < records.size(); ++c)
+            for (std::size_t k = 0; k < records[c].aging.size(); ++k) extra[k][c] = records[c].aging[k];
+          writer->append_cycle(records, extra);
           if (std::isnan(first_discharge)) first_discharge = records[0].discharge_capacity;
           progress.update(records[0], first_discharge);
           if (records[0].failed) throw IntegrationError(records[0].failure, 0, -1);

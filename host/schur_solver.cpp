@@ -26,7 +26,7 @@ void SchurSolver::evaluate_jacobian(const double* y) {
     const auto J = jacobian(c);
     models::cell_jacobian(model_.params(c), L, model_.control(c),
                           y + std::size_t(c) * L.size(), J.particle_blocks, J.x_block,
-                          J.x_mean_coupling, scratch_.data());
+                          J.x_mean_coupling, scratch_.data(), model_.coefficients(c));
   }
   ++jacobian_evaluations_;
 }

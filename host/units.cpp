@@ -77,9 +77,25 @@ constexpr std::array kUnits = {
     Unit{"mAh/cm2", D::kArealCharge, 36000.0},
     Unit{"m2/s", D::kDiffusivity},
     Unit{"cm2/s", D::kDiffusivity, 1.0, 1e4},
+    Unit{"1/s", D::kRate},
+    Unit{"1/min", D::kRate, 1.0, 60.0},
+    Unit{"1/h", D::kRate, 1.0, 3600.0},
+    Unit{"1/d", D::kRate, 1.0, 86400.0},
+    Unit{"s-1", D::kRate},
+    Unit{"min-1", D::kRate, 1.0, 60.0},
+    Unit{"h-1", D::kRate, 1.0, 3600.0},
+    Unit{"J/mol", D::kMolarEnergy},
+    Unit{"kJ/mol", D::kMolarEnergy, 1e3},
+    Unit{"kcal/mol", D::kMolarEnergy, 4184.0},
+    Unit{"eV", D::kMolarEnergy, 96485.33212},  // per particle: 1 eV x N_A = F J/mol
+    Unit{"Ohm m", D::kResistivity},
+    Unit{"Ohm cm", D::kResistivity, 1.0, 1e2},
+    Unit{"kOhm cm", D::kResistivity, 10.0},
+    Unit{"MOhm cm", D::kResistivity, 1e4},
 };
 
-// "cm^2" -> "cm2", "µm"/"μm" -> "um", "m²" -> "m2", "m³" -> "m3", spaces dropped.
+// "cm^2" -> "cm2", "µm"/"μm" -> "um", "m²" -> "m2", "m³" -> "m3", "Ω" -> "Ohm"; spaces, "*"
+// and the middle dots "·", "⋅" dropped (so "Ohm m", "Ohm*m" and "Ω·m" are one unit).
 std::string normalise_symbol(std::string_view symbol) {
   std::string out;
   for (std::size_t i = 0; i < symbol.size(); ++i) {
@@ -87,6 +103,18 @@ std::string normalise_symbol(std::string_view symbol) {
     if (rest.starts_with("\u00b5") || rest.starts_with("\u03bc")) {  // micro sign, Greek mu
       out += 'u';
       ++i;
+    } else if (rest.starts_with("\u03a9")) {  // Greek capital omega
+      out += "Ohm";
+      ++i;
+    } else if (rest.starts_with("\u2126")) {  // ohm sign
+      out += "Ohm";
+      i += 2;
+    } else if (rest.starts_with("\u00b7")) {  // middle dot
+      ++i;
+    } else if (rest.starts_with("\u22c5")) {  // dot operator
+      i += 2;
+    } else if (symbol[i] == '*') {
+      continue;
     } else if (rest.starts_with("\u00b2")) {
       out += '2';
       ++i;
@@ -114,12 +142,16 @@ bool equal_ignoring_case(std::string_view a, std::string_view b) {
 const Unit* lookup(std::string_view symbol, const Dimension* only) {
   const std::string wanted = normalise_symbol(symbol);
   if (wanted.empty()) return nullptr;
+  // Table symbols may contain a space ("Ohm m"): compare them normalised too.
   for (const Unit& unit : kUnits) {
-    if ((only == nullptr || unit.dimension == *only) && unit.symbol == wanted) return &unit;
+    if ((only == nullptr || unit.dimension == *only) && normalise_symbol(unit.symbol) == wanted) {
+      return &unit;
+    }
   }
   const Unit* match = nullptr;
   for (const Unit& unit : kUnits) {
-    if ((only == nullptr || unit.dimension == *only) && equal_ignoring_case(unit.symbol, wanted)) {
+    if ((only == nullptr || unit.dimension == *only) &&
+        equal_ignoring_case(normalise_symbol(unit.symbol), wanted)) {
       if (match != nullptr) return nullptr;  // ambiguous without the exact case
       match = &unit;
     }
@@ -163,6 +195,12 @@ std::string_view dimension_name(Dimension dimension) {
       return "areal charge";
     case D::kDiffusivity:
       return "diffusivity";
+    case D::kRate:
+      return "rate constant";
+    case D::kMolarEnergy:
+      return "molar energy";
+    case D::kResistivity:
+      return "resistivity";
   }
   return "quantity";
 }

@@ -32,6 +32,9 @@ enum class Dimension {
   kCurrentDensity,    // A/m^2
   kArealCharge,       // C/m^2
   kDiffusivity,       // m^2/s
+  kRate,              // 1/s (rate constants)
+  kMolarEnergy,       // J/mol (activation and site energies)
+  kResistivity,       // Ohm m
 };
 
 // One accepted spelling of a unit: canonical = value * multiply / divide + offset.
@@ -58,8 +61,8 @@ std::string_view canonical_unit(Dimension dimension);
 // The accepted spellings of a dimension, comma separated ("m, cm, mm, um, nm").
 std::string accepted_units(Dimension dimension);
 
-// Looks a unit up by symbol after normalising "cm^2" -> "cm2", "µm" -> "um", "m²" -> "m2" and
-// dropping spaces: exact spelling first, then a case-insensitive match if it is unique.
+// Looks a unit up by symbol after normalising "cm^2" -> "cm2", "µm" -> "um", "m²" -> "m2",
+// "Ω" -> "Ohm", "s^-1" -> "s-1" and dropping spaces, "*" and "·" ("Ohm m" = "Ohm*m" = "Ω·m"): exact spelling first, then a case-insensitive match if it is unique.
 // With a dimension, only units of that dimension are considered. nullptr if none.
 const Unit* find_unit(std::string_view symbol);
 const Unit* find_unit(std::string_view symbol, Dimension dimension);

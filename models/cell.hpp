@@ -9,6 +9,7 @@
 // Potentials are measured against the Li-In anode's current collector (phi = 0 there).
 #pragma once
 
+#include "models/aging.hpp"
 #include "models/constants.hpp"
 #include "models/dual.hpp"
 #include "models/kinetics.hpp"
@@ -97,15 +98,57 @@ HALITE_HD T surface_stoichiometry(const T& x_inner, const T& x_outer, int shells
   return 1.5 * x_outer - 0.5 * x_inner;
 }
 
+// Butler-Volmer with a resistive film in series: j = BV(i0, eta0 - j R). Solved for the true
+// overpotential eta (eta + R BV(eta) = eta0 is monotone in eta, the root lies between 0 and
+// eta0); derivatives by the implicit-function theorem, so Dual inputs get exact derivatives.
+HALITE_HD inline double film_overpotential(double i0, double eta0, double film, double alpha,
+                                           double vt) {
+  double lo = eta0 < 0.0 ? eta0 : 0.0, hi = eta0 < 0.0 ? 0.0 : eta0;
+  double eta = 0.5 * (lo + hi);
+  for (int it = 0; it < 100; ++it) {
+    const double ea = ::exp(alpha * eta / vt), ec = ::exp(-(1.0 - alpha) * eta / vt);
+    const double g = eta + film * i0 * (ea - ec) - eta0;
+    if (g > 0.0) hi = eta; else lo = eta;
+    const double dg = 1.0 + film * i0 * (alpha * ea + (1.0 - alpha) * ec) / vt;
+    double next = eta - g / dg;
+    if (!(next > lo && next < hi)) next = 0.5 * (lo + hi);  // safeguarded Newton
+    if (::fabs(next - eta) <= 1e-15 * (1.0 + ::fabs(eta))) return next;
+    eta = next;
+  }
+  return eta;
+}
+template <class T>
+HALITE_HD T butler_volmer_with_film(const T& i0, const T& eta0, double film, double alpha,
+                                    double vt) {
+  if (film == 0.0) return butler_volmer(i0, eta0, alpha, vt);
+  const double eta = film_overpotential(value(i0), value(eta0), film, alpha, vt);
+  if constexpr (sizeof(T) == sizeof(double)) {
+    return T(value(i0) * (::exp(alpha * eta / vt) - ::exp(-(1.0 - alpha) * eta / vt)));
+  } else {
+    // j = BV(i0, eta); eta0 = eta + R j  =>  dj = (dBV/di0 di0 + dBV/deta deta0)/(1 + R dBV/deta)
+    const double ea = ::exp(alpha * eta / vt), ec = ::exp(-(1.0 - alpha) * eta / vt);
+    const double j = value(i0) * (ea - ec);
+    const double dj_deta = value(i0) * (alpha * ea + (1.0 - alpha) * ec) / vt;
+    const double denom = 1.0 + film * dj_deta;
+    T r(j);
+    for (int k = 0; k < int(sizeof(r.d) / sizeof(double)); ++k)
+      r.d[k] = ((ea - ec) * i0.d[k] + dj_deta * eta0.d[k]) / denom;
+    return r;
+  }
+}
+
 // Reaction current density (A/m^2 of contact, positive = delithiation) at a particle surface:
-// eta = phi_s - phi_e - U(x_s) - Omega sigma_h,s / F (stress-shifted equilibrium potential).
+// eta0 = phi_s - phi_e - U(x_s) - Omega sigma_h,s / F (stress-shifted equilibrium potential),
+// j = BV(i0(x_s), eta0 - j R_film).
 template <class T>
 HALITE_HD T particle_reaction_current(const CellParams& p, const T& x_surface,
-                                      const T& sigma_h_surface, const T& phi_s_minus_phi_e) {
+                                      const T& sigma_h_surface, const T& phi_s_minus_phi_e,
+                                      double film_resistance = 0.0) {
   const T equilibrium =
       ocp_nmc(p, x_surface) + (p.partial_molar_volume / kFaraday) * sigma_h_surface;
-  return butler_volmer(nmc_exchange_current(p, x_surface), phi_s_minus_phi_e - equilibrium,
-                       p.transfer_coefficient, p.thermal_voltage());
+  return butler_volmer_with_film(nmc_exchange_current(p, x_surface),
+                                 phi_s_minus_phi_e - equilibrium, film_resistance,
+                                 p.transfer_coefficient, p.thermal_voltage());
 }
 
 // Mean stoichiometry of one particle (volume average over shells).
@@ -136,7 +179,8 @@ HALITE_HD T terminal_voltage(const CellParams& p, const CellLayout& L, const T& 
 // not null) the tridiagonal part of dF/dx (sub, diag, sup; the last row goes to `last`).
 HALITE_HD inline void particle_transport_rows(const CellParams& p, int shells, double radius,
                                               const double* x, const double* xdot, double x_mean,
-                                              double* res, double* jac) {
+                                              double* res, double* jac,
+                                              double transport_scale = 1.0) {
   const int n = shells;
   const double dr = radius / n;
   double *sub = nullptr, *diag = nullptr, *sup = nullptr, *last = nullptr;
@@ -149,8 +193,9 @@ HALITE_HD inline void particle_transport_rows(const CellParams& p, int shells, d
   if (res)
     for (int m = 0; m < n; ++m) res[m] = xdot[m];
   for (int m = 0; m + 1 < n; ++m) {
-    const double g_out = face_area_over_volume(m, m, n, radius);
-    const double g_in = face_area_over_volume(m, m + 1, n, radius);
+    // transport_scale = D_eff/D / a_L: percolation of the layered network over its volume
+    const double g_out = transport_scale * face_area_over_volume(m, m, n, radius);
+    const double g_in = transport_scale * face_area_over_volume(m, m + 1, n, radius);
     if (!jac) {
       const double d = solid_diffusivity(p, 0.5 * (x[m] + x[m + 1]));
       const double flux = stress_coupled_flux(p, d, x[m], x[m + 1],
@@ -188,9 +233,9 @@ HALITE_HD inline void particle_transport_rows(const CellParams& p, int shells, d
 // null, the exact Jacobian block dF/dx (without the cj x' term) is written in the layout of
 // CellLayout::particle_jacobian_stride().
 HALITE_HD inline void particle_pass(const CellParams& p, const CellLayout& L, int cls,
-                                    const double* x, const double* xdot, double phi_s_minus_phi_e,
-                                    double* res, double* reaction_current, double* mean_x,
-                                    double* jac) {
+                                    const ParticleCoefficients& pc, const double* x,
+                                    const double* xdot, double phi_s_minus_phi_e, double* res,
+                                    double* reaction_current, double* mean_x, double* jac) {
   const int n = L.shells;
   const double x_mean = particle_mean_stoichiometry(x, n);
   double* last = nullptr;
@@ -200,21 +245,26 @@ HALITE_HD inline void particle_pass(const CellParams& p, const CellLayout& L, in
     djdx = jac + 4 * n;
     for (int m = 0; m < 5 * n + 2; ++m) jac[m] = 0.0;
   }
-  particle_transport_rows(p, n, p.particle_radius[cls], x, xdot, x_mean, res, jac);
+  particle_transport_rows(p, n, p.particle_radius[cls], x, xdot, x_mean, res, jac,
+                          pc.transport_factor / pc.layered_fraction);
 
-  // Surface: Butler-Volmer reaction current drives the Li flux out of the outer shell.
-  const double surface_coef = surface_flux_coefficient(p, L, cls);
+  // Surface: Butler-Volmer reaction current drives the Li flux out of the outer shell; the
+  // layered phase holds a_L of the particle volume, so the same flux moves x by 1/a_L as much.
+  const double surface_coef = surface_flux_coefficient(p, L, cls) / pc.layered_fraction;
   const int inner = n >= 2 ? n - 2 : n - 1;
+  // sigma_h at the surface: diffusion-induced + layered-phase misfit + stack pressure
   double j;
   if (!jac) {
     const double xs = surface_stoichiometry(x[inner], x[n - 1], n);
-    j = particle_reaction_current(p, xs, hydrostatic_stress(p, x_mean, xs), phi_s_minus_phi_e);
+    j = particle_reaction_current(p, xs, hydrostatic_stress(p, x_mean, xs) + pc.misfit_stress,
+                                  phi_s_minus_phi_e, pc.film_resistance);
   } else {
     using D4 = Dual<4>;  // seeds: x[n-2], x[n-1], x_mean, phi_s - phi_e
     const D4 xi = D4::variable(x[inner], 0), xo = D4::variable(x[n - 1], 1);
     const D4 xm = D4::variable(x_mean, 2), dphi = D4::variable(phi_s_minus_phi_e, 3);
     const D4 xs = surface_stoichiometry(xi, xo, n);
-    const D4 jd = particle_reaction_current(p, xs, hydrostatic_stress(p, xm, xs), dphi);
+    const D4 jd = particle_reaction_current(p, xs, hydrostatic_stress(p, xm, xs) + pc.misfit_stress,
+                                            dphi, pc.film_resistance);
     j = jd.v;
     for (int m = 0; m < n; ++m) djdx[m] = jd.d[2] * shell_volume_fraction(m, n);
     if (n >= 2) djdx[n - 2] += jd.d[0];
@@ -284,9 +334,12 @@ HALITE_HD inline double node_mean_stoichiometry(const CellParams& p, const CellL
 HALITE_HD inline int cell_scratch_size(const CellLayout& L) { return 2 * L.particles() + L.nodes; }
 
 // The whole residual of one cell.
+// coeffs: one ParticleCoefficients per particle (index CellLayout::particle), or null = fresh.
 HALITE_HD inline void cell_residual(const CellParams& p, const CellLayout& L,
                                     const CellControl& control, const double* y,
-                                    const double* ydot, double* res, double* scratch) {
+                                    const double* ydot, double* res, double* scratch,
+                                    const ParticleCoefficients* coeffs = nullptr) {
+  const ParticleCoefficients fresh;
   double* j = scratch;
   double* mean = scratch + L.particles();
   double* node_mean = scratch + 2 * L.particles();
@@ -295,7 +348,8 @@ HALITE_HD inline void cell_residual(const CellParams& p, const CellLayout& L,
     for (int k = 0; k < L.classes; ++k) {
       const int q = L.particle(i, k);
       const int off = L.particle_offset(q);
-      particle_pass(p, L, k, y + off, ydot + off, dphi, res + off, &j[q], &mean[q], nullptr);
+      particle_pass(p, L, k, coeffs ? coeffs[q] : fresh, y + off, ydot + off, dphi, res + off,
+                    &j[q], &mean[q], nullptr);
     }
   }
   for (int i = 0; i < L.nodes; ++i) node_mean[i] = node_mean_stoichiometry(p, L, i, mean);
@@ -333,7 +387,9 @@ HALITE_HD inline void cell_residual(const CellParams& p, const CellLayout& L,
 HALITE_HD inline void cell_jacobian(const CellParams& p, const CellLayout& L,
                                     const CellControl& control, const double* y,
                                     double* particle_blocks, double* x_block,
-                                    double* x_mean_coupling, double* scratch) {
+                                    double* x_mean_coupling, double* scratch,
+                                    const ParticleCoefficients* coeffs = nullptr) {
+  const ParticleCoefficients fresh;
   const int nx = L.x_size();
   const int stride = L.particle_jacobian_stride();
   double* j = scratch;
@@ -347,9 +403,11 @@ HALITE_HD inline void cell_jacobian(const CellParams& p, const CellLayout& L,
       const int q = L.particle(i, k);
       const int off = L.particle_offset(q);
       double* block = particle_blocks + q * stride;
-      particle_pass(p, L, k, y + off, nullptr, dphi, nullptr, &j[q], &mean[q], block);
+      particle_pass(p, L, k, coeffs ? coeffs[q] : fresh, y + off, nullptr, dphi, nullptr, &j[q],
+                    &mean[q], block);
       const double djdphi = block[5 * L.shells + 1];
-      for (const int row : {L.local_phi_e(i), L.local_phi_s(i), L.local_charge()}) {
+      const int rows[3] = {L.local_phi_e(i), L.local_phi_s(i), L.local_charge()};
+      for (const int row : rows) {
         const double sign = row == L.local_phi_e(i) ? -1.0 : 1.0;
         const double c = sign * reaction_weight(p, L, k) * djdphi;
         x_block[row * nx + L.local_phi_s(i)] += c;
@@ -402,14 +460,16 @@ HALITE_HD inline void cell_jacobian(const CellParams& p, const CellLayout& L,
   (void)j;
 }
 
-// Lithium in the cathode particles per electrode area (mol/m^2).
-HALITE_HD inline double cathode_lithium(const CellParams& p, const CellLayout& L, const double* y) {
+// Lithium in the layered phase of the cathode particles per electrode area (mol/m^2).
+HALITE_HD inline double cathode_lithium(const CellParams& p, const CellLayout& L, const double* y,
+                                        const ParticleCoefficients* coeffs = nullptr) {
   const double dx = p.cathode_thickness / L.nodes;
   double total = 0.0;
   for (int i = 0; i < L.nodes; ++i)
     for (int k = 0; k < L.classes; ++k) {
       const int q = L.particle(i, k);
-      total += p.active_volume_fraction * p.particle_volume_weight[k] * dx *
+      const double layered = coeffs ? coeffs[q].layered_fraction : 1.0;
+      total += p.active_volume_fraction * p.particle_volume_weight[k] * dx * layered *
                particle_mean_stoichiometry(y + L.particle_offset(q), L.shells);
     }
   return total * p.max_concentration;

@@ -13,6 +13,10 @@ inline constexpr int kMaxParticleClasses = 8;
 // Which fit of the NMC open-circuit potential to use (see docs/model.md, "OCP").
 enum class NmcOcpFit : int { kNmc721Blend = 0, kChen2020Nmc811 = 1, kMohtat2020Nmc532 = 2 };
 
+// Where the rock-salt phase forms: dispersed through the bulk (solid electrolyte, Wang 2023) or as
+// a surface shell (the liquid-electrolyte picture).
+enum class RspArchitecture : int { kDispersed = 0, kShell = 1 };
+
 // Li diffusivity in NMC: O'Regan 2022 D(x) shape times a scale, or a constant (verification).
 enum class DiffusivityModel : int { kORegan2022 = 0, kConstant = 1 };
 
@@ -64,6 +68,41 @@ struct CellParams {
   double stack_pressure_hydrostatic_fraction = 1.0;  // P_h / P (pseudo-hydrostatic SE)
 
   // RT/F in V
+  // --- aging submodels (models/aging.hpp); each can be switched off -------------------------
+  bool rsp_formation = true;
+  bool misfit_stress = true;
+  bool rsp_exchange = true;  // dispersed architecture only
+  bool cracking = true;
+  bool transition_layer = true;
+  RspArchitecture rsp_architecture = RspArchitecture::kDispersed;
+  // RSP formation by over-delithiation
+  double rsp_rate_constant = 2.0e-7;          // 1/s at 298.15 K (fit)
+  double rsp_activation_energy = 50e3;        // J/mol (assumed, order of TM migration barriers)
+  double rsp_threshold_stoichiometry = 0.45;  // x below which layered NMC721 degrades (fit)
+  double oxygen_per_rsp = 1.0;                // mol O released per mol TM converted (MO2 -> MO)
+  // lattice misfit (physics.md section 3)
+  double misfit_strain = 0.01;                // effective linear eigenstrain e* (fit 0.5-3 %)
+  double rsp_bulk_modulus = 190e9;            // Pa, NiO
+  double layered_shear_modulus = 60e9;        // Pa, NMC
+  // Li exchange RSP <-> layered
+  double rsp_lithium_capacity = 0.3;          // y_max, Li per RSP site (Li_yM_1-yO)
+  double rsp_site_energy = -3.5 * 96485.33212;  // J/mol: Li in RSP sits ~3.5 V vs Li (fit)
+  double exchange_rate_constant = 1.0e-4;     // 1/s (fit)
+  // layered-network percolation
+  double percolation_threshold = 0.2;         // phi_c (physics.md 3: 0.16-0.3)
+  double percolation_exponent = 2.0;          // t (3D conductivity exponent 1.6-2)
+  // shell architecture
+  double shell_resistivity = 1.0e6;           // Ohm m (Safari 2009 via Zhuo2023)
+  // cracking (Paris law; PyBaMM OKane2022)
+  double crack_rate_constant = 3.9e-20;       // k_cr, per hour in PyBaMM's units
+  double crack_exponent = 2.2;                // m_cr
+  double crack_geometry_factor = 1.12;        // b_cr
+  double initial_crack_length = 2.0e-8;       // m, l_cr0
+  double crack_isolation = 1.0;               // d(psi)/d(l/R): isolated fraction per crack depth
+  // SE transition layer
+  double layer_volume_per_oxygen = 2.0e-5;    // m^3 of porous O-rich layer per mol O (fit)
+  double layer_conductivity = 1.0e-5;         // S/m of the void-rich, O-rich layer (fit)
+
   HALITE_HD double thermal_voltage() const { return kGasConstant * temperature / kFaraday; }
   HALITE_HD double hydrostatic_stack_pressure() const {
     return stack_pressure * stack_pressure_hydrostatic_fraction;

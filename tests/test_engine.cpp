@@ -97,7 +97,7 @@ TEST(Engine, LithiumInventoryIsConservedOverAFullCyclePerCell) {
   std::vector<double> start(cycler.cells()), exchanged(cycler.cells(), 0.0),
       throughput(cycler.cells(), 0.0);
   for (int c = 0; c < cycler.cells(); ++c)
-    start[c] = model.cathode_lithium(c, cycler.integrator().cell_state(c));
+    start[c] = model.total_lithium(c, cycler.integrator().cell_state(c));
   const auto& steps = cycler.protocol().blocks[0].steps;
   for (int s = 0; s < 3; ++s) {
     const auto outcome = cycler.run_step(steps[s], s);
@@ -107,7 +107,7 @@ TEST(Engine, LithiumInventoryIsConservedOverAFullCyclePerCell) {
     }
   }
   for (int c = 0; c < cycler.cells(); ++c) {
-    const double end = model.cathode_lithium(c, cycler.integrator().cell_state(c));
+    const double end = model.total_lithium(c, cycler.integrator().cell_state(c));
     // Li entering the cathode on discharge = charge passed / F; relative to the inventory.
     EXPECT_LT(std::fabs(end - start[c] - exchanged[c]) / start[c], 1e-9) << "cell " << c;
     EXPECT_GT(throughput[c], 0.2 * start[c]);  // the cycle did move lithium
