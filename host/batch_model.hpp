@@ -79,6 +79,9 @@ class BatchModel {
   // RSP exchanged into the layered phase (modifies y), refreshes the coefficients, and returns
   // each cell's largest net surface hoop stress over the step (Pa).
   std::vector<double> finish_aging_step(double* y);
+  // Recomputes the electrochemistry's coefficients after the aging states were changed.
+  void refresh_aging_coefficients(int cell) { refresh_coefficients(cell); }
+  void refresh_coefficients(int cell);
   // Li held outside the layered network (mol/m^2): in the RSP, and stranded by cracks.
   double rsp_lithium(int cell) const;
   double stranded_lithium(int cell) const;
@@ -98,7 +101,6 @@ class BatchModel {
   std::vector<models::ParticleAging> aging_;
   std::vector<models::ParticleCoefficients> coefficients_;
   std::vector<models::AgingAccumulator> accumulators_;
-  void refresh_coefficients(int cell);
   double per_site_to_area(int cell, int cls) const;  // mol/m^2 per (Li per particle site)
 };
 

@@ -595,6 +595,25 @@ class Section {
                      close.empty() ? "" : "; did you mean " + quoted_list(close, "or") + "?"));
   }
 
+  // A switch: true/false (also yes/no, on/off, any case), written back as true or false.
+  bool boolean(std::string_view key) {
+    const Value value = require(key);
+    const std::string& text = scalar(value, "true or false");
+    static const std::vector<std::pair<std::string, bool>> kSpellings = {
+        {"true", true}, {"false", false}, {"yes", true},
+        {"no", false},  {"on", true},     {"off", false}};
+    for (const auto& [name, flag] : kSpellings) {
+      if (equal_ignoring_case(name, text)) {
+        write(key, flag ? "true" : "false");
+        return flag;
+      }
+    }
+    const auto close = nearest(text, {"true", "false"});
+    fail(value.at, value.path,
+         fmt::format("expected true or false, got '{}'{}", text,
+                     close.empty() ? "" : "; did you mean " + quoted_list(close, "or") + "?"));
+  }
+
   std::string text(std::string_view key) {
     const Value value = require(key);
     const std::string& text = scalar(value, "a text");
@@ -720,11 +739,20 @@ void reject_unknown_keys(const Node& node, const std::string& path,
       continue;
     }
     std::vector<std::string> hints = nearest(key, node.asked);
-    // The same name in another section is the likelier slip ("stack_pressure" under cathode).
+    // The same name in another section is the likelier slip ("stack_pressure" under cathode),
+    // and so is a flattened SECTION_KEY ("misfit_strain" for aging.misfit.strain, the name of
+    // the C++ field).
     for (const std::string& other : all_paths) {
+      if (other.find('[') != std::string::npos) continue;
       const auto dot = other.rfind('.');
       const std::string leaf = dot == std::string::npos ? other : other.substr(dot + 1);
-      if (leaf == key && other.find('[') == std::string::npos) hints.insert(hints.begin(), other);
+      std::string flattened;
+      if (dot != std::string::npos) {
+        const auto parent_dot = other.rfind('.', dot - 1);
+        const std::size_t begin = parent_dot == std::string::npos ? 0 : parent_dot + 1;
+        flattened = other.substr(begin, dot - begin) + "_" + leaf;
+      }
+      if (leaf == key || flattened == key) hints.insert(hints.begin(), other);
     }
     if (hints.size() > 3) hints.resize(3);
     std::string message = fmt::format("unknown key '{}'", key);
@@ -777,6 +805,7 @@ class Loader {
     read_cell(top.section("cell"), config.cell);
     read_loading(top.section("loading"), config);
     config.initial_stoichiometry = top.quantity("initial_stoichiometry", "", open(0, 1));
+    read_aging(top.section("aging"), config.cell);
     read_mesh(top.section("mesh"), config.mesh);
     read_solver(top.section("solver"), config.solver);
     read_protocol(top.section("protocol"), config);
@@ -851,6 +880,77 @@ class Loader {
       p.stack_pressure = mechanics.quantity("stack_pressure", "MPa", closed(0, 2000));
       p.stack_pressure_hydrostatic_fraction =
           mechanics.quantity("stack_pressure_hydrostatic_fraction", "", closed(0, 1));
+    }
+  }
+
+  // The aging submodels (models/aging.hpp; docs/configuration.md, "aging"). Ranges are physical
+  // bounds, or where the model needs them (a threshold below 1, a capacity above 0).
+  void read_aging(Section aging, models::CellParams& p) {
+    {
+      Section on = aging.section("submodels");
+      p.rsp_formation = on.boolean("rsp_formation");
+      p.misfit_stress = on.boolean("misfit_stress");
+      p.rsp_exchange = on.boolean("rsp_exchange");
+      p.cracking = on.boolean("cracking");
+      p.transition_layer = on.boolean("transition_layer");
+    }
+    {
+      Section rsp = aging.section("rsp");
+      p.rsp_architecture = rsp.choice<models::RspArchitecture>(
+          "architecture", {{"dispersed", models::RspArchitecture::kDispersed},
+                           {"shell", models::RspArchitecture::kShell}});
+      p.rsp_rate_constant = rsp.quantity("rate_constant", "1/s", closed(0, 1));
+      p.rsp_activation_energy = rsp.quantity("activation_energy", "kJ/mol", closed(0, 300));
+      p.rsp_threshold_stoichiometry = rsp.quantity("threshold_stoichiometry", "", open(0, 1));
+      p.oxygen_per_rsp = rsp.quantity("oxygen_per_transition_metal", "", closed(0, 2));
+      p.rsp_lithium_capacity = rsp.quantity("lithium_capacity", "", open_closed(0, 1));
+      // Written as the potential of Li in the RSP vs Li+/Li; the model keeps the site energy
+      // E_RS = -F V (J/mol, relative to Li metal).
+      const double site_potential = rsp.quantity("site_potential", "V", closed(0, 6));
+      p.rsp_site_energy = -models::kFaraday * site_potential;
+      rsp.out().at("site_potential").comment =
+          "E_RS = -F V = " + significant(p.rsp_site_energy * 1e-3, "kJ/mol");
+      p.exchange_rate_constant = rsp.quantity("exchange_rate_constant", "1/s", closed(0, 1e3));
+      if (p.rsp_architecture == models::RspArchitecture::kShell) {
+        aging.out().at("submodels.rsp_exchange").comment =
+            "inactive: the exchange acts in the dispersed architecture only";
+      }
+    }
+    {
+      Section misfit = aging.section("misfit");
+      p.misfit_strain = misfit.quantity("strain", "", closed(0, 0.1));
+      p.rsp_bulk_modulus = misfit.quantity("rsp_bulk_modulus", "GPa", closed(1, 1000));
+      p.layered_shear_modulus = misfit.quantity("layered_shear_modulus", "GPa", closed(1, 1000));
+      const double k = p.rsp_bulk_modulus, mu = p.layered_shear_modulus;
+      misfit.out().at("strain").comment =
+          "p0 = 12 K mu e*/(3K + 4mu) = " +
+          significant(12.0 * k * mu * p.misfit_strain / (3.0 * k + 4.0 * mu) * 1e-9, "GPa");
+    }
+    {
+      Section percolation = aging.section("percolation");
+      p.percolation_threshold = percolation.quantity("threshold", "", closed_open(0, 1));
+      p.percolation_exponent = percolation.quantity("exponent", "", closed(1, 5));
+    }
+    {
+      Section shell = aging.section("shell");
+      p.shell_resistivity = shell.quantity("resistivity", "Ohm m", closed(0, 1e12));
+      if (p.rsp_architecture != models::RspArchitecture::kShell) {
+        shell.out().at("resistivity").comment = "used by rsp.architecture: shell only";
+      }
+    }
+    {
+      Section cracking = aging.section("cracking");
+      // PyBaMM's k_cr, m/(Pa m^0.5)^m per hour: its unit depends on the exponent, so a number.
+      p.crack_rate_constant = cracking.quantity("rate_constant", "", closed(0, 1));
+      p.crack_exponent = cracking.quantity("exponent", "", closed(1, 10));
+      p.crack_geometry_factor = cracking.quantity("geometry_factor", "", open_closed(0, 10));
+      p.initial_crack_length = cracking.quantity("initial_length", "nm", open_closed(0, 1000));
+      p.crack_isolation = cracking.quantity("isolation", "", closed(0, 10));
+    }
+    {
+      Section layer = aging.section("transition_layer");
+      p.layer_volume_per_oxygen = layer.quantity("volume_per_oxygen", "cm3/mol", closed(0, 1000));
+      p.layer_conductivity = layer.quantity("conductivity", "S/m", closed(1e-12, 1e3));
     }
   }
 

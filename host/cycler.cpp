@@ -344,62 +344,219 @@ std::vector<StepOutcome> Cycler::run_step(const Step& step, int step_index,
   return outcome;
 }
 
+std::vector<CycleRecord> Cycler::integrate_cycle(const Block& block, int cycle,
+                                                 std::vector<Curve>* curves) {
+  const int b = cells();
+  std::vector<CycleRecord> records(b);
+  const SolverStats before = integrator_->stats();
+  std::fill(max_hoop_.begin(), max_hoop_.end(), -1e300);
+  for (int s = 0; s < static_cast<int>(block.steps.size()); ++s) {
+    const auto outcome = run_step(block.steps[s], s, curves);
+    for (int c = 0; c < b; ++c) {
+      auto& r = records[c];
+      r.step_end_times.push_back(r.duration + outcome[c].duration);
+      r.duration += outcome[c].duration;
+      const double cap = specific_capacity(c, outcome[c].charge);
+      const double energy =
+          outcome[c].energy / 3.6 / (cells_[c].active_mass_per_area * 1000.0);  // mWh/g
+      if (cap > 0.0)
+        r.discharge_capacity += cap;
+      else
+        r.charge_capacity -= cap;
+      if (outcome[c].charge > 0.0)
+        r.discharge_energy += energy;
+      else
+        r.charge_energy -= energy;
+    }
+  }
+  const SolverStats after = integrator_->stats();
+  for (int c = 0; c < b; ++c) {
+    auto& r = records[c];
+    r.cycle = cycle;
+    r.coulombic_efficiency = r.charge_capacity > 0.0 ? r.discharge_capacity / r.charge_capacity
+                                                     : std::numeric_limits<double>::quiet_NaN();
+    r.lithium_inventory = model_->cathode_lithium(c, integrator_->cell_state(c));
+    r.stats.steps = after.steps - before.steps;
+    r.stats.residual_evals = after.residual_evals - before.residual_evals;
+    r.stats.jacobian_evals = after.jacobian_evals - before.jacobian_evals;
+    r.stats.nonlinear_iters = after.nonlinear_iters - before.nonlinear_iters;
+    r.stats.error_test_fails = after.error_test_fails - before.error_test_fails;
+    r.stats.nonlinear_conv_fails = after.nonlinear_conv_fails - before.nonlinear_conv_fails;
+    r.aging = aging_summary(*model_, c, integrator_->cell_state(c), max_hoop_[c]);
+    r.failed = model_->failed(c);
+    r.failure = model_->failure(c);
+  }
+  return records;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Cycle skipping (adaptive inter-cycle extrapolation, after Sulzer et al., JES 168, 120531
+// (2021)). The slow state of a cell at the start of a cycle, S = (shell stoichiometries, aging
+// states), drifts by dS per cycle. From three consecutive integrated cycles the controller knows
+// dS and its change d2S; extrapolating k cycles linearly errs by about k(k+1)/2 |d2S|, which it
+// keeps below the tolerance in a weighted max norm. Jumps never cross a block boundary, a cycle
+// whose curve is stored, or the last cycles of a block; every cell chooses its own jump and the
+// batch takes the smallest. Skipped cycles are reported by interpolation with Simulated = 0.
+
+std::vector<double> Cycler::slow_state(int cell) const {
+  const auto& L = model_->layout();
+  const double* y = integrator_->cell_state(cell);
+  std::vector<double> s(y, y + L.x_offset());  // shell stoichiometries
+  for (int q = 0; q < L.particles(); ++q) {
+    const auto& a = model_->aging(cell, q);
+    s.insert(s.end(), {a.rsp_fraction, a.rsp_lithium, a.crack_length, a.isolated_fraction,
+                       a.stranded_lithium, a.layer_thickness, a.oxygen_released});
+  }
+  return s;
+}
+
+std::vector<double> Cycler::slow_state_scale(int cell) const {
+  const auto& L = model_->layout();
+  const auto& p = cells_[cell].params;
+  std::vector<double> w(L.x_offset(), 1.0);  // stoichiometry: O(1)
+  for (int q = 0; q < L.particles(); ++q)
+    w.insert(w.end(), {1.0, 1.0, p.particle_radius[q % L.classes], 1.0, 1.0, 1e-6,
+                       p.max_concentration});
+  return w;
+}
+
+void Cycler::set_slow_state(int cell, const std::vector<double>& s) {
+  const auto& L = model_->layout();
+  double* y = integrator_->cell_state(cell);
+  std::copy(s.begin(), s.begin() + L.x_offset(), y);
+  std::size_t k = L.x_offset();
+  for (int q = 0; q < L.particles(); ++q) {
+    auto& a = model_->aging(cell, q);
+    a.rsp_fraction = s[k++];
+    a.rsp_lithium = s[k++];
+    a.crack_length = s[k++];
+    a.isolated_fraction = s[k++];
+    a.stranded_lithium = s[k++];
+    a.layer_thickness = s[k++];
+    a.oxygen_released = s[k++];
+  }
+  model_->refresh_aging_coefficients(cell);
+}
+
+namespace {
+
+CycleRecord interpolate_record(const CycleRecord& a, const CycleRecord& b, double w, int cycle) {
+  auto lerp = [w](double u, double v) { return u + w * (v - u); };
+  CycleRecord r = b;
+  r.cycle = cycle;
+  r.charge_capacity = lerp(a.charge_capacity, b.charge_capacity);
+  r.discharge_capacity = lerp(a.discharge_capacity, b.discharge_capacity);
+  r.coulombic_efficiency = lerp(a.coulombic_efficiency, b.coulombic_efficiency);
+  r.charge_energy = lerp(a.charge_energy, b.charge_energy);
+  r.discharge_energy = lerp(a.discharge_energy, b.discharge_energy);
+  r.lithium_inventory = lerp(a.lithium_inventory, b.lithium_inventory);
+  r.duration = lerp(a.duration, b.duration);
+  for (std::size_t i = 0; i < r.step_end_times.size() && i < a.step_end_times.size(); ++i)
+    r.step_end_times[i] = lerp(a.step_end_times[i], b.step_end_times[i]);
+  for (std::size_t i = 0; i < r.aging.size() && i < a.aging.size(); ++i)
+    r.aging[i] = lerp(a.aging[i], b.aging[i]);
+  r.stats = {};
+  r.simulated = false;
+  r.failed = a.failed;
+  r.failure = a.failure;
+  return r;
+}
+
+}  // namespace
+
 void Cycler::run(int max_cycles,
                  const std::function<void(const std::vector<CycleRecord>&)>& on_cycle,
                  const std::function<bool(int)>& want_curve,
-                 const std::function<void(int, const Curve&)>& on_curve) {
+                 const std::function<void(int, const Curve&)>& on_curve,
+                 const CycleSkipping& skipping) {
   const int b = cells();
-  const auto& L = model_->layout();
   int cycle = 0;
+  integrated_cycles_ = 0;
   for (const auto& block : protocol_.blocks) {
-    for (int rep = 0; rep < block.repeat; ++rep) {
+    // history of the slow state at the starts of consecutive integrated cycles of this block
+    std::vector<std::vector<std::vector<double>>> history(b);
+    std::vector<CycleRecord> before_jump;  // last integrated records before pending skips
+    int pending_skipped = 0;               // skipped cycles whose records wait for the next one
+    int first_pending = 0;
+    for (int rep = 0; rep < block.repeat;) {
       if (max_cycles > 0 && cycle >= max_cycles) return;
       ++cycle;
+      for (int c = 0; c < b; ++c) history[c].push_back(slow_state(c));
       const bool curves_wanted = want_curve && want_curve(cycle);
       std::vector<Curve> curves(b);
       for (auto& cv : curves) cv.cycle = cycle;
-      std::vector<CycleRecord> records(b);
-      const SolverStats before = integrator_->stats();
-      std::fill(max_hoop_.begin(), max_hoop_.end(), -1e300);
-      for (int s = 0; s < static_cast<int>(block.steps.size()); ++s) {
-        const auto outcome = run_step(block.steps[s], s, curves_wanted ? &curves : nullptr);
-        for (int c = 0; c < b; ++c) {
-          auto& r = records[c];
-          r.step_end_times.push_back(r.duration + outcome[c].duration);
-          r.duration += outcome[c].duration;
-          const double cap = specific_capacity(c, outcome[c].charge);
-          const double energy =
-              outcome[c].energy / 3.6 / (cells_[c].active_mass_per_area * 1000.0);  // mWh/g
-          if (cap > 0.0) r.discharge_capacity += cap; else r.charge_capacity -= cap;
-          if (outcome[c].charge > 0.0) r.discharge_energy += energy;
-          else r.charge_energy -= energy;
-        }
+      auto records = integrate_cycle(block, cycle, curves_wanted ? &curves : nullptr);
+      ++integrated_cycles_;
+      ++rep;
+      // the records of skipped cycles, interpolated between the cycles around the jump
+      for (int j = 0; j < pending_skipped; ++j) {
+        std::vector<CycleRecord> skipped(b);
+        const double w = double(j + 1) / (pending_skipped + 1);
+        for (int c = 0; c < b; ++c)
+          skipped[c] = interpolate_record(before_jump[c], records[c], w, first_pending + j);
+        on_cycle(skipped);
       }
-      const SolverStats after = integrator_->stats();
-      for (int c = 0; c < b; ++c) {
-        auto& r = records[c];
-        r.cycle = cycle;
-        r.coulombic_efficiency = r.charge_capacity > 0.0
-                                     ? r.discharge_capacity / r.charge_capacity
-                                     : std::numeric_limits<double>::quiet_NaN();
-        r.lithium_inventory = model_->cathode_lithium(c, integrator_->cell_state(c));
-        r.stats.steps = after.steps - before.steps;
-        r.stats.residual_evals = after.residual_evals - before.residual_evals;
-        r.stats.jacobian_evals = after.jacobian_evals - before.jacobian_evals;
-        r.stats.nonlinear_iters = after.nonlinear_iters - before.nonlinear_iters;
-        r.stats.error_test_fails = after.error_test_fails - before.error_test_fails;
-        r.stats.nonlinear_conv_fails = after.nonlinear_conv_fails - before.nonlinear_conv_fails;
-        r.aging = aging_summary(*model_, c, integrator_->cell_state(c), max_hoop_[c]);
-        r.failed = model_->failed(c);
-        r.failure = model_->failure(c);
-        (void)L;
-      }
+      pending_skipped = 0;
       on_cycle(records);
       if (curves_wanted && on_curve)
         for (int c = 0; c < b; ++c) on_curve(c, curves[c]);
       bool any_alive = false;
       for (int c = 0; c < b; ++c) any_alive = any_alive || !model_->failed(c);
       if (!any_alive) return;  // every cell has failed: nothing left to integrate
+
+      if (!skipping.enabled || history[0].size() < 3) continue;
+      // Largest jump every cell accepts, within the block, before any stored curve.
+      const int remaining = block.repeat - rep;
+      int jump = std::min(skipping.max_jump, remaining - skipping.final_cycles);
+      if (max_cycles > 0) jump = std::min(jump, max_cycles - cycle - 1);
+      for (int k = 1; k <= jump; ++k)
+        if (want_curve && want_curve(cycle + k)) {
+          jump = k - 1;
+          break;
+        }
+      std::vector<std::vector<double>> drift(b);
+      for (int c = 0; c < b && jump >= 2; ++c) {
+        if (model_->failed(c)) continue;
+        const auto now = slow_state(c);
+        const auto& h = history[c];
+        const auto& s1 = h[h.size() - 1];  // start of this cycle
+        const auto& s0 = h[h.size() - 2];  // start of the one before
+        const auto scale = slow_state_scale(c);
+        double second = 0.0;
+        drift[c].resize(now.size());
+        const std::size_t first_aging = model_->layout().x_offset();
+        for (std::size_t i = 0; i < now.size(); ++i) {
+          drift[c][i] = now[i] - s1[i];
+          // The error is controlled on the aging states: the shell stoichiometries at the start
+          // of a cycle are slaved to them (quasi-periodic) and carry integration noise that a
+          // second difference would amplify.
+          // The same holds for the Li held in the RSP: the exchange relaxes it within a step.
+          if (i < first_aging || (i - first_aging) % 7 == 1) continue;
+          const double d2 = (now[i] - s1[i]) - (s1[i] - s0[i]);
+          second = std::max(second, std::fabs(d2) / scale[i]);
+        }
+        // k (k + 1) / 2 * second <= tolerance
+        const double k_allowed =
+            second > 0.0 ? std::floor(0.5 * (std::sqrt(1.0 + 8.0 * skipping.tolerance / second) - 1.0))
+                         : double(jump);
+        jump = std::min(jump, static_cast<int>(std::max(0.0, k_allowed)));
+      }
+      if (jump < 2) continue;
+      // Jump: extrapolate every cell's slow state; the cell clocks advance with it.
+      for (int c = 0; c < b; ++c) {
+        if (model_->failed(c)) continue;
+        auto s = slow_state(c);
+        for (std::size_t i = 0; i < s.size(); ++i) s[i] += jump * drift[c][i];
+        set_slow_state(c, s);
+        clock_[c] += jump * records[c].duration;
+        history[c].clear();
+      }
+      before_jump = records;
+      pending_skipped = jump;
+      first_pending = cycle + 1;
+      cycle += jump;
+      rep += jump;
+      skipped_cycles_ += jump;
     }
   }
 }

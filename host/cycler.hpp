@@ -36,6 +36,14 @@ struct StepOutcome {
   double energy = 0.0;    // J/m^2 delivered at the terminals (vs Li-In), positive = delivered
 };
 
+// Adaptive cycle skipping (see Cycler::run).
+struct CycleSkipping {
+  bool enabled = false;
+  double tolerance = 2e-4;  // allowed extrapolation error of the slow state (weighted max norm)
+  int max_jump = 200;       // longest jump in cycles
+  int final_cycles = 2;     // the last cycles of every block are always integrated
+};
+
 class Cycler {
  public:
   Cycler(std::vector<CellSetup> cells, models::CellLayout layout, const SolverConfig& solver,
@@ -53,9 +61,16 @@ class Cycler {
 
   // Runs the protocol (at most max_cycles cycles if > 0). After every cycle calls on_cycle with
   // one record per cell; for cycles where want_curve(cycle) is true, calls on_curve per cell.
+  // With skipping enabled, slow cycles are extrapolated and reported with simulated = false.
   void run(int max_cycles, const std::function<void(const std::vector<CycleRecord>&)>& on_cycle,
            const std::function<bool(int)>& want_curve,
-           const std::function<void(int, const Curve&)>& on_curve);
+           const std::function<void(int, const Curve&)>& on_curve,
+           const CycleSkipping& skipping = {});
+  // Integrates one repetition of a block for the whole batch.
+  std::vector<CycleRecord> integrate_cycle(const Block& block, int cycle,
+                                           std::vector<Curve>* curves = nullptr);
+  int integrated_cycles() const { return integrated_cycles_; }
+  int skipped_cycles() const { return skipped_cycles_; }
 
   // Voltage of a cell in the protocol's reference (V).
   double reference_voltage(int cell, const double* y_cell) const;
@@ -79,6 +94,11 @@ class Cycler {
   double time_ = 0.0;          // the batch's integration time
   SolverConfig solver_config_;
   std::vector<double> max_hoop_;  // per cell, over the current cycle (Pa)
+  int integrated_cycles_ = 0, skipped_cycles_ = 0;
+  // The slow state of a cell (shell stoichiometries and aging states) and its scales.
+  std::vector<double> slow_state(int cell) const;
+  std::vector<double> slow_state_scale(int cell) const;
+  void set_slow_state(int cell, const std::vector<double>& s);
   bool track_frozen_drift_ = false;
   double frozen_drift_ = 0.0;
 };

@@ -133,7 +133,11 @@ int run_job(const RunConfig& config, const RunOptions& options) {
           if (records[0].failed) throw IntegrationError(records[0].failure, 0, -1);
         },
         [&](int cycle) { return wanted.count(cycle) > 0; },
-        [&](int cell, const Curve& curve) { writer->write_curve(cell, curve); });
+        [&](int cell, const Curve& curve) { writer->write_curve(cell, curve); },
+        CycleSkipping{!options.no_skip, options.skip_tolerance});
+    if (!options.quiet)
+      std::fprintf(stderr, "halite: %d cycle(s) integrated, %d extrapolated\n",
+                   cycler.integrated_cycles(), cycler.skipped_cycles());
     writer->set_cell_status(0, "completed");
   } catch (const IntegrationError& e) {
     progress.finish();

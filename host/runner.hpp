@@ -12,6 +12,8 @@ struct RunOptions {
   bool overwrite = false;
   int max_cycles = -1;  // cut the protocol short (<= 0: full protocol)
   bool quiet = false;
+  bool no_skip = false;           // integrate every cycle
+  double skip_tolerance = 2e-4;   // cycle-skipping tolerance (see Cycler::run)
 };
 
 // Exit codes scripts can rely on.

@@ -90,8 +90,6 @@ constexpr std::array kUnits = {
     Unit{"eV", D::kMolarEnergy, 96485.33212},  // per particle: 1 eV x N_A = F J/mol
     Unit{"Ohm m", D::kResistivity},
     Unit{"Ohm cm", D::kResistivity, 1.0, 1e2},
-    Unit{"kOhm cm", D::kResistivity, 10.0},
-    Unit{"MOhm cm", D::kResistivity, 1e4},
 };
 
 // "cm^2" -> "cm2", "µm"/"μm" -> "um", "m²" -> "m2", "m³" -> "m3", "Ω" -> "Ohm"; spaces, "*"

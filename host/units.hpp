@@ -62,8 +62,9 @@ std::string_view canonical_unit(Dimension dimension);
 std::string accepted_units(Dimension dimension);
 
 // Looks a unit up by symbol after normalising "cm^2" -> "cm2", "µm" -> "um", "m²" -> "m2",
-// "Ω" -> "Ohm", "s^-1" -> "s-1" and dropping spaces, "*" and "·" ("Ohm m" = "Ohm*m" = "Ω·m"): exact spelling first, then a case-insensitive match if it is unique.
-// With a dimension, only units of that dimension are considered. nullptr if none.
+// "Ω" -> "Ohm", "s^-1" -> "s-1" and dropping spaces, "*" and "·" ("Ohm m" = "Ohm*m" = "Ω·m"):
+// exact spelling first, then a case-insensitive match if it is unique. With a dimension, only
+// units of that dimension are considered. nullptr if none.
 const Unit* find_unit(std::string_view symbol);
 const Unit* find_unit(std::string_view symbol, Dimension dimension);
 

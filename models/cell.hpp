@@ -104,15 +104,17 @@ HALITE_HD T surface_stoichiometry(const T& x_inner, const T& x_outer, int shells
 HALITE_HD inline double film_overpotential(double i0, double eta0, double film, double alpha,
                                            double vt) {
   double lo = eta0 < 0.0 ? eta0 : 0.0, hi = eta0 < 0.0 ? 0.0 : eta0;
-  double eta = 0.5 * (lo + hi);
-  for (int it = 0; it < 100; ++it) {
+  // start from the linearised solution (exact for small eta), then safeguarded Newton
+  double eta = eta0 / (1.0 + film * i0 / vt);
+  for (int it = 0; it < 60; ++it) {
     const double ea = ::exp(alpha * eta / vt), ec = ::exp(-(1.0 - alpha) * eta / vt);
     const double g = eta + film * i0 * (ea - ec) - eta0;
     if (g > 0.0) hi = eta; else lo = eta;
     const double dg = 1.0 + film * i0 * (alpha * ea + (1.0 - alpha) * ec) / vt;
     double next = eta - g / dg;
-    if (!(next > lo && next < hi)) next = 0.5 * (lo + hi);  // safeguarded Newton
-    if (::fabs(next - eta) <= 1e-15 * (1.0 + ::fabs(eta))) return next;
+    if (!(next > lo && next < hi)) next = 0.5 * (lo + hi);
+    // Newton converges quadratically: stop when the step is at round-off of eta0
+    if (::fabs(next - eta) <= 1e-13 * (::fabs(eta0) + vt)) return next;
     eta = next;
   }
   return eta;
