@@ -81,6 +81,11 @@ std::vector<double> BatchModel::finish_aging_step(double* y) {
   return max_hoop;
 }
 
+double BatchModel::cathode_lithium_capacity(int cell) const {
+  std::vector<double> ones(layout_.size(), 1.0);
+  return models::cathode_lithium(params_[cell], layout_, ones.data(), coefficients(cell));
+}
+
 double BatchModel::rsp_lithium(int cell) const {
   double total = 0.0;
   for (int q = 0; q < layout_.particles(); ++q)

@@ -62,6 +62,8 @@ class BatchModel {
   // particles (mol/m^2).
   double cell_voltage(int cell, const double* y_cell) const;
   double cathode_lithium(int cell, const double* y_cell) const;
+  // Li the layered phase would hold at x = 1 everywhere (mol/m^2).
+  double cathode_lithium_capacity(int cell) const;
 
   // --- aging (models/aging.hpp): slow states per particle, advanced once per protocol step ----
   models::ParticleAging& aging(int cell, int particle) {
