@@ -25,8 +25,29 @@ const std::vector<AgingColumn>& aging_column_specs() {
        "most negative hydrostatic stress of the RSP (misfit compression plus stack pressure)"},
       {"Max surface hoop stress [Pa]", "Pa",
        "largest net hoop stress at a particle surface over the cycle (tension > 0)"},
+      {"Capacity loss [mA.h.g-1]", "mAh/g", "first-cycle discharge capacity minus this cycle's"},
+      {"Loss of active material [mA.h.g-1]", "mAh/g",
+       "layered sites removed (RSP, isolation) valued at the first cycle's utilisation"},
+      {"Loss of lithium inventory [mA.h.g-1]", "mAh/g",
+       "Li that can no longer cycle: stranded by cracks, and held in a dead (shell) RSP"},
+      {"Kinetic and resistive loss [mA.h.g-1]", "mAh/g",
+       "the rest of the capacity loss: slower transport (percolation), film resistance"},
   };
   return columns;
+}
+
+double dead_lithium(const BatchModel& model, int cell) {
+  const auto& p = model.params(cell);
+  const bool rsp_dead = p.rsp_architecture == models::RspArchitecture::kShell || !p.rsp_exchange;
+  return model.stranded_lithium(cell) + (rsp_dead ? model.rsp_lithium(cell) : 0.0);
+}
+
+void add_loss_split(std::vector<double>& row, const LossReference& first, double discharge,
+                    double layered_fraction, double dead, double mah_per_g_per_mol_m2) {
+  const double total = first.discharge_capacity - discharge;
+  const double lam = (1.0 - layered_fraction / first.layered_fraction) * first.discharge_capacity;
+  const double lli = (dead - first.dead_lithium) * mah_per_g_per_mol_m2;
+  row.insert(row.end(), {total, lam, lli, total - lam - lli});
 }
 
 std::vector<double> aging_summary(const BatchModel& model, int cell, const double* y,

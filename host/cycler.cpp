@@ -58,6 +58,8 @@ Cycler::Cycler(std::vector<CellSetup> cells, models::CellLayout layout, const So
   integrator_ = std::make_unique<BatchIntegrator>(*model_, solver);
   clock_.assign(cells_.size(), 0.0);
   max_hoop_.assign(cells_.size(), -1e300);
+  loss_reference_.assign(cells_.size(), {});
+  loss_reference_set_.assign(cells_.size(), false);
   for (int c = 0; c < this->cells(); ++c)
     model_->initial_guess(c, cells_[c].initial_stoichiometry, integrator_->cell_state(c));
 }
@@ -383,6 +385,14 @@ std::vector<CycleRecord> Cycler::integrate_cycle(const Block& block, int cycle,
     r.stats.error_test_fails = after.error_test_fails - before.error_test_fails;
     r.stats.nonlinear_conv_fails = after.nonlinear_conv_fails - before.nonlinear_conv_fails;
     r.aging = aging_summary(*model_, c, integrator_->cell_state(c), max_hoop_[c]);
+    const double layered = r.aging[2];  // "Mean layered fraction"
+    const double dead = dead_lithium(*model_, c);
+    if (!loss_reference_set_[c]) {
+      loss_reference_[c] = {r.discharge_capacity, layered, dead};
+      loss_reference_set_[c] = true;
+    }
+    add_loss_split(r.aging, loss_reference_[c], r.discharge_capacity, layered, dead,
+                   specific_capacity(c, models::kFaraday));
     r.failed = model_->failed(c);
     r.failure = model_->failure(c);
   }
@@ -547,8 +557,9 @@ void Cycler::run(int max_cycles,
           second = std::max(second, std::fabs(d2) / scale[i]);
           // and stay where a linear extrapolation is credible: no state moves by more than
           // 50x the tolerance in one jump
+          // (the total Li drifts by the charge imbalance of each cycle: linear, no cap needed)
           const double cap = 50.0 * skipping.tolerance * scale[i] / std::fabs(drift[c][i]);
-          if (cap < jump) jump = static_cast<int>(cap);
+          if (i + 1 < now.size() && cap < jump) jump = static_cast<int>(cap);
         }
         // k (k + 1) / 2 * second <= tolerance
         const double k_allowed =

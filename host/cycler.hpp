@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "host/batch_integrator.hpp"
+#include "host/aging_report.hpp"
 #include "host/batch_model.hpp"
 #include "host/config.hpp"
 #include "host/protocol.hpp"
@@ -34,6 +35,57 @@ struct StepOutcome {
   double duration = 0.0;  // s
   double charge = 0.0;    // C/m^2 through the cathode interface, positive = discharge
   double energy = 0.0;    // J/m^2 delivered at the terminals (vs Li-In), positive = delivered
+};
+
+// Where the protocol stands at a cycle boundary: `repetition` repetitions of block `block` are
+// done, and `cycle` cycles in all (the number of the last finished cycle, 1-based; 0 = none).
+// {0, 0, 0} is the start of the protocol.
+struct CycleCursor {
+  int block = 0;
+  int repetition = 0;
+  int cycle = 0;
+};
+
+// Everything a Cycler needs to go on from a cycle boundary where no extrapolated cycles are
+// pending (Cycler::save_state / restore_state; written to disk by host/checkpoint.hpp).
+struct CyclerState {
+  CycleCursor cursor;
+  double time = 0.0;                           // the batch's integration time (s)
+  int cells = 0, per_cell = 0, particles = 0;  // shape, checked on restore
+  std::vector<double> clock;                   // per cell (s)
+  std::vector<double> y;                       // cells * per_cell
+  std::vector<models::ParticleAging> aging;    // cells * particles
+  std::vector<std::string> failure;            // per cell, empty = not failed
+  std::vector<LossReference> loss_reference;   // per cell
+  std::vector<unsigned char> loss_reference_set;
+  // The cycle-skipping controller: per cell, the slow states at the starts of the last (at most
+  // 3) consecutive integrated cycles of the current block, and the records of the last
+  // integrated cycle (one per cell; empty before the first cycle).
+  std::vector<std::vector<std::vector<double>>> skip_history;
+  std::vector<CycleRecord> last_records;
+  int integrated_cycles = 0, skipped_cycles = 0;
+};
+
+// A cycle boundary reported to RunControl::on_boundary.
+struct CycleBoundary {
+  CycleCursor cursor;
+  bool end_of_block = false;  // the cycle just finished was the last of its block
+  bool end_of_run = false;    // ... the last this run() will integrate
+};
+
+// Optional controls of Cycler::run: resuming, checkpoints, retries. The default is a plain run.
+struct RunControl {
+  // Continue after this cursor instead of starting the protocol (restore_state first).
+  const CycleCursor* start = nullptr;
+  // Called at every cycle boundary where no extrapolated cycles are pending, after on_cycle and
+  // on_curve have seen everything up to cursor.cycle: a consistent place for a checkpoint
+  // (save_state(boundary.cursor)).
+  std::function<void(const CycleBoundary&)> on_boundary;
+  // A cycle in which a cell fails (or that throws IntegrationError) is integrated again from its
+  // start up to `retries` times, retry k with relative tolerance / 10^k, max step / 4^k and
+  // step budget * 4^k; the whole batch is re-integrated. Only the final outcome is reported; its
+  // failure text then starts "cycle N failed after K retries: ".
+  int retries = 0;
 };
 
 // Adaptive cycle skipping (see Cycler::run).
@@ -65,7 +117,15 @@ class Cycler {
   void run(int max_cycles, const std::function<void(const std::vector<CycleRecord>&)>& on_cycle,
            const std::function<bool(int)>& want_curve,
            const std::function<void(int, const Curve&)>& on_curve,
-           const CycleSkipping& skipping = {});
+           const CycleSkipping& skipping = {}, const RunControl& control = {});
+  // The state at a cycle boundary (see CyclerState). Valid only between cycles, e.g. in
+  // RunControl::on_boundary, or before run().
+  CyclerState save_state(const CycleCursor& cursor) const;
+  // Puts a saved state back (the cells, mesh and protocol must be those it was saved from;
+  // throws std::invalid_argument otherwise). Rebuilds the model and the integrator, so
+  // references obtained from model() and integrator() before are invalid afterwards.
+  void restore_state(const CyclerState& state);
+  int retried_cycles() const { return retried_cycles_; }
   // Integrates one repetition of a block for the whole batch.
   std::vector<CycleRecord> integrate_cycle(const Block& block, int cycle,
                                            std::vector<Curve>* curves = nullptr);
@@ -95,10 +155,18 @@ class Cycler {
   SolverConfig solver_config_;
   std::vector<double> max_hoop_;  // per cell, over the current cycle (Pa)
   int integrated_cycles_ = 0, skipped_cycles_ = 0;
+  std::vector<LossReference> loss_reference_;  // first cycle of each cell
+  std::vector<bool> loss_reference_set_;
   // The slow state of a cell (shell stoichiometries and aging states) and its scales.
   std::vector<double> slow_state(int cell) const;
   std::vector<double> slow_state_scale(int cell) const;
   void set_slow_state(int cell, const std::vector<double>& s);
+  // The cycle-skipping controller's memory (see CyclerState).
+  std::vector<std::vector<std::vector<double>>> skip_history_;
+  std::vector<CycleRecord> last_records_;
+  int retried_cycles_ = 0;
+  // New model and integrator (same cells, mesh, solver_config_), state copied from `state`.
+  void rebuild(const CyclerState& state);
   bool track_frozen_drift_ = false;
   double frozen_drift_ = 0.0;
 };

@@ -121,8 +121,9 @@ TEST(Engine, BatchReproducesEachSingleCellRunAndFrozenCellsDoNotMove) {
   std::vector<std::vector<CycleRecord>> batch_history;
   batch.run(-1, [&](const std::vector<CycleRecord>& r) { batch_history.push_back(r); }, nullptr,
             nullptr);
-  // y = y_f exactly up to the round-off of one Newton update (y_pred + (y_f - y_pred)).
-  EXPECT_LT(batch.frozen_drift(), 1e-14);
+  // y = y_f up to round-off: IDA forms y = y_pred + sum of Newton corrections, so the error is
+  // a few ulps of |y_pred - y_f| (the predictor extrapolates the pre-freeze motion).
+  EXPECT_LT(batch.frozen_drift(), 1e-12);
   for (int c = 0; c < static_cast<int>(cells.size()); ++c) {
     std::vector<std::vector<CycleRecord>> single;
     run_cycles({cells[c]}, cccv(2), &single);
