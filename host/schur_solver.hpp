@@ -49,7 +49,7 @@ struct SchurSolverHooks {
 // Creates a SUNLinearSolver that owns nothing but refers to solver and hooks (both must outlive
 // it). The Jacobian is re-evaluated once per integration step and refactored whenever cj changes,
 // so every Newton update uses the exact current matrix (this keeps the lithium balance exact to
-// round-off; see docs/numerics.md).
+// round-off; see docs/architecture.md).
 SUNLinearSolver make_schur_linear_solver(SUNContext context, SchurSolver& solver,
                                          SchurSolverHooks& hooks);
 

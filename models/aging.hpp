@@ -237,6 +237,12 @@ HALITE_HD inline double advance_particle_aging(const CellParams& p, int cls, Par
   a.rsp_fraction = f0 + df;
   a.crack_length += dl;
   a.isolated_fraction = psi0 + dpsi;
+  // the RSP inside newly isolated material is cut off with it: its Li is stranded too
+  if (dpsi > 0.0 && psi0 < 1.0) {
+    const double cut = a.rsp_lithium * dpsi / (1.0 - psi0);
+    a.rsp_lithium -= cut;
+    a.stranded_lithium += cut;
+  }
   const double layered1 = (1.0 - a.rsp_fraction) * (1.0 - a.isolated_fraction);
   // Li of the layered volume that left the network: the converted part into the RSP, the
   // isolated part stranded. The x profile itself is unchanged (the volumes held x_mean).

@@ -67,7 +67,6 @@ struct CellParams {
   double stack_pressure = 760e6;             // Pa (uniaxial, as applied)
   double stack_pressure_hydrostatic_fraction = 1.0;  // P_h / P (pseudo-hydrostatic SE)
 
-  // RT/F in V
   // --- aging submodels (models/aging.hpp); each can be switched off -------------------------
   bool rsp_formation = true;
   bool misfit_stress = true;
@@ -103,6 +102,7 @@ struct CellParams {
   double layer_volume_per_oxygen = 2.0e-5;    // m^3 of porous O-rich layer per mol O (fit)
   double layer_conductivity = 1.0e-5;         // S/m of the void-rich, O-rich layer (fit)
 
+  // RT/F in V
   HALITE_HD double thermal_voltage() const { return kGasConstant * temperature / kFaraday; }
   HALITE_HD double hydrostatic_stack_pressure() const {
     return stack_pressure * stack_pressure_hydrostatic_fraction;

@@ -172,7 +172,7 @@ TEST(Kinetics, ButlerVolmerIsOddAroundEquilibriumForSymmetricTransfer) {
   EXPECT_NEAR(butler_volmer(2.0, 1e-6, 0.5, vt), 2.0 * 1e-6 / vt, 1e-12);
 }
 
-TEST(Ocp, Nmc721BlendLiesBetweenItsParentsAndFallsMonotonically) {
+TEST(Ocp, Nmc721BlendFallsMonotonicallyAndHasTheLithiationKnee) {
   double previous = 10.0;
   for (double x = 0.3; x <= 0.99; x += 0.01) {
     const double u = ocp_nmc721_blend(x);

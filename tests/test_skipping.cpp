@@ -44,7 +44,7 @@ std::vector<CycleRecord> run(const Setup& s, const CycleSkipping& skipping, int*
 
 }  // namespace
 
-TEST(CycleSkipping, StaysWithinATenthOfAPercentagePointOfTheFullRun) {
+TEST(CycleSkipping, StaysWithinThreeTenthsOfAPercentagePointOfTheFullRun) {
   const auto setup = accelerated();
   int full_integrated = 0, skip_integrated = 0;
   const auto full = run(setup, CycleSkipping{false}, &full_integrated);

@@ -130,9 +130,12 @@ def main():
                 best.update(J=J, values=values, points=pts)
             return J
 
-        minimize(f, to_z(args.start), method="Nelder-Mead",
+        z0 = np.array(to_z(args.start))
+        # a simplex that spans a good part of each range (scipy's default 5 % of z is too small)
+        simplex = [z0] + [z0 + 0.6 * np.eye(len(z0))[i] for i in range(len(z0))]
+        minimize(f, z0, method="Nelder-Mead",
                  options={"maxfev": args.evaluations, "xatol": 1e-3, "fatol": 1e-2,
-                          "initial_simplex": None})
+                          "initial_simplex": np.array(simplex)})
     print("\nbest objective", best["J"])
     for (key, unit, *_), v in zip(PARAMETERS, best["values"]):
         print(f"  --set '{key}={v:.4g} {unit}'".replace(" '", " '").rstrip())
