@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdlib>
 
 #include <fmt/format.h>
 
@@ -59,9 +60,13 @@ BatchIntegrator::BatchIntegrator(BatchModel& model, const SolverConfig& config)
     IDAGetNumSteps(ida_, &nst);
     IDAGetNumNonlinSolvConvFails(ida_, &ncfn);
     IDAGetNumErrTestFails(ida_, &netf);
-    return (epoch_ << 42) + ((ncfn + netf) << 24) + nst;
+    // dF/dy is re-evaluated every jacobian_reuse_steps steps and after any convergence or
+    // error-test failure; the factorisation follows every change of cj (SchurSolver), so the
+    // Newton matrix always has the exact current cj and the Li balance stays exact.
+    return (epoch_ << 42) + ((ncfn + netf) << 24) + nst / jacobian_reuse_steps_;
   };
   hooks_.last_residual_point = [this] { return last_residual_point_.data(); };
+  if (const char* env = std::getenv("HALITE_JACOBIAN_REUSE")) set_jacobian_reuse(std::atol(env));
   linear_solver_ = make_schur_linear_solver(context_, solver_, hooks_);
   check_ida(IDASetLinearSolver(ida_, linear_solver_, nullptr), "IDASetLinearSolver");
 }

