@@ -902,6 +902,7 @@ class Loader {
       p.rsp_rate_constant = rsp.quantity("rate_constant", "1/s", closed(0, 1));
       p.rsp_activation_energy = rsp.quantity("activation_energy", "kJ/mol", closed(0, 300));
       p.rsp_threshold_stoichiometry = rsp.quantity("threshold_stoichiometry", "", open(0, 1));
+      p.rsp_saturation_fraction = rsp.quantity("saturation_fraction", "", open_closed(0, 1));
       p.oxygen_per_rsp = rsp.quantity("oxygen_per_transition_metal", "", closed(0, 2));
       p.rsp_lithium_capacity = rsp.quantity("lithium_capacity", "", open_closed(0, 1));
       // Written as the potential of Li in the RSP vs Li+/Li; the model keeps the site energy

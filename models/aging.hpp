@@ -37,10 +37,11 @@ struct ParticleCoefficients {
 };
 
 // ---------------------------------------------------------------------------------------------
-// Rock-salt formation by over-delithiation: df/dt = k(T) (1 - f) drive(x), with
+// Rock-salt formation by over-delithiation: df/dt = k(T) (1 - f/f_sat) drive(x), with
 // drive = max(0, (x_th - x) / x_th): exactly zero while the stoichiometry stays above the
-// threshold, growing linearly below it. Arrhenius in T. (Used by the slow-state update only, so
-// it need not be smooth.)
+// threshold, growing linearly below it. Arrhenius in T. f_sat is the convertible volume: RSP
+// nucleates at the internal nano-voids (cell.md), so only the material around them transforms.
+// (Used by the slow-state update only, so it need not be smooth.)
 HALITE_HD inline double rsp_formation_drive(const CellParams& p, double x) {
   const double d = (p.rsp_threshold_stoichiometry - x) / p.rsp_threshold_stoichiometry;
   return d > 0.0 ? d : 0.0;
@@ -50,8 +51,10 @@ HALITE_HD inline double arrhenius(double activation_energy, double temperature) 
 }
 HALITE_HD inline double rsp_formation_rate(const CellParams& p, double rsp_fraction, double drive) {
   if (!p.rsp_formation) return 0.0;
-  return p.rsp_rate_constant * arrhenius(p.rsp_activation_energy, p.temperature) *
-         (1.0 - rsp_fraction) * drive;
+  const double room = 1.0 - rsp_fraction / p.rsp_saturation_fraction;
+  return room > 0.0 ? p.rsp_rate_constant * arrhenius(p.rsp_activation_energy, p.temperature) *
+                          room * drive
+                    : 0.0;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -221,9 +224,9 @@ HALITE_HD inline double advance_particle_aging(const CellParams& p, int cls, Par
   // 1. RSP formation (explicit over the step: df per step ~1e-5)
   double df = 0.0;
   if (p.rsp_formation) {
-    df = p.rsp_rate_constant * arrhenius(p.rsp_activation_energy, p.temperature) * (1.0 - f0) *
-         acc.drive;
-    df = fmin(df, 0.5 * (1.0 - f0));
+    df = rsp_formation_rate(p, f0, 1.0) * acc.drive;  // rate per unit drive x int drive dt
+    df = fmin(df, 0.5 * (p.rsp_saturation_fraction - f0));
+    df = fmax(df, 0.0);
   }
   // 2. cracking: dl = k (b sqrt(pi l))^m int sigma+^m dt; isolated fraction follows crack depth
   double dl = 0.0;

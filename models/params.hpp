@@ -78,6 +78,7 @@ struct CellParams {
   double rsp_rate_constant = 2.0e-7;          // 1/s at 298.15 K (fit)
   double rsp_activation_energy = 50e3;        // J/mol (assumed, order of TM migration barriers)
   double rsp_threshold_stoichiometry = 0.45;  // x below which layered NMC721 degrades (fit)
+  double rsp_saturation_fraction = 1.0;       // f_sat: convertible volume (nucleation near voids)
   double oxygen_per_rsp = 1.0;                // mol O released per mol TM converted (MO2 -> MO)
   // lattice misfit (physics.md section 3)
   double misfit_strain = 0.01;                // effective linear eigenstrain e* (fit 0.5-3 %)

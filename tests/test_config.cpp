@@ -118,6 +118,7 @@ void expect_same_config(const RunConfig& a, const RunConfig& b, double rel) {
   HALITE_SAME(cell.rsp_rate_constant);
   HALITE_SAME(cell.rsp_activation_energy);
   HALITE_SAME(cell.rsp_threshold_stoichiometry);
+  HALITE_SAME(cell.rsp_saturation_fraction);
   HALITE_SAME(cell.oxygen_per_rsp);
   HALITE_SAME(cell.misfit_strain);
   HALITE_SAME(cell.rsp_bulk_modulus);
@@ -309,6 +310,7 @@ TEST(Config, ReferenceYamlCarriesTheCppDefaults) {
   EXPECT_EQ(a.rsp_rate_constant, d.rsp_rate_constant);
   EXPECT_EQ(a.rsp_activation_energy, d.rsp_activation_energy);
   EXPECT_EQ(a.rsp_threshold_stoichiometry, d.rsp_threshold_stoichiometry);
+  EXPECT_EQ(a.rsp_saturation_fraction, d.rsp_saturation_fraction);
   EXPECT_EQ(a.oxygen_per_rsp, d.oxygen_per_rsp);
   EXPECT_EQ(a.misfit_strain, d.misfit_strain);
   EXPECT_EQ(a.rsp_bulk_modulus, d.rsp_bulk_modulus);
