@@ -564,9 +564,10 @@ void Cycler::run(int max_cycles,
     start = *control.start;
     int before = 0;  // cycles of the blocks before start.block
     for (int k = 0; k < std::min(start.block, blocks); ++k) before += protocol_.blocks[k].repeat;
-    const bool valid = start.block >= 0 && start.repetition >= 0 &&
-                       (start.block < blocks ? start.repetition <= protocol_.blocks[start.block].repeat
-                                             : start.block == blocks && start.repetition == 0) &&
+    const bool within = start.block < blocks
+                            ? start.repetition <= protocol_.blocks[start.block].repeat
+                            : start.block == blocks && start.repetition == 0;
+    const bool valid = start.block >= 0 && start.repetition >= 0 && within &&
                        start.cycle == before + start.repetition;
     if (!valid)
       throw std::invalid_argument(fmt::format(
@@ -601,7 +602,8 @@ void Cycler::run(int max_cycles,
       try {
         auto records = integrate_cycle(block, cycle_number, curves);
         bool new_failure = false;
-        for (int c = 0; c < b; ++c) new_failure = new_failure || (records[c].failed && !failed_before[c]);
+        for (int c = 0; c < b; ++c)
+          new_failure = new_failure || (records[c].failed && !failed_before[c]);
         if (!new_failure || attempt == control.retries) {
           if (new_failure)
             for (int c = 0; c < b; ++c) {

@@ -1,4 +1,5 @@
-// halite command line: `halite run [CONFIG]`, `halite config [CONFIG]`, `--version`, `--help`.
+// halite command line: `halite run [CONFIG]` (also `--resume FILE.h5`), `halite config [CONFIG]`,
+// `--version`, `--help`.
 // Exit codes (host/runner.hpp): 0 ok, 1 other error, 2 bad input (config or arguments),
 // 3 solver failure (from run_job).
 #include <fmt/format.h>
@@ -89,6 +90,17 @@ int run_cli(int argc, char** argv, std::vector<std::string>& sets) {
                   "Allowed extrapolation error of the slow state per jump (weighted max norm)")
       ->capture_default_str()
       ->check(CLI::Range(1e-8, 1e-1));
+  CLI::Option* resume =
+      run->add_option("--resume", options.resume,
+                      "Continue the interrupted run that writes FILE.h5 from its checkpoint "
+                      "FILE.h5.checkpoint (same CONFIG and --set options; implies -o FILE.h5)")
+          ->type_name("FILE.h5");
+  run->add_option("--checkpoint-interval", options.checkpoint_interval_s,
+                  "Wall-clock seconds between checkpoints (0: after every cycle; always at the "
+                  "end of a block and of the run)")
+      ->type_name("SECONDS")
+      ->capture_default_str()
+      ->check(CLI::NonNegativeNumber);
 
   CLI::App* config = app.add_subcommand(
       "config", "Print the resolved configuration (defaults included, with units) and exit");
@@ -99,6 +111,18 @@ int run_cli(int argc, char** argv, std::vector<std::string>& sets) {
   } catch (const CLI::ParseError& e) {
     const int code = app.exit(e);  // prints help/version (code 0) or the error
     return code == 0 ? halite::kExitOk : halite::kExitBadInput;
+  }
+
+  if (run->parsed() && resume->count() > 0) {
+    if (options.overwrite) {
+      fmt::print(stderr, "halite run: --resume and --overwrite exclude each other\n");
+      return halite::kExitBadInput;
+    }
+    if (run->count("--output") > 0 && options.output != options.resume) {
+      fmt::print(stderr, "halite run: --resume {} writes to {}; drop -o/--output {}\n",
+                 options.resume, options.resume, options.output);
+      return halite::kExitBadInput;
+    }
   }
 
   const halite::RunConfig resolved = halite::load_config(config_path, sets);

@@ -333,6 +333,7 @@ struct ResultWriter::Impl {
   }
 
   void create(bool overwrite);
+  void open_existing();
   void set_status(int cell, const std::string& new_status, const std::string& reason);
 };
 
@@ -424,6 +425,67 @@ void ResultWriter::Impl::create(bool overwrite) {
   }
 }
 
+// Reopens a file made by create() (path and extra_specs set): RDWR, every dataset by name.
+void ResultWriter::Impl::open_existing() {
+  if (!path_exists(path)) throw std::runtime_error("'" + path + "' does not exist");
+  {
+    h5::PropertyList fapl = file_access(path);
+    file = h5::File{h5::check_id(H5Fopen(path.c_str(), H5F_ACC_RDWR, fapl.id()), "H5Fopen", path),
+                    path};
+  }
+  const hid_t root = file.id();
+  const std::string r = path + ":/";
+  auto has_attribute = [&](const char* name) {
+    return h5::check_tri(H5Aexists(root, name), "H5Aexists", r + "@" + name);
+  };
+  if (!has_attribute("format") || h5::read_string_attribute(root, r, "format") != "halite-result")
+    throw std::runtime_error("'" + path + "' is not a halite result file");
+  const double version = h5::read_numeric_attribute(root, r, "format_version");
+  if (version != kFormatVersion) {
+    throw std::runtime_error("'" + path + "' has result format version " +
+                             std::to_string(static_cast<long>(version)) + "; this halite writes " +
+                             std::to_string(kFormatVersion));
+  }
+  cells = static_cast<int>(h5::read_numeric_attribute(root, r, "cells"));
+  max_steps = static_cast<int>(h5::read_numeric_attribute(root, r, "max_steps"));
+  Provenance& p = provenance;
+  p.generator = h5::read_string_attribute(root, r, "generator");
+  p.version = h5::read_string_attribute(root, r, "version");
+  p.git_commit = h5::read_string_attribute(root, r, "git_commit");
+  p.date = h5::read_string_attribute(root, r, "date");
+  p.config_name = h5::read_string_attribute(root, r, "config_name");
+  p.config_source = h5::read_string_attribute(root, r, "config_source");
+  p.resolved_config_yaml = h5::read_string_attribute(root, r, "resolved_config_yaml");
+  p.voltage_reference = h5::read_string_attribute(root, r, "voltage_reference");
+  p.current_sign_convention = h5::read_string_attribute(root, r, "current_sign_convention");
+  p.active_mass_per_area = h5::read_numeric_attribute(root, r, "active_mass_per_area [kg.m-2]");
+  p.is_reference_cell = h5::read_numeric_attribute(root, r, "reference_cell") != 0.0;
+
+  cycles_group = h5::open_group(root, "cycles", path + ":/cycles");
+  cycles = static_cast<int>(
+      h5::read_numeric_attribute(cycles_group.id(), cycles_group.path(), "cycles_written"));
+  auto open_column = [&](const std::string& name) {
+    const std::string where = cycles_group.path() + "/" + name;
+    if (!h5::link_exists(cycles_group.id(), name, where))
+      throw std::runtime_error("'" + path + "' has no column /cycles/" + name);
+    h5::Dataset ds = h5::open_dataset(cycles_group.id(), name, where);
+    const auto dims = h5::extent(h5::dataset_space(ds));
+    if (dims.size() < 2 || dims[0] != static_cast<hsize_t>(cells) ||
+        dims[1] < static_cast<hsize_t>(cycles))
+      throw std::runtime_error("'" + where + "' does not have the shape of the table");
+    return ds;
+  };
+  for (const auto& col : builtin_table()) builtin.push_back(open_column(col.spec.name));
+  step_end_times = open_column(kStepEndTimes);
+  for (const auto& spec : extra_specs) extra.push_back(open_column(spec.name));
+
+  cells_group = h5::open_group(root, "cells", path + ":/cells");
+  status_ds = h5::open_dataset(cells_group.id(), "status", cells_group.path() + "/status");
+  reason_ds =
+      h5::open_dataset(cells_group.id(), "failure reason", cells_group.path() + "/failure reason");
+  curves_group = h5::open_group(root, "curves", path + ":/curves");
+}
+
 void ResultWriter::Impl::set_status(int cell, const std::string& new_status,
                                     const std::string& reason) {
   const auto index = static_cast<hsize_t>(cell);
@@ -470,6 +532,106 @@ ResultWriter::ResultWriter(const std::string& path, bool overwrite, int cells,
   impl_->extra_specs = std::move(extra_columns);
   h5::QuietErrors quiet;
   impl_->create(overwrite);
+}
+
+ResultWriter ResultWriter::open_existing(const std::string& path,
+                                         std::vector<ColumnSpec> extra_columns) {
+  if (path.empty()) throw std::invalid_argument("ResultWriter: empty output path");
+  ResultWriter w;
+  w.impl_ = std::make_unique<Impl>();
+  w.impl_->path = path;
+  w.impl_->extra_specs = std::move(extra_columns);
+  h5::QuietErrors quiet;
+  if (!path_exists(path)) throw std::runtime_error("'" + path + "' does not exist");
+  // /cells/status of every cell, to detect the first failure as append_cycle does (read before
+  // the file is opened for writing)
+  std::vector<std::string> status = read_string_dataset(path, "/cells/status");
+  std::vector<std::string> names = read_string_dataset(path, "/cells/name");
+  w.impl_->open_existing();
+  w.impl_->status = std::move(status);
+  w.impl_->provenance.cell_names = std::move(names);
+  if (w.impl_->status.size() != static_cast<std::size_t>(w.impl_->cells))
+    throw std::runtime_error("'" + path + "': /cells/status does not have one entry per cell");
+  return w;
+}
+
+void ResultWriter::truncate_cycles(int cycles) {
+  if (!impl_) throw std::logic_error("ResultWriter::truncate_cycles on a moved-from writer");
+  Impl& w = *impl_;
+  w.require_open("truncate_cycles");
+  if (cycles < 0 || cycles > w.cycles) {
+    throw std::invalid_argument("ResultWriter::truncate_cycles: " + std::to_string(cycles) +
+                                " cycles asked, the file holds " + std::to_string(w.cycles));
+  }
+  h5::QuietErrors quiet;
+  const auto n = static_cast<hsize_t>(w.cells);
+  // The largest cycle number that stays: curves of later cycles go.
+  std::int64_t last_kept = std::numeric_limits<std::int64_t>::min();
+  if (cycles > 0) {
+    const h5::Dataset& numbers = w.builtin[kCycleNumber];
+    h5::Dataspace file_space = h5::dataset_space(numbers);
+    const std::vector<hsize_t> start{0, 0}, count{n, static_cast<hsize_t>(cycles)};
+    h5::check(H5Sselect_hyperslab(file_space.id(), H5S_SELECT_SET, start.data(), nullptr,
+                                  count.data(), nullptr),
+              "H5Sselect_hyperslab", numbers.path());
+    h5::Dataspace mem_space = h5::create_simple_space(count, {}, numbers.path());
+    std::vector<std::int64_t> values(n * static_cast<hsize_t>(cycles));
+    h5::check(H5Dread(numbers.id(), H5T_NATIVE_INT64, mem_space.id(), file_space.id(), H5P_DEFAULT,
+                      values.data()),
+              "H5Dread", numbers.path());
+    for (std::int64_t v : values) last_kept = std::max(last_kept, v);
+  }
+  auto shrink = [&](const h5::Dataset& ds) {
+    auto dims = h5::extent(h5::dataset_space(ds));
+    dims[1] = static_cast<hsize_t>(cycles);
+    h5::check(H5Dset_extent(ds.id(), dims.data()), "H5Dset_extent", ds.path());
+  };
+  for (const auto& ds : w.builtin) shrink(ds);
+  shrink(w.step_end_times);
+  for (const auto& ds : w.extra) shrink(ds);
+  h5::update_attribute(w.cycles_group.id(), w.cycles_group.path(), "cycles_written",
+                       static_cast<std::int64_t>(cycles));
+  w.cycles = cycles;
+
+  // Curves: /curves/cell_<k>/cycle_<m>, m > last_kept.
+  auto child_names = [](const h5::Group& group) {
+    H5G_info_t info{};
+    h5::check(H5Gget_info(group.id(), &info), "H5Gget_info", group.path());
+    std::vector<std::string> names;
+    for (hsize_t i = 0; i < info.nlinks; ++i) {
+      const ssize_t size = H5Lget_name_by_idx(group.id(), ".", H5_INDEX_NAME, H5_ITER_INC, i,
+                                              nullptr, 0, H5P_DEFAULT);
+      if (size < 0) h5::throw_error("H5Lget_name_by_idx", group.path());
+      std::string name(static_cast<std::size_t>(size) + 1, '\0');
+      if (H5Lget_name_by_idx(group.id(), ".", H5_INDEX_NAME, H5_ITER_INC, i, name.data(),
+                             name.size(), H5P_DEFAULT) < 0)
+        h5::throw_error("H5Lget_name_by_idx", group.path());
+      name.resize(static_cast<std::size_t>(size));
+      names.push_back(name);
+    }
+    return names;
+  };
+  for (const auto& cell_name : child_names(w.curves_group)) {
+    const std::string cell_path = w.curves_group.path() + "/" + cell_name;
+    h5::Group cell_group = h5::open_group(w.curves_group.id(), cell_name, cell_path);
+    for (const auto& cycle_name : child_names(cell_group)) {
+      if (!cycle_name.starts_with("cycle_")) continue;
+      std::int64_t number = 0;
+      try {
+        number = std::stoll(cycle_name.substr(6));
+      } catch (const std::exception&) {
+        continue;
+      }
+      if (number <= last_kept) continue;
+      h5::check(H5Ldelete(cell_group.id(), cycle_name.c_str(), H5P_DEFAULT), "H5Ldelete",
+                cell_path + "/" + cycle_name);
+    }
+  }
+  w.flush();
+}
+
+const Provenance& ResultWriter::provenance() const {
+  return impl_->provenance;
 }
 
 ResultWriter::~ResultWriter() {

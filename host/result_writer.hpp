@@ -57,6 +57,12 @@ class ResultWriter {
   // bad arguments, std::runtime_error (naming the HDF5 call and path) for HDF5 failures.
   ResultWriter(const std::string& path, bool overwrite, int cells, Provenance provenance,
                int max_steps = 8, std::vector<ColumnSpec> extra_columns = {});
+  // Opens an existing result file for appending (halite run --resume). `extra_columns` must name
+  // the extra columns it was created with, in the same order. The provenance is read back from
+  // the file. Throws std::runtime_error if the file is not a halite result file, has another
+  // format version or lacks one of the columns.
+  static ResultWriter open_existing(const std::string& path,
+                                    std::vector<ColumnSpec> extra_columns = {});
   ~ResultWriter();  // flushes and closes; errors are swallowed (call close() to see them)
   ResultWriter(ResultWriter&&) noexcept;
   ResultWriter& operator=(ResultWriter&&) noexcept;
@@ -84,6 +90,12 @@ class ResultWriter {
                    const std::vector<std::size_t>& dims, const std::string& units,
                    const std::string& description = "");
 
+  // Keeps the first `cycles` cycles of /cycles (0 <= cycles <= cycles()) and drops the rest,
+  // with the curves of the dropped cycles (/curves/cell_<k>/cycle_<n> with n above the largest
+  // cycle number kept); sets cycles_written; flushed. (HDF5 does not give the space back: the
+  // file keeps its size.)
+  void truncate_cycles(int cycles);
+
   void flush();
   void close();  // flush and close now, reporting errors; later calls other than close() throw
 
@@ -92,12 +104,14 @@ class ResultWriter {
   int max_steps() const;
   const std::string& path() const;
   const std::vector<ColumnSpec>& extra_columns() const;
+  const Provenance& provenance() const;  // as written (date, version, commit filled in)
 
   // The built-in per-cycle columns of shape (cells, cycles), in file order (names, units,
   // descriptions as stored), not counting "Step end times [s]".
   static const std::vector<ColumnSpec>& builtin_columns();
 
  private:
+  ResultWriter() = default;  // for open_existing
   struct Impl;
   std::unique_ptr<Impl> impl_;
 };

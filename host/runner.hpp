@@ -1,6 +1,7 @@
 // Runs a configured job: the protocol over a batch of cells, writing HDF5 as it goes.
 #pragma once
 
+#include <cstdint>
 #include <string>
 
 #include "host/config.hpp"
@@ -14,6 +15,11 @@ struct RunOptions {
   bool quiet = false;
   bool no_skip = false;           // integrate every cycle
   double skip_tolerance = 2e-4;   // cycle-skipping tolerance (see Cycler::run)
+  // Continue the interrupted run whose output is this file (from OUTPUT.checkpoint); `output`
+  // and `overwrite` are then ignored. docs/output.md, "Checkpoints and resume".
+  std::string resume;
+  double checkpoint_interval_s = 10.0;  // wall time between checkpoints; 0 = after every cycle
+  int retries = 2;                      // re-integrations of a failed cycle (RunControl::retries)
 };
 
 // Exit codes scripts can rely on.
@@ -23,5 +29,10 @@ inline constexpr int kExitBadInput = 2;
 inline constexpr int kExitSolverFailed = 3;
 
 int run_job(const RunConfig& config, const RunOptions& options);
+
+// The configuration hash stored in checkpoints: FNV-1a of the resolved YAML without its
+// full-line comments (the header names the build, which may change between a run and its
+// resume; the values, derived ones included, may not).
+std::uint64_t config_hash(const std::string& resolved_yaml);
 
 }  // namespace halite

@@ -1,0 +1,514 @@
+// Checkpoints, resume and retries: a run killed with SIGKILL and resumed ends with the same
+// per-cycle table as an uninterrupted run (no cycle lost or duplicated); a changed configuration
+// or a missing checkpoint refuses to resume (exit 2); the checkpoint file round-trips and
+// detects corruption; a failing cycle is retried with tighter settings.
+#include <fcntl.h>
+#include <gtest/gtest.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cmath>
+#include <cstdlib>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "host/checkpoint.hpp"
+#include "host/config.hpp"
+#include "host/cycler.hpp"
+#include "host/result_writer.hpp"
+
+namespace halite {
+namespace {
+
+// Reference cell, accelerated aging so that the fade is visible within a few cycles.
+const std::vector<std::string> kFastFade = {"--set", "aging.rsp.rate_constant=2e-5 1/s"};
+constexpr double kRelativeTolerance = 1e-6;  // SolverConfig default
+
+std::string shell_quoted(const std::string& text) {
+  std::string out = "'";
+  for (char c : text) out += c == '\'' ? std::string("'\\''") : std::string(1, c);
+  return out + "'";
+}
+
+std::string read_text(const std::filesystem::path& path) {
+  std::ifstream in(path);
+  std::ostringstream text;
+  text << in.rdbuf();
+  return text.str();
+}
+
+std::vector<std::string> operator+(std::vector<std::string> a, const std::vector<std::string>& b) {
+  a.insert(a.end(), b.begin(), b.end());
+  return a;
+}
+
+struct Outcome {
+  int exit_code = -1;
+  std::string err;
+};
+
+// The per-cycle table of cell 0, as far as cycles_written.
+struct Table {
+  int cycles = 0;
+  std::vector<double> number, discharge, charge, inventory, simulated, failed;
+  std::string status;
+};
+
+Table read_table(const std::string& path) {
+  Table t;
+  t.cycles = static_cast<int>(read_numeric_attribute(path, "/cycles", "cycles_written"));
+  auto column = [&](const std::string& name) {
+    auto v = read_cycle_column(path, name).at(0);
+    v.resize(static_cast<std::size_t>(t.cycles));
+    return v;
+  };
+  t.number = column("Cycle number");
+  t.discharge = column("Discharge capacity [mA.h.g-1]");
+  t.charge = column("Charge capacity [mA.h.g-1]");
+  t.inventory = column("Lithium inventory [mol.m-2]");
+  t.simulated = column("Simulated");
+  t.failed = column("Failed");
+  t.status = read_string_dataset(path, "/cells/status").at(0);
+  return t;
+}
+
+// Same cycles, numbered 1..N without gap or duplicate, values within `rel` (relative).
+void expect_same_table(const Table& a, const Table& b, int cycles, double rel) {
+  ASSERT_EQ(a.cycles, cycles);
+  ASSERT_EQ(b.cycles, cycles);
+  for (int k = 0; k < cycles; ++k) {
+    EXPECT_EQ(a.number[k], k + 1);
+    EXPECT_EQ(b.number[k], k + 1) << "cycle row " << k;
+    EXPECT_EQ(a.simulated[k], b.simulated[k]) << "cycle " << k + 1;
+    EXPECT_EQ(b.failed[k], 0.0);
+    EXPECT_NEAR(b.discharge[k], a.discharge[k], rel * std::fabs(a.discharge[k]))
+        << "cycle " << k + 1;
+    EXPECT_NEAR(b.charge[k], a.charge[k], rel * std::fabs(a.charge[k])) << "cycle " << k + 1;
+    EXPECT_NEAR(b.inventory[k], a.inventory[k], rel * std::fabs(a.inventory[k]))
+        << "cycle " << k + 1;
+  }
+  EXPECT_EQ(b.status, "completed");
+}
+
+std::vector<std::string> curve_names(const std::string& path) {
+  std::vector<std::string> names;
+  for (int c = 1; c <= 200; ++c) {
+    try {
+      read_array(path, "/curves/cell_0/cycle_" + std::to_string(c) + "/Time [s]");
+      names.push_back("cycle_" + std::to_string(c));
+    } catch (const std::exception&) {
+    }
+  }
+  return names;
+}
+
+class Resume : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    std::string pattern =
+        (std::filesystem::temp_directory_path() / "halite_resume_XXXXXX").string();
+    dir_ = ::mkdtemp(pattern.data());
+  }
+  void TearDown() override { std::filesystem::remove_all(dir_); }
+
+  std::string file(const std::string& name) const { return (dir_ / name).string(); }
+
+  Outcome halite(const std::vector<std::string>& args) const {
+    std::string command = shell_quoted(HALITE_BINARY);
+    for (const std::string& arg : args) command += " " + shell_quoted(arg);
+    command += " >/dev/null 2>" + shell_quoted(file("stderr")) + " </dev/null";
+    const int status = std::system(command.c_str());
+    Outcome outcome;
+    outcome.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+    outcome.err = read_text(file("stderr"));
+    return outcome;
+  }
+
+  // Starts halite with `args`, waits until its checkpoint covers at least `cycles` cycles, lets
+  // it run `delay_ms` more, and kills it with SIGKILL. Returns false if it ended by itself first.
+  bool run_and_kill(const std::vector<std::string>& args, const std::string& output, int cycles,
+                    int delay_ms) const {
+    std::vector<std::string> argv_strings{HALITE_BINARY};
+    argv_strings.insert(argv_strings.end(), args.begin(), args.end());
+    std::vector<char*> argv;
+    for (auto& a : argv_strings) argv.push_back(a.data());
+    argv.push_back(nullptr);
+    const pid_t pid = ::fork();
+    if (pid == 0) {
+      const int null = ::open("/dev/null", O_WRONLY);
+      ::dup2(null, 1);
+      ::dup2(null, 2);
+      ::execv(argv[0], argv.data());
+      ::_exit(127);
+    }
+    EXPECT_GT(pid, 0);
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(60);
+    int status = 0;
+    for (;;) {
+      if (::waitpid(pid, &status, WNOHANG) == pid) return false;  // ended by itself
+      try {
+        if (read_checkpoint(checkpoint_path(output)).cycles_written >= cycles) break;
+      } catch (const CheckpointError&) {
+        // not written yet
+      }
+      if (std::chrono::steady_clock::now() > deadline) break;
+      std::this_thread::sleep_for(std::chrono::microseconds(500));
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(delay_ms));
+    ::kill(pid, SIGKILL);
+    ::waitpid(pid, &status, 0);
+    return WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL;
+  }
+
+  std::filesystem::path dir_;
+};
+
+TEST_F(Resume, KilledTwiceAndResumedGivesTheUninterruptedTable) {
+  const auto base =
+      std::vector<std::string>{"run", "-q", "--cycles", "16", "--no-skip"} + kFastFade;
+  const std::string a = file("a.h5"), b = file("b.h5");
+  ASSERT_EQ(halite(base + std::vector<std::string>{"-o", a}).exit_code, 0);
+
+  // Killed after at least 3 cycles, resumed, killed again after at least 8, resumed to the end
+  // (the short delays keep the kills inside the run on a much faster machine too).
+  const auto every_cycle = std::vector<std::string>{"--checkpoint-interval", "0"};
+  EXPECT_TRUE(run_and_kill(base + every_cycle + std::vector<std::string>{"-o", b}, b, 3, 3))
+      << "the run ended before it could be killed";
+  EXPECT_LT(read_checkpoint(checkpoint_path(b)).cycles_written, 16);
+  EXPECT_EQ(read_string_dataset(b, "/cells/status").at(0), "running");
+  EXPECT_TRUE(run_and_kill(base + every_cycle + std::vector<std::string>{"--resume", b}, b, 8, 9))
+      << "the resumed run ended before it could be killed";
+  const Outcome r = halite(base + std::vector<std::string>{"--resume", b});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+
+  expect_same_table(read_table(a), read_table(b), 16, 100 * kRelativeTolerance);
+  // The curves of the first and the last cycle, none twice and none of a dropped cycle.
+  EXPECT_EQ(curve_names(b), (std::vector<std::string>{"cycle_1", "cycle_16"}));
+  // A finished run has nothing left to do.
+  const Outcome again = halite(base + std::vector<std::string>{"--resume", b});
+  EXPECT_EQ(again.exit_code, 0) << again.err;
+  EXPECT_EQ(read_table(b).cycles, 16);
+}
+
+TEST_F(Resume, WithCycleSkippingTheResumedRunSkipsTheSameCycles) {
+  // Slower fade: the controller jumps; its memory is in the checkpoint, so the resumed run
+  // extrapolates the same cycles as the uninterrupted one.
+  const auto base = std::vector<std::string>{"run", "-q",    "--cycles",
+                                             "80",  "--set", "aging.rsp.rate_constant=1e-6 1/s"};
+  const std::string a = file("a.h5"), b = file("b.h5");
+  ASSERT_EQ(halite(base + std::vector<std::string>{"-o", a}).exit_code, 0);
+  const Table ta = read_table(a);
+  int extrapolated = 0;
+  for (double s : ta.simulated) extrapolated += s == 0.0;
+  ASSERT_GE(extrapolated, 5) << "the test needs a run that skips cycles";
+
+  EXPECT_TRUE(run_and_kill(base + std::vector<std::string>{"--checkpoint-interval", "0", "-o", b},
+                           b, 15, 3));
+  const Outcome r = halite(base + std::vector<std::string>{"--resume", b});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  expect_same_table(ta, read_table(b), 80, 100 * kRelativeTolerance);
+}
+
+TEST_F(Resume, ExtendsAFinishedRunWithMoreCycles) {
+  const auto base = std::vector<std::string>{"run", "-q", "--no-skip"} + kFastFade;
+  const std::string a = file("a.h5"), b = file("b.h5");
+  ASSERT_EQ(halite(base + std::vector<std::string>{"--cycles", "6", "-o", a}).exit_code, 0);
+  ASSERT_EQ(halite(base + std::vector<std::string>{"--cycles", "3", "-o", b}).exit_code, 0);
+  const Outcome r = halite(base + std::vector<std::string>{"--cycles", "6", "--resume", b});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  expect_same_table(read_table(a), read_table(b), 6, 100 * kRelativeTolerance);
+}
+
+TEST_F(Resume, RefusesAChangedConfigurationAndLeavesTheFileAlone) {
+  const auto base = std::vector<std::string>{"run", "-q", "--no-skip"};
+  const std::string a = file("a.h5");
+  ASSERT_EQ(halite(base + std::vector<std::string>{"--cycles", "3", "-o", a}).exit_code, 0);
+  const std::string checkpoint_before = read_text(checkpoint_path(a));
+
+  const Outcome r = halite(base + std::vector<std::string>{"--cycles", "5", "--set",
+                                                           "cell.mechanics.stack_pressure=300 MPa",
+                                                           "--resume", a});
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_NE(r.err.find("halite: cannot resume " + a +
+                       ": the configuration differs from the one that started it"),
+            std::string::npos)
+      << r.err;
+  EXPECT_NE(r.err.find("cell.mechanics.stack_pressure was 760 MPa, now 300 MPa"), std::string::npos)
+      << r.err;
+  EXPECT_EQ(read_table(a).cycles, 3);
+  EXPECT_EQ(read_table(a).status, "completed");
+  EXPECT_EQ(read_text(checkpoint_path(a)), checkpoint_before);
+}
+
+TEST_F(Resume, RefusesWithoutACheckpointOrAFile) {
+  const auto base = std::vector<std::string>{"run", "-q", "--cycles", "2", "--no-skip"};
+  const std::string a = file("a.h5");
+  ASSERT_EQ(halite(base + std::vector<std::string>{"-o", a}).exit_code, 0);
+  std::filesystem::remove(checkpoint_path(a));
+  Outcome r = halite(base + std::vector<std::string>{"--resume", a});
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_NE(r.err.find("cannot resume " + a + ": it has no checkpoint"), std::string::npos)
+      << r.err;
+  EXPECT_EQ(read_table(a).cycles, 2);
+
+  r = halite(base + std::vector<std::string>{"--resume", file("missing.h5")});
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_NE(r.err.find("no such file"), std::string::npos) << r.err;
+
+  // A corrupt checkpoint is refused too.
+  std::ofstream(checkpoint_path(a)) << "HALITECK and then garbage";
+  r = halite(base + std::vector<std::string>{"--resume", a});
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_NE(r.err.find("corrupt"), std::string::npos) << r.err;
+
+  // --resume with --overwrite, or with another --output, is an argument error.
+  EXPECT_EQ(halite(base + std::vector<std::string>{"--resume", a, "--overwrite"}).exit_code, 2);
+  EXPECT_EQ(halite(base + std::vector<std::string>{"--resume", a, "-o", file("b.h5")}).exit_code,
+            2);
+}
+
+TEST_F(Resume, NewRunsNeverOverwriteSilentlyAndOverwriteDropsTheStaleCheckpoint) {
+  const auto base = std::vector<std::string>{"run", "-q", "--no-skip"};
+  const std::string a = file("a.h5");
+  ASSERT_EQ(halite(base + std::vector<std::string>{"--cycles", "2", "-o", a}).exit_code, 0);
+  const std::string checkpoint_before = read_text(checkpoint_path(a));
+  const Outcome r = halite(base + std::vector<std::string>{"--cycles", "1", "-o", a});
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_NE(r.err.find("already exists; use --overwrite"), std::string::npos) << r.err;
+  EXPECT_EQ(read_table(a).cycles, 2);
+  EXPECT_EQ(read_text(checkpoint_path(a)), checkpoint_before);
+
+  ASSERT_EQ(
+      halite(base + std::vector<std::string>{"--cycles", "1", "-o", a, "--overwrite"}).exit_code,
+      0);
+  EXPECT_EQ(read_table(a).cycles, 1);
+  const Checkpoint ck = read_checkpoint(checkpoint_path(a));
+  EXPECT_EQ(ck.cycles_written, 1);
+  EXPECT_EQ(ck.run_date, read_string_attribute(a, "/", "date"));
+}
+
+TEST_F(Resume, AFinalFailureSaysWhichCycleAndKeepsTheTable) {
+  // A rest longer than the 500 h a step may last: no solver setting can save it.
+  std::ofstream(file("fail.yaml")) << "protocol:\n"
+                                      "  blocks:\n"
+                                      "    - repeat: 3\n"
+                                      "      steps:\n"
+                                      "        - \"Charge at 1C until 4.3 V\"\n"
+                                      "        - \"Rest for 600 hours\"\n";
+  const std::string a = file("a.h5");
+  const Outcome r = halite({"run", "-q", file("fail.yaml"), "-o", a});
+  EXPECT_EQ(r.exit_code, 3) << r.err;
+  EXPECT_NE(r.err.find("cycle 1 failed after 2 retries: step 2 'Rest for 600 hours'"),
+            std::string::npos)
+      << r.err;
+  const Table t = read_table(a);
+  ASSERT_EQ(t.cycles, 1);
+  EXPECT_EQ(t.failed[0], 1.0);
+  EXPECT_EQ(t.status, "failed");
+  // The checkpoint still holds the start of the failed cycle.
+  EXPECT_EQ(read_checkpoint(checkpoint_path(a)).cycles_written, 0);
+}
+
+// ---- the checkpoint file ------------------------------------------------------------------------
+
+TEST(Checkpoint, Fnv1aMatchesTheReferenceValues) {
+  EXPECT_EQ(fnv1a64(""), 0xcbf29ce484222325ull);
+  EXPECT_EQ(fnv1a64("a"), 0xaf63dc4c8601ec8cull);
+  EXPECT_EQ(fnv1a64("foobar"), 0x85944171f73967e8ull);
+}
+
+TEST(Checkpoint, RoundTripsAndDetectsCorruption) {
+  std::string pattern = (std::filesystem::temp_directory_path() / "halite_ck_XXXXXX").string();
+  const std::filesystem::path dir = ::mkdtemp(pattern.data());
+  const std::string path = (dir / "run.h5.checkpoint").string();
+
+  Checkpoint ck;
+  ck.config_hash = 0x0123456789abcdefull;
+  ck.run_date = "2025-03-01T12:00:00Z";
+  ck.cycles_written = 7;
+  CyclerState& s = ck.state;
+  s.cursor = {1, 2, 7};
+  s.time = 12345.678;
+  s.cells = 2;
+  s.per_cell = 3;
+  s.particles = 1;
+  s.clock = {1.5, 2.5};
+  s.y = {0.1, -0.2, 1e-300, 4.0, std::nextafter(1.0, 2.0), -0.0};
+  s.aging.resize(2);
+  s.aging[1].rsp_fraction = 0.25;
+  s.aging[1].oxygen_released = 3.0;
+  s.failure = {"", "cycle 3 failed after 2 retries: IDASolve"};
+  s.loss_reference = {{110.0, 0.9, 1e-3}, {}};
+  s.loss_reference_set = {1, 0};
+  s.skip_history = {{{1.0, 2.0}, {3.0}}, {}};
+  CycleRecord r;
+  r.cycle = 7;
+  r.discharge_capacity = 101.25;
+  r.coulombic_efficiency = std::nan("");
+  r.step_end_times = {1.0, 2.0, 3.0};
+  r.aging = {0.5};
+  r.stats.steps = 580;
+  r.failed = true;
+  r.failure = "why";
+  s.last_records = {r, CycleRecord{}};
+  s.integrated_cycles = 5;
+  s.skipped_cycles = 2;
+  write_checkpoint(path, ck);
+  EXPECT_FALSE(std::filesystem::exists(path + ".tmp"));
+
+  const Checkpoint back = read_checkpoint(path);
+  EXPECT_EQ(back.config_hash, ck.config_hash);
+  EXPECT_EQ(back.run_date, ck.run_date);
+  EXPECT_EQ(back.cycles_written, 7);
+  EXPECT_EQ(back.state.cursor.block, 1);
+  EXPECT_EQ(back.state.cursor.repetition, 2);
+  EXPECT_EQ(back.state.cursor.cycle, 7);
+  EXPECT_EQ(back.state.time, s.time);
+  EXPECT_EQ(back.state.clock, s.clock);
+  ASSERT_EQ(back.state.y.size(), s.y.size());
+  for (std::size_t i = 0; i < s.y.size(); ++i)
+    EXPECT_EQ(std::memcmp(&back.state.y[i], &s.y[i], sizeof(double)), 0) << i;  // bit for bit
+  EXPECT_EQ(back.state.aging[1].rsp_fraction, 0.25);
+  EXPECT_EQ(back.state.aging[1].oxygen_released, 3.0);
+  EXPECT_EQ(back.state.failure, s.failure);
+  EXPECT_EQ(back.state.loss_reference[0].discharge_capacity, 110.0);
+  EXPECT_EQ(back.state.loss_reference_set, s.loss_reference_set);
+  EXPECT_EQ(back.state.skip_history, s.skip_history);
+  ASSERT_EQ(back.state.last_records.size(), 2u);
+  EXPECT_EQ(back.state.last_records[0].discharge_capacity, 101.25);
+  EXPECT_TRUE(std::isnan(back.state.last_records[0].coulombic_efficiency));
+  EXPECT_EQ(back.state.last_records[0].step_end_times, r.step_end_times);
+  EXPECT_EQ(back.state.last_records[0].stats.steps, 580);
+  EXPECT_TRUE(back.state.last_records[0].failed);
+  EXPECT_EQ(back.state.last_records[0].failure, "why");
+  EXPECT_EQ(back.state.integrated_cycles, 5);
+  EXPECT_EQ(back.state.skipped_cycles, 2);
+
+  // One flipped byte anywhere, or a truncated file, is detected.
+  std::string bytes = read_text(path);
+  for (std::size_t at : {std::size_t{3}, bytes.size() / 2, bytes.size() - 1}) {
+    std::string bad = bytes;
+    bad[at] ^= 0x40;
+    std::ofstream(path, std::ios::binary) << bad;
+    EXPECT_THROW(read_checkpoint(path), CheckpointError) << "byte " << at;
+  }
+  std::ofstream(path, std::ios::binary) << bytes.substr(0, bytes.size() - 9);
+  EXPECT_THROW(read_checkpoint(path), CheckpointError);
+  EXPECT_THROW(read_checkpoint((dir / "absent").string()), CheckpointError);
+  std::filesystem::remove_all(dir);
+}
+
+// ---- the engine: save/restore at a boundary, retries ------------------------------------------
+
+struct Engine {
+  RunConfig config = load_config("", {"aging.rsp.rate_constant=2e-5 1/s"});
+  models::CellLayout layout{config.mesh.cathode_nodes, config.cell.particle_classes,
+                            config.mesh.radial_shells};
+  Cycler make(const SolverConfig& solver) const {
+    return Cycler({cell_setup_from_config(config)}, layout, solver, config.protocol);
+  }
+};
+
+TEST(ResumeEngine, RestoredCyclerContinuesLikeTheUninterruptedOne) {
+  Engine e;
+  std::vector<CycleRecord> full;
+  {
+    Cycler cycler = e.make(e.config.solver);
+    cycler.run(
+        6, [&](const std::vector<CycleRecord>& r) { full.push_back(r[0]); }, nullptr, nullptr);
+  }
+  // Stop after cycle 3 at its boundary, then go on in a fresh Cycler.
+  std::vector<CycleRecord> part;
+  CyclerState saved;
+  {
+    Cycler cycler = e.make(e.config.solver);
+    RunControl control;
+    control.on_boundary = [&](const CycleBoundary& b) {
+      if (b.cursor.cycle == 3) saved = cycler.save_state(b.cursor);
+    };
+    cycler.run(
+        3, [&](const std::vector<CycleRecord>& r) { part.push_back(r[0]); }, nullptr, nullptr, {},
+        control);
+  }
+  ASSERT_EQ(saved.cursor.cycle, 3);
+  EXPECT_EQ(saved.cursor.repetition, 3);
+  Cycler resumed = e.make(e.config.solver);
+  resumed.restore_state(saved);
+  RunControl control;
+  control.start = &saved.cursor;
+  resumed.run(
+      6, [&](const std::vector<CycleRecord>& r) { part.push_back(r[0]); }, nullptr, nullptr, {},
+      control);
+  ASSERT_EQ(part.size(), full.size());
+  for (std::size_t k = 0; k < full.size(); ++k) {
+    EXPECT_EQ(part[k].cycle, full[k].cycle);
+    EXPECT_NEAR(part[k].discharge_capacity, full[k].discharge_capacity,
+                100 * kRelativeTolerance * full[k].discharge_capacity);
+  }
+  EXPECT_EQ(resumed.integrated_cycles(), 6);
+}
+
+TEST(ResumeEngine, AFailingCycleIsRetriedThenReportedWithItsNumber) {
+  // A step budget far too small for a 1C charge at any tolerance: every attempt fails.
+  Engine e;
+  SolverConfig solver = e.config.solver;
+  solver.max_steps_per_step = 5;
+  Cycler cycler = e.make(solver);
+  RunControl control;
+  control.retries = 2;
+  std::vector<CycleRecord> last;
+  cycler.run(
+      3, [&](const std::vector<CycleRecord>& r) { last = r; }, nullptr, nullptr, {}, control);
+  ASSERT_EQ(last.size(), 1u);
+  EXPECT_TRUE(last[0].failed);
+  EXPECT_EQ(last[0].cycle, 1);
+  EXPECT_EQ(cycler.retried_cycles(), 2);
+  EXPECT_EQ(last[0].failure.rfind("cycle 1 failed after 2 retries: ", 0), 0u) << last[0].failure;
+  EXPECT_NE(last[0].failure.find("IDA_TOO_MUCH_WORK"), std::string::npos) << last[0].failure;
+}
+
+TEST(ResumeEngine, ARetryWithTighterSettingsRescuesACycle) {
+  // A step budget just too small at the configured settings: the first attempt fails, the
+  // retry (4x the budget, tighter tolerance) succeeds and agrees with an unconstrained run.
+  Engine e;
+  std::vector<CycleRecord> free_run;
+  {
+    Cycler cycler = e.make(e.config.solver);
+    cycler.run(
+        1, [&](const std::vector<CycleRecord>& r) { free_run = r; }, nullptr, nullptr);
+  }
+  ASSERT_FALSE(free_run[0].failed);
+  SolverConfig solver = e.config.solver;
+  solver.max_steps_per_step = free_run[0].stats.steps / 6;  // below the longest step's need
+  {
+    Cycler plain = e.make(solver);
+    std::vector<CycleRecord> r0;
+    plain.run(
+        1, [&](const std::vector<CycleRecord>& r) { r0 = r; }, nullptr, nullptr);
+    ASSERT_TRUE(r0[0].failed) << "the budget must be too small without a retry";
+  }
+  Cycler cycler = e.make(solver);
+  RunControl control;
+  control.retries = 2;
+  std::vector<CycleRecord> rescued;
+  cycler.run(
+      2, [&](const std::vector<CycleRecord>& r) { rescued.push_back(r[0]); }, nullptr, nullptr, {},
+      control);
+  ASSERT_EQ(rescued.size(), 2u);
+  EXPECT_FALSE(rescued[0].failed) << rescued[0].failure;
+  EXPECT_FALSE(rescued[1].failed) << rescued[1].failure;
+  EXPECT_GE(cycler.retried_cycles(), 1);
+  EXPECT_NEAR(rescued[0].discharge_capacity, free_run[0].discharge_capacity,
+              1e-3 * free_run[0].discharge_capacity);
+}
+
+}  // namespace
+}  // namespace halite
