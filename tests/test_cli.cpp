@@ -1,5 +1,5 @@
 // The halite executable: --version, --help, `config`, and exit code 2 with the error location on
-// stderr for bad configs and bad arguments. (`halite run` itself is tested with the engine.)
+// stderr for bad configs and bad arguments; `halite run` writes a readable file and never overwrites.
 #include <gtest/gtest.h>
 #include <stdlib.h>
 #include <sys/wait.h>
@@ -171,6 +171,46 @@ TEST_F(Cli, MissingConfigFileExitsTwo) {
   const std::string missing = (dir_ / "missing.yaml").string();
   expect_bad_input({"config", missing}, missing + ": cannot open the config file");
   expect_bad_input({"run", missing}, missing + ": cannot open the config file");
+}
+
+}  // namespace
+}  // namespace halite
+
+namespace halite {
+namespace {
+
+// `halite run --cycles 3` on the embedded reference cell: exit 0, and the HDF5 file it writes
+// has the documented layout (read back here; opened with h5py too when python3 has it).
+TEST_F(Cli, RunThreeCyclesOfTheReferenceWritesAReadableFile) {
+  const std::string out = (dir_ / "ref.h5").string();
+  const Outcome r = halite({"run", "--cycles", "3", "--quiet", "--output", out});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  ASSERT_TRUE(std::filesystem::exists(out));
+  const std::string check = write("check.py",
+                                  "import sys, h5py\n"
+                                  "f = h5py.File(sys.argv[1], 'r')\n"
+                                  "q = f['cycles']['Discharge capacity [mA.h.g-1]'][()]\n"
+                                  "assert q.shape == (1, 3), q.shape\n"
+                                  "assert 100 < q[0, 0] < 140, q\n"
+                                  "assert f.attrs['voltage_reference'] == 'Li+/Li'\n"
+                                  "assert 'cycle_1' in f['curves']['cell_0']\n"
+                                  "print('ok')\n");
+  if (std::system("python3 -c 'import h5py' >/dev/null 2>&1") != 0)
+    GTEST_SKIP() << "python3 with h5py not available";
+  const std::string command = "python3 " + shell_quoted(check) + " " + shell_quoted(out) + " > " +
+                              shell_quoted((dir_ / "py.txt").string()) + " 2>&1";
+  EXPECT_EQ(std::system(command.c_str()), 0) << read_text(dir_ / "py.txt");
+}
+
+// A second run onto the same file refuses (exit 2) and leaves it alone.
+TEST_F(Cli, RunNeverOverwritesSilently) {
+  const std::string out = (dir_ / "ref.h5").string();
+  ASSERT_EQ(halite({"run", "--cycles", "1", "--quiet", "--output", out}).exit_code, 0);
+  const auto before = std::filesystem::last_write_time(out);
+  const Outcome again = halite({"run", "--cycles", "1", "--quiet", "--output", out});
+  EXPECT_EQ(again.exit_code, 2);
+  EXPECT_NE(again.err.find("--overwrite"), std::string::npos) << again.err;
+  EXPECT_EQ(std::filesystem::last_write_time(out), before);
 }
 
 }  // namespace
