@@ -55,7 +55,7 @@ struct OutputConfig {
 struct RunConfig {
   std::string name = "reference NMC721 | LSPSCl | Li-In";
   models::CellParams cell;
-  double initial_stoichiometry = 0.93;  // accessible Li stoichiometry of the pristine NMC (fit)
+  double initial_stoichiometry = 0.935;  // accessible Li stoichiometry of the pristine NMC (fit)
   LoadingConfig loading;
   MeshConfig mesh;
   SolverConfig solver;

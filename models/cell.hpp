@@ -107,7 +107,8 @@ HALITE_HD inline double film_overpotential(double i0, double eta0, double film, 
   // start from the linearised solution (exact for small eta), then safeguarded Newton
   double eta = eta0 / (1.0 + film * i0 / vt);
   for (int it = 0; it < 60; ++it) {
-    const double ea = ::exp(alpha * eta / vt), ec = ::exp(-(1.0 - alpha) * eta / vt);
+    const double ea = ::exp(alpha * eta / vt);
+    const double ec = alpha == 0.5 ? 1.0 / ea : ::exp(-(1.0 - alpha) * eta / vt);
     const double g = eta + film * i0 * (ea - ec) - eta0;
     if (g > 0.0) hi = eta; else lo = eta;
     const double dg = 1.0 + film * i0 * (alpha * ea + (1.0 - alpha) * ec) / vt;

@@ -13,6 +13,10 @@ template <class T, class U>
 HALITE_HD T butler_volmer(const U& exchange_current, const T& overpotential, double alpha,
                           double thermal_voltage) {
   const T a = overpotential * (1.0 / thermal_voltage);
+  if (alpha == 0.5) {  // symmetric: one exponential instead of two (the hot path)
+    const T e = exp(0.5 * a);
+    return exchange_current * (e - 1.0 / e);
+  }
   return exchange_current * (exp(alpha * a) - exp(-(1.0 - alpha) * a));
 }
 

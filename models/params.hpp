@@ -49,7 +49,7 @@ struct CellParams {
   double max_concentration = 49200.0;        // mol/m^3, c_max = rho/M
   NmcOcpFit ocp_fit = NmcOcpFit::kNmc721Blend;
   DiffusivityModel diffusivity_model = DiffusivityModel::kORegan2022;
-  double diffusivity_scale = 0.04;           // multiplies the O'Regan 2022 D(x) shape (fit)
+  double diffusivity_scale = 0.039;          // multiplies the O'Regan 2022 D(x) shape (fit)
   double diffusivity_constant = 5e-15;       // m^2/s, used by DiffusivityModel::kConstant
   double exchange_current_mid = 1.0;         // A/m^2 of contact area at x = 0.5
   double transfer_coefficient = 0.5;         // alpha (anodic)
