@@ -75,10 +75,10 @@ struct CellParams {
   bool transition_layer = true;
   RspArchitecture rsp_architecture = RspArchitecture::kDispersed;
   // RSP formation by over-delithiation
-  double rsp_rate_constant = 2.0e-7;          // 1/s at 298.15 K (fit)
+  double rsp_rate_constant = 5.4e-7;          // 1/s at 298.15 K (fitted to the 1C fade)
   double rsp_activation_energy = 50e3;        // J/mol (assumed, order of TM migration barriers)
   double rsp_threshold_stoichiometry = 0.45;  // x below which layered NMC721 degrades (fit)
-  double rsp_saturation_fraction = 1.0;       // f_sat: convertible volume (nucleation near voids)
+  double rsp_saturation_fraction = 0.157;     // f_sat: convertible volume (fitted to the 1C fade)
   double oxygen_per_rsp = 1.0;                // mol O released per mol TM converted (MO2 -> MO)
   // lattice misfit (physics.md section 3)
   double misfit_strain = 0.01;                // effective linear eigenstrain e* (fit 0.5-3 %)
@@ -101,7 +101,7 @@ struct CellParams {
   double crack_isolation = 1.0;               // d(psi)/d(l/R): isolated fraction per crack depth
   // SE transition layer
   double layer_volume_per_oxygen = 2.0e-5;    // m^3 of porous O-rich layer per mol O (fit)
-  double layer_conductivity = 1.0e-5;         // S/m of the void-rich, O-rich layer (fit)
+  double layer_conductivity = 5.0e-5;         // S/m of the void-rich, O-rich layer (fitted)
 
   // RT/F in V
   HALITE_HD double thermal_voltage() const { return kGasConstant * temperature / kFaraday; }
