@@ -236,7 +236,13 @@ HALITE_HD inline double advance_particle_aging(const CellParams& p, int cls, Par
                p.crack_exponent) *
          acc.hoop_power;
   }
-  const double dpsi = fmin(p.crack_isolation * dl / radius * (1.0 - psi0), 0.5 * (1.0 - psi0));
+  // a crack cannot outgrow its particle, and fragments keep part of their contact: the
+  // isolated fraction is capped (kMaxIsolatedFraction) so that a cracked particle stays a
+  // well-posed, if poor, electrode
+  dl = fmin(dl, fmax(radius - a.crack_length, 0.0));
+  constexpr double kMaxIsolatedFraction = 0.9;
+  const double dpsi = fmax(0.0, fmin(p.crack_isolation * dl / radius * (1.0 - psi0),
+                                     kMaxIsolatedFraction - psi0));
   a.rsp_fraction = f0 + df;
   a.crack_length += dl;
   a.isolated_fraction = psi0 + dpsi;
