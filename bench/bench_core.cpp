@@ -53,12 +53,13 @@ struct Args {
 };
 
 void usage(const char* argv0) {
-  std::fprintf(stderr,
-               "usage: %s [--cycles N] [--mesh NX,NR] [--batch B]\n"
-               "  --cycles N    measured 1C CCCV cycles after one warm-up cycle (default 20)\n"
-               "  --mesh NX,NR  cathode finite volumes, radial shells (default: embedded config)\n"
-               "  --batch B     also run B identical cells in one batch (per-cell time vs single)\n",
-               argv0);
+  std::fprintf(
+      stderr,
+      "usage: %s [--cycles N] [--mesh NX,NR] [--batch B]\n"
+      "  --cycles N    measured 1C CCCV cycles after one warm-up cycle (default 20)\n"
+      "  --mesh NX,NR  cathode finite volumes, radial shells (default: embedded config)\n"
+      "  --batch B     also run B identical cells in one batch (per-cell time vs single)\n",
+      argv0);
 }
 
 bool parse_int(const std::string& s, int* out) {
@@ -198,7 +199,10 @@ Series run_series(const RunConfig& config, const models::CellLayout& layout, int
           s.failure = "cell " + std::to_string(c + 1) + ": " + cycler.model().failure(c);
         }
       const double cap = cycler.specific_capacity(0, outcome[0].charge);
-      if (cap > 0) s.discharge_capacity += cap; else s.charge_capacity -= cap;
+      if (cap > 0)
+        s.discharge_capacity += cap;
+      else
+        s.charge_capacity -= cap;
     }
     s.stats = minus(cycler.integrator().stats(), before);
     s.factorizations = cycler.integrator().solver().factorizations() - f_before;
@@ -232,16 +236,16 @@ std::vector<double> collect(const Series& s, F f) {
 
 void print_cycles(const char* label, const Series& s) {
   std::printf("%-8s %5s %9s %9s %9s %9s %7s %9s %9s %8s %9s %5s %5s %9s %9s\n", "run", "cycle",
-              "cpu_ms", "wall_ms", "chg_ms", "dis_ms", "steps", "res_evals", "jac_evals",
-              "factors", "nl_iters", "etf", "ncf", "q_chg", "q_dis");
+              "cpu_ms", "wall_ms", "chg_ms", "dis_ms", "steps", "res_evals", "jac_evals", "factors",
+              "nl_iters", "etf", "ncf", "q_chg", "q_dis");
   int k = 0;
   for (const auto& c : s.cycles) {
     ++k;
     std::printf("%-8s %5d %9.3f %9.3f %9.3f %9.3f %7ld %9ld %9ld %8ld %9ld %5ld %5ld %9.3f %9.3f\n",
-                label, k, 1e3 * c.cpu_cycle(), 1e3 * c.wall_cycle(), 1e3 * c.cpu[0],
-                1e3 * c.cpu[2], c.stats.steps, c.stats.residual_evals, c.stats.jacobian_evals,
-                c.factorizations, c.stats.nonlinear_iters, c.stats.error_test_fails,
-                c.stats.nonlinear_conv_fails, c.charge_capacity, c.discharge_capacity);
+                label, k, 1e3 * c.cpu_cycle(), 1e3 * c.wall_cycle(), 1e3 * c.cpu[0], 1e3 * c.cpu[2],
+                c.stats.steps, c.stats.residual_evals, c.stats.jacobian_evals, c.factorizations,
+                c.stats.nonlinear_iters, c.stats.error_test_fails, c.stats.nonlinear_conv_fails,
+                c.charge_capacity, c.discharge_capacity);
   }
 }
 
@@ -257,8 +261,8 @@ void print_metric(const char* name, const std::vector<double>& v, double target)
 void print_summary(const Series& s, double per_cell_divisor) {
   const double d = per_cell_divisor;
   const int n = s.unknowns_per_cell;
-  std::printf("%-34s %12s %12s %10s %9s %-6s\n", "metric", "median", "min", "target",
-              "ratio", "status");
+  std::printf("%-34s %12s %12s %10s %9s %-6s\n", "metric", "median", "min", "target", "ratio",
+              "status");
   print_metric("cpu_ms_per_cycle", collect(s, [&](auto& c) { return 1e3 * c.cpu_cycle() / d; }),
                kTargetCycleMs);
   print_metric("wall_ms_per_cycle", collect(s, [&](auto& c) { return 1e3 * c.wall_cycle() / d; }),
@@ -266,8 +270,7 @@ void print_summary(const Series& s, double per_cell_divisor) {
   print_metric("cpu_ms_charge_cc", collect(s, [&](auto& c) { return 1e3 * c.cpu[0] / d; }), 0);
   print_metric("cpu_ms_hold_cv", collect(s, [&](auto& c) { return 1e3 * c.cpu[1] / d; }), 0);
   print_metric("cpu_ms_discharge_1c", collect(s, [&](auto& c) { return 1e3 * c.cpu[2] / d; }), 0);
-  print_metric("wall_ms_discharge_1c", collect(s, [&](auto& c) { return 1e3 * c.wall[2] / d; }),
-               0);
+  print_metric("wall_ms_discharge_1c", collect(s, [&](auto& c) { return 1e3 * c.wall[2] / d; }), 0);
   print_metric("cpu_us_per_state_discharge_1c",
                collect(s, [&](auto& c) { return 1e6 * c.cpu[2] / d / n; }),
                kTargetStateDischargeUs);
@@ -288,9 +291,9 @@ void print_summary(const Series& s, double per_cell_divisor) {
                collect(s, [](auto& c) { return double(c.discharge_stats.residual_evals); }), 0);
   print_metric("jac_evals_discharge_1c",
                collect(s, [](auto& c) { return double(c.discharge_stats.jacobian_evals); }), 0);
-  print_metric("cpu_us_per_res_eval_incl",
-               collect(s, [&](auto& c) { return 1e6 * c.cpu_cycle() / d / c.stats.residual_evals; }),
-               0);
+  print_metric(
+      "cpu_us_per_res_eval_incl",
+      collect(s, [&](auto& c) { return 1e6 * c.cpu_cycle() / d / c.stats.residual_evals; }), 0);
   print_metric("cpu_us_per_step_incl",
                collect(s, [&](auto& c) { return 1e6 * c.cpu_cycle() / d / c.stats.steps; }), 0);
 }
@@ -363,11 +366,13 @@ int main(int argc, char** argv) {
   std::printf("\n");
   std::printf("solver: rtol=%g max_step=%g s\n", config.solver.relative_tolerance,
               config.solver.max_step);
-  std::printf("timing: CPU = getrusage(RUSAGE_SELF) user+sys, wall = steady_clock; "
-              "1 warm-up cycle, %d measured cycles; PASS/MISS on the median\n",
-              args.cycles);
-  std::printf("columns: *_ms = CPU ms unless wall_*; q_* = mAh/g of active material; "
-              "counters are batch-wide IDA totals per cycle\n\n");
+  std::printf(
+      "timing: CPU = getrusage(RUSAGE_SELF) user+sys, wall = steady_clock; "
+      "1 warm-up cycle, %d measured cycles; PASS/MISS on the median\n",
+      args.cycles);
+  std::printf(
+      "columns: *_ms = CPU ms unless wall_*; q_* = mAh/g of active material; "
+      "counters are batch-wide IDA totals per cycle\n\n");
 
   const Series single = run_series(config, layout, 1, args.cycles);
   std::printf("## per cycle, single cell (batch 1)\n");
@@ -390,8 +395,10 @@ int main(int argc, char** argv) {
     const double b_cyc = median(collect(batch, [](auto& c) { return c.cpu_cycle(); }));
     const double s_dis = median(collect(single, [](auto& c) { return c.cpu[2]; }));
     const double b_dis = median(collect(batch, [](auto& c) { return c.cpu[2]; }));
-    const double s_res = median(collect(single, [](auto& c) { return c.cpu_cycle() / c.stats.residual_evals; }));
-    const double b_res = median(collect(batch, [](auto& c) { return c.cpu_cycle() / c.stats.residual_evals; }));
+    const double s_res =
+        median(collect(single, [](auto& c) { return c.cpu_cycle() / c.stats.residual_evals; }));
+    const double b_res =
+        median(collect(batch, [](auto& c) { return c.cpu_cycle() / c.stats.residual_evals; }));
     std::printf("\n## batch overhead (medians; ratio = (batch / B) / single, 1 = no overhead)\n");
     std::printf("%-34s %12s %12s %9s\n", "metric", "single", "batch/B", "ratio");
     std::printf("%-34s %12.4f %12.4f %9.3f\n", "cpu_ms_per_cycle", 1e3 * s_cyc,

@@ -67,7 +67,8 @@ bool parse_int_list(const std::string& s, std::vector<int>* out) {
   std::size_t pos = 0;
   while (pos < s.size()) {
     const std::size_t comma = s.find(',', pos);
-    const std::string item = s.substr(pos, comma == std::string::npos ? std::string::npos : comma - pos);
+    const std::string item =
+        s.substr(pos, comma == std::string::npos ? std::string::npos : comma - pos);
     char* end = nullptr;
     const long v = std::strtol(item.c_str(), &end, 10);
     if (item.empty() || *end != '\0' || v < 1) return false;
@@ -99,7 +100,8 @@ bool parse_args(int argc, char** argv, Args* a) {
       if (!v || (a->cpu_max_cells = std::atoi(v)) < 1) return false;
     } else if (arg == "--mesh") {
       const char* v = next();
-      if (!v || std::sscanf(v, "%d,%d", &a->nx, &a->nr) != 2 || a->nx < 1 || a->nr < 1) return false;
+      if (!v || std::sscanf(v, "%d,%d", &a->nx, &a->nr) != 2 || a->nx < 1 || a->nr < 1)
+        return false;
     } else {
       return false;
     }
@@ -142,8 +144,8 @@ void prepare(const Stretch& s, BatchModel& model, std::vector<double>& y) {
 struct Result {
   bool ran = false;
   std::string failure;
-  int cells = 0;       // cells measured
-  long steps = 0;      // IDA steps of the batch (CPU: summed per slice as cells * steps)
+  int cells = 0;   // cells measured
+  long steps = 0;  // IDA steps of the batch (CPU: summed per slice as cells * steps)
   double cell_steps = 0;
   double wall = 0;     // s
   double voltage = 0;  // cell 0 at the end
@@ -296,10 +298,11 @@ int main(int argc, char** argv) {
   std::printf("cpu: %s, %d threads for the CPU backend\n", cpu_model().c_str(), threads);
   std::printf("cell: %s; mesh nodes=%d classes=%d shells=%d -> %d unknowns per cell\n",
               config.name.c_str(), layout.nodes, layout.classes, layout.shells, layout.size());
-  std::printf("stretch: 1C CC charge (%.3g A/m^2) for %.0f s from x0 = %.3f, IDACalcIC included; "
-              "rtol %g\n",
-              stretch.setup.one_c_current_density, args.seconds,
-              stretch.setup.initial_stoichiometry, config.solver.relative_tolerance);
+  std::printf(
+      "stretch: 1C CC charge (%.3g A/m^2) for %.0f s from x0 = %.3f, IDACalcIC included; "
+      "rtol %g\n",
+      stretch.setup.one_c_current_density, args.seconds, stretch.setup.initial_stoichiometry,
+      config.solver.relative_tolerance);
 
   const double t_cycle0 = wall_seconds();
   const long cycle_steps = steps_per_cycle(config, layout);
@@ -328,8 +331,8 @@ int main(int argc, char** argv) {
       }
       const double rate = r->cell_steps / r->wall;
       const double per_step = r->steps > 0 ? 1.0 / double(r->steps) : 0.0;
-      std::printf("%-7d %-4s %8d %10ld %8.4f %14.4g %12.4g %11.1f %11.1f %.6f\n", b, side,
-                  r->cells, r->steps, r->wall, rate, rate / double(cycle_steps),
+      std::printf("%-7d %-4s %8d %10ld %8.4f %14.4g %12.4g %11.1f %11.1f %.6f\n", b, side, r->cells,
+                  r->steps, r->wall, rate, rate / double(cycle_steps),
                   double(r->launches) * per_step, double(r->reductions) * per_step, r->voltage);
     }
     std::fflush(stdout);
@@ -343,7 +346,8 @@ int main(int argc, char** argv) {
   for (const auto& row : rows) {
     const double g = row.gpu.ran ? row.gpu.cell_steps / row.gpu.wall : NAN;
     const double c = row.cpu.ran ? row.cpu.cell_steps / row.cpu.wall : NAN;
-    const double dv = row.gpu.ran && row.cpu.ran ? std::fabs(row.gpu.voltage - row.cpu.voltage) : NAN;
+    const double dv =
+        row.gpu.ran && row.cpu.ran ? std::fabs(row.gpu.voltage - row.cpu.voltage) : NAN;
     std::printf("%-7d %14.4g %14.4g %12.4g %12.4g %8.3g %12.3g\n", row.batch, g, c,
                 g / double(cycle_steps), c / double(cycle_steps), g / c, dv);
   }

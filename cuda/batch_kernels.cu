@@ -5,9 +5,9 @@
 // `using namespace halite::models;` at global scope in a .cu file: CUDA's math_functions.hpp is
 // compiled after the including file's declarations and its unqualified exp(double) calls become
 // ambiguous. Qualify (models::cell_residual) as below.
-#include "cuda/batch_kernels.hpp"
-
 #include <cmath>
+
+#include "cuda/batch_kernels.hpp"
 
 namespace halite::cuda {
 
@@ -16,7 +16,9 @@ namespace {
 // Few registers-hungry threads per block so that small batches still spread over many SMs.
 constexpr int kCellThreads = 32;
 
-int cell_blocks(int cells) { return (cells + kCellThreads - 1) / kCellThreads; }
+int cell_blocks(int cells) {
+  return (cells + kCellThreads - 1) / kCellThreads;
+}
 
 __global__ void residual_kernel(BatchView v, const double* y, const double* yp, double* res,
                                 int* nonfinite, int* nonfinite_count) {
@@ -98,8 +100,8 @@ __global__ void solve_kernel(BatchView v, const double* jacobians, const double*
 void launch_residual(const BatchView& view, const double* y, const double* yp, double* res,
                      int* nonfinite, int* nonfinite_count, cudaStream_t stream) {
   if (view.cells < 1) return;
-  residual_kernel<<<cell_blocks(view.cells), kCellThreads, 0, stream>>>(view, y, yp, res,
-                                                                         nonfinite, nonfinite_count);
+  residual_kernel<<<cell_blocks(view.cells), kCellThreads, 0, stream>>>(view, y, yp, res, nonfinite,
+                                                                        nonfinite_count);
   HALITE_CUDA_CHECK_LAUNCH();
 }
 
@@ -122,7 +124,7 @@ void launch_solve(const BatchView& view, const double* jacobians, const double* 
                   const int* pivots, const double* b, double* x, cudaStream_t stream) {
   if (view.cells < 1) return;
   solve_kernel<<<cell_blocks(view.cells), kCellThreads, 0, stream>>>(view, jacobians, factors,
-                                                                      pivots, b, x);
+                                                                     pivots, b, x);
   HALITE_CUDA_CHECK_LAUNCH();
 }
 

@@ -102,7 +102,7 @@ class DeviceBatchModel {
   DeviceBuffer<unsigned char> frozen_;
   DeviceBuffer<double> frozen_state_;
   DeviceBuffer<double> scratch_;
-  DeviceBuffer<int> nonfinite_;       // cells
+  DeviceBuffer<int> nonfinite_;        // cells
   DeviceBuffer<int> nonfinite_count_;  // 1
   PinnedBuffer<int> host_count_;
   // host staging

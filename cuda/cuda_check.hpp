@@ -32,10 +32,10 @@ class CudaError : public std::runtime_error {
 }  // namespace halite::cuda
 
 // Checks a CUDA runtime call; throws halite::cuda::CudaError naming file, line and the call.
-#define HALITE_CUDA_CHECK(call)                                                  \
-  do {                                                                           \
-    const cudaError_t halite_cuda_status_ = (call);                              \
-    if (halite_cuda_status_ != cudaSuccess)                                      \
+#define HALITE_CUDA_CHECK(call)                                                         \
+  do {                                                                                  \
+    const cudaError_t halite_cuda_status_ = (call);                                     \
+    if (halite_cuda_status_ != cudaSuccess)                                             \
       ::halite::cuda::throw_cuda_error(__FILE__, __LINE__, #call, halite_cuda_status_); \
   } while (0)
 
@@ -94,12 +94,14 @@ class DeviceBuffer {
   void upload(const T* host, std::size_t n, cudaStream_t stream) {
     if (n > size_) throw std::out_of_range("DeviceBuffer::upload: more than the buffer holds");
     if (n > 0)
-      HALITE_CUDA_CHECK(cudaMemcpyAsync(data_, host, n * sizeof(T), cudaMemcpyHostToDevice, stream));
+      HALITE_CUDA_CHECK(
+          cudaMemcpyAsync(data_, host, n * sizeof(T), cudaMemcpyHostToDevice, stream));
   }
   void download(T* host, std::size_t n, cudaStream_t stream) const {
     if (n > size_) throw std::out_of_range("DeviceBuffer::download: more than the buffer holds");
     if (n > 0)
-      HALITE_CUDA_CHECK(cudaMemcpyAsync(host, data_, n * sizeof(T), cudaMemcpyDeviceToHost, stream));
+      HALITE_CUDA_CHECK(
+          cudaMemcpyAsync(host, data_, n * sizeof(T), cudaMemcpyDeviceToHost, stream));
   }
   void zero(cudaStream_t stream) {
     if (size_ > 0) HALITE_CUDA_CHECK(cudaMemsetAsync(data_, 0, bytes(), stream));

@@ -31,8 +31,8 @@ void DeviceSchurSolver::evaluate_jacobian(const double* y) {
 
 bool DeviceSchurSolver::factor(double cj) {
   singular_count_.zero(stream_);
-  launch_factor(model_.view(), cj, jacobians_.get(), factors_.get(), pivots_.get(),
-                singular_.get(), singular_count_.get(), stream_);
+  launch_factor(model_.view(), cj, jacobians_.get(), factors_.get(), pivots_.get(), singular_.get(),
+                singular_count_.get(), stream_);
   HALITE_CUDA_CHECK(cudaMemcpyAsync(host_count_.get(), singular_count_.get(), sizeof(int),
                                     cudaMemcpyDeviceToHost, stream_));
   HALITE_CUDA_CHECK(cudaStreamSynchronize(stream_));
@@ -71,19 +71,24 @@ DeviceLinSolContent* content(SUNLinearSolver S) {
   return static_cast<DeviceLinSolContent*>(S->content);
 }
 
-SUNLinearSolver_Type dev_ls_gettype(SUNLinearSolver) { return SUNLINEARSOLVER_MATRIX_EMBEDDED; }
-SUNLinearSolver_ID dev_ls_getid(SUNLinearSolver) { return SUNLINEARSOLVER_CUSTOM; }
+SUNLinearSolver_Type dev_ls_gettype(SUNLinearSolver) {
+  return SUNLINEARSOLVER_MATRIX_EMBEDDED;
+}
+SUNLinearSolver_ID dev_ls_getid(SUNLinearSolver) {
+  return SUNLINEARSOLVER_CUSTOM;
+}
 int dev_ls_initialize(SUNLinearSolver S) {
   content(S)->jacobian_step = -1;
   return SUNLS_SUCCESS;
 }
-int dev_ls_setup(SUNLinearSolver, SUNMatrix) { return SUNLS_SUCCESS; }
+int dev_ls_setup(SUNLinearSolver, SUNMatrix) {
+  return SUNLS_SUCCESS;
+}
 
 int dev_ls_solve(SUNLinearSolver S, SUNMatrix, N_Vector x, N_Vector b, realtype) {
   auto* c = content(S);
   try {
-    if (!is_device_vector(x) || !is_device_vector(b))
-      return c->last_flag = SUNLS_ILL_INPUT;
+    if (!is_device_vector(x) || !is_device_vector(b)) return c->last_flag = SUNLS_ILL_INPUT;
     const double cj = c->hooks->current_cj();
     const long step = c->hooks->step_counter();
     if (step != c->jacobian_step) {
@@ -103,10 +108,18 @@ int dev_ls_solve(SUNLinearSolver S, SUNMatrix, N_Vector x, N_Vector b, realtype)
   return c->last_flag = SUNLS_SUCCESS;
 }
 
-int dev_ls_numiters(SUNLinearSolver) { return 0; }
-realtype dev_ls_resnorm(SUNLinearSolver) { return 0.0; }
-sunindextype dev_ls_lastflag(SUNLinearSolver S) { return content(S)->last_flag; }
-int dev_ls_setzeroguess(SUNLinearSolver, booleantype) { return SUNLS_SUCCESS; }
+int dev_ls_numiters(SUNLinearSolver) {
+  return 0;
+}
+realtype dev_ls_resnorm(SUNLinearSolver) {
+  return 0.0;
+}
+sunindextype dev_ls_lastflag(SUNLinearSolver S) {
+  return content(S)->last_flag;
+}
+int dev_ls_setzeroguess(SUNLinearSolver, booleantype) {
+  return SUNLS_SUCCESS;
+}
 
 int dev_ls_free(SUNLinearSolver S) {
   if (!S) return SUNLS_SUCCESS;

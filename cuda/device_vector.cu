@@ -11,14 +11,14 @@
 //
 // This file is compiled with --fmad=false: element-wise results are then bit-identical to the
 // host batch vector (same IEEE operations in the same order), which the conformance tests check.
-#include "cuda/device_vector.hpp"
-
 #include <algorithm>
 #include <cmath>
 #include <limits>
 #include <new>
 #include <stdexcept>
 #include <string>
+
+#include "cuda/device_vector.hpp"
 
 namespace halite::cuda {
 
@@ -115,8 +115,8 @@ __global__ void for_each_kernel(sunindextype n, F f) {
 // gridDim.y = number of reductions (slots); term(slot, i) gives entry i's contribution (and may
 // write element-wise outputs as a side effect).
 template <class Term, class Op>
-__global__ void reduce_kernel(sunindextype n, Term term, Op op, double identity,
-                              double* partials, unsigned int* counters, double* results) {
+__global__ void reduce_kernel(sunindextype n, Term term, Op op, double identity, double* partials,
+                              unsigned int* counters, double* results) {
   const int slot = blockIdx.y;
   const sunindextype stride = sunindextype(blockDim.x) * gridDim.x;
   double acc = identity;
@@ -159,10 +159,18 @@ __global__ void cell_wrms_kernel(int cells, int per_cell, ConstPtrs X, ConstPtrs
 // ---------------------------------------------------------------------------------------------
 // Host side
 
-DeviceVectorContent& content(N_Vector v) noexcept { return device_content(v); }
-double* data(N_Vector v) noexcept { return device_content(v).data; }
-sunindextype length(N_Vector v) noexcept { return device_content(v).length; }
-DeviceBatchShared& shared(N_Vector v) noexcept { return *device_content(v).shared; }
+DeviceVectorContent& content(N_Vector v) noexcept {
+  return device_content(v);
+}
+double* data(N_Vector v) noexcept {
+  return device_content(v).data;
+}
+sunindextype length(N_Vector v) noexcept {
+  return device_content(v).length;
+}
+DeviceBatchShared& shared(N_Vector v) noexcept {
+  return *device_content(v).shared;
+}
 
 int blocks_for(sunindextype n, sunindextype per_thread) {
   const sunindextype b = (n + kThreads * per_thread - 1) / (kThreads * per_thread);
@@ -192,7 +200,7 @@ void reduce(DeviceBatchShared& s, sunindextype n, int slots, Term term, Op op, d
             double* out) {
   const dim3 grid(blocks_for(n, 4), slots);
   reduce_kernel<<<grid, kThreads, 0, s.stream.get()>>>(n, term, op, identity, s.partials.get(),
-                                                      s.counters.get(), s.results.get());
+                                                       s.counters.get(), s.results.get());
   HALITE_CUDA_CHECK_LAUNCH();
   ++s.kernel_launches;
   fetch_results(s, slots, out);
@@ -262,7 +270,9 @@ int guarded_int(N_Vector v, Body body) noexcept {
 // ---------------------------------------------------------------------------------------------
 // Constructors, destructor, utilities
 
-N_Vector_ID dev_get_vector_id(N_Vector) { return SUNDIALS_NVEC_CUSTOM; }
+N_Vector_ID dev_get_vector_id(N_Vector) {
+  return SUNDIALS_NVEC_CUSTOM;
+}
 
 N_Vector dev_clone_empty(N_Vector w) {
   if (w == nullptr) return nullptr;
@@ -316,9 +326,15 @@ void dev_space(N_Vector v, sunindextype* real_words, sunindextype* int_words) {
 
 // No host copy of the data exists: N_VGetArrayPointer gives null (IDA with a matrix-embedded
 // solver never asks); N_VGetDeviceArrayPointer gives the device array.
-sunrealtype* dev_get_array_pointer(N_Vector) { return nullptr; }
-sunrealtype* dev_get_device_array_pointer(N_Vector v) { return data(v); }
-sunindextype dev_get_length(N_Vector v) { return length(v); }
+sunrealtype* dev_get_array_pointer(N_Vector) {
+  return nullptr;
+}
+sunrealtype* dev_get_device_array_pointer(N_Vector v) {
+  return data(v);
+}
+sunindextype dev_get_length(N_Vector v) {
+  return length(v);
+}
 
 // ---------------------------------------------------------------------------------------------
 // Element-wise operations (1 launch each)
@@ -343,7 +359,8 @@ void dev_prod(N_Vector x, N_Vector y, N_Vector z) {
   guarded(z, [&] {
     const double *xd = data(x), *yd = data(y);
     double* zd = data(z);
-    launch_for_each(shared(z), length(z), [=] __device__(sunindextype i) { zd[i] = xd[i] * yd[i]; });
+    launch_for_each(shared(z), length(z),
+                    [=] __device__(sunindextype i) { zd[i] = xd[i] * yd[i]; });
   });
 }
 
@@ -351,7 +368,8 @@ void dev_div(N_Vector x, N_Vector y, N_Vector z) {
   guarded(z, [&] {
     const double *xd = data(x), *yd = data(y);
     double* zd = data(z);
-    launch_for_each(shared(z), length(z), [=] __device__(sunindextype i) { zd[i] = xd[i] / yd[i]; });
+    launch_for_each(shared(z), length(z),
+                    [=] __device__(sunindextype i) { zd[i] = xd[i] / yd[i]; });
   });
 }
 
@@ -425,8 +443,8 @@ sunrealtype dev_l1_norm(N_Vector x) {
   return guarded_value(x, [&] {
     const double* xd = data(x);
     return reduce1(
-        shared(x), length(x), [=] __device__(int, sunindextype i) { return fabs(xd[i]); },
-        SumOp{}, 0.0);
+        shared(x), length(x), [=] __device__(int, sunindextype i) { return fabs(xd[i]); }, SumOp{},
+        0.0);
   });
 }
 
@@ -443,8 +461,8 @@ sunrealtype dev_min(N_Vector x) {
   return guarded_value(x, [&] {
     const double* xd = data(x);
     return reduce1(
-        shared(x), length(x), [=] __device__(int, sunindextype i) { return xd[i]; },
-        MinSkipNaN{}, std::numeric_limits<double>::infinity());
+        shared(x), length(x), [=] __device__(int, sunindextype i) { return xd[i]; }, MinSkipNaN{},
+        std::numeric_limits<double>::infinity());
   });
 }
 
@@ -492,9 +510,7 @@ sunrealtype dev_min_quotient(N_Vector num, N_Vector denom) {
     const double *nd = data(num), *dd = data(denom);
     return reduce1(
         shared(num), length(num),
-        [=] __device__(int, sunindextype i) {
-          return dd[i] != 0.0 ? nd[i] / dd[i] : SUN_BIG_REAL;
-        },
+        [=] __device__(int, sunindextype i) { return dd[i] != 0.0 ? nd[i] / dd[i] : SUN_BIG_REAL; },
         MinSkipNaN{}, SUN_BIG_REAL);
   });
 }
@@ -597,8 +613,8 @@ int dev_dot_prod_multi(int nvec, N_Vector x, N_Vector* Y, sunrealtype* dot_prods
       for (int k = 0; k < count; ++k) ys.p[k] = data(Y[start + k]);
       reduce(
           shared(x), length(x), count,
-          [=] __device__(int slot, sunindextype i) { return xd[i] * ys.p[slot][i]; }, SumOp{},
-          0.0, dot_prods + start);
+          [=] __device__(int slot, sunindextype i) { return xd[i] * ys.p[slot][i]; }, SumOp{}, 0.0,
+          dot_prods + start);
     }
     return 0;
   });
@@ -831,7 +847,11 @@ void copy_to_host(N_Vector v, double* host) {
   HALITE_CUDA_CHECK(cudaStreamSynchronize(c.shared->stream.get()));
 }
 
-const std::string& device_vector_error(N_Vector v) noexcept { return shared(v).error; }
-void clear_device_vector_error(N_Vector v) noexcept { shared(v).clear_error(); }
+const std::string& device_vector_error(N_Vector v) noexcept {
+  return shared(v).error;
+}
+void clear_device_vector_error(N_Vector v) noexcept {
+  shared(v).clear_error();
+}
 
 }  // namespace halite::cuda

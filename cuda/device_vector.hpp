@@ -104,7 +104,9 @@ N_Vector make_device_vector(SUNContext sunctx, int cells, int per_cell,
 [[nodiscard]] inline DeviceVectorContent& device_content(N_Vector v) noexcept {
   return *static_cast<DeviceVectorContent*>(v->content);
 }
-[[nodiscard]] inline double* device_data(N_Vector v) noexcept { return device_content(v).data; }
+[[nodiscard]] inline double* device_data(N_Vector v) noexcept {
+  return device_content(v).data;
+}
 [[nodiscard]] inline DeviceBatchShared& device_shared(N_Vector v) noexcept {
   return *device_content(v).shared;
 }

@@ -1,10 +1,9 @@
 #include "cuda/gpu_integrator.hpp"
 
+#include <fmt/format.h>
 #include <ida/ida.h>
 
 #include <cstdlib>
-
-#include <fmt/format.h>
 
 namespace halite::cuda {
 
@@ -35,8 +34,7 @@ GpuBatchIntegrator::GpuBatchIntegrator(BatchModel& model, const SolverConfig& co
       model.differential_id(id.data() + std::size_t(c) * n);
       model.absolute_tolerances(config.absolute_tolerance_stoichiometry,
                                 config.absolute_tolerance_potential,
-                                config.absolute_tolerance_current,
-                                config.absolute_tolerance_charge,
+                                config.absolute_tolerance_current, config.absolute_tolerance_charge,
                                 atol.data() + std::size_t(c) * n);
     }
     copy_to_device(id_.get(), id.data());
@@ -89,8 +87,12 @@ GpuBatchIntegrator::~GpuBatchIntegrator() {
   if (linear_solver_) SUNLinSolFree(linear_solver_);
 }
 
-void GpuBatchIntegrator::set_state(const double* y_host) { copy_to_device(y_.get(), y_host); }
-void GpuBatchIntegrator::get_state(double* y_host) const { copy_to_host(y_.get(), y_host); }
+void GpuBatchIntegrator::set_state(const double* y_host) {
+  copy_to_device(y_.get(), y_host);
+}
+void GpuBatchIntegrator::get_state(double* y_host) const {
+  copy_to_host(y_.get(), y_host);
+}
 void GpuBatchIntegrator::get_derivative(double* yp_host) const {
   copy_to_host(yp_.get(), yp_host);
 }
@@ -113,9 +115,8 @@ int GpuBatchIntegrator::residual_callback(double, N_Vector y, N_Vector yp, N_Vec
     HALITE_CUDA_CHECK(cudaMemcpyAsync(self->last_residual_point_.get(), device_data(y),
                                       n * sizeof(double), cudaMemcpyDeviceToDevice,
                                       self->stream()));
-    const int bad =
-        self->device_model_->residual(device_data(y), device_data(yp), device_data(res),
-                                      self->stream());
+    const int bad = self->device_model_->residual(device_data(y), device_data(yp), device_data(res),
+                                                  self->stream());
     return bad > 0 ? 1 : 0;
   } catch (const std::exception& e) {
     self->vectors().record_error(e.what());
@@ -128,8 +129,8 @@ int GpuBatchIntegrator::residual_callback(double, N_Vector y, N_Vector yp, N_Vec
 void GpuBatchIntegrator::error_callback(int, const char* module, const char* function, char* msg,
                                         void* data) {
   auto* self = static_cast<GpuBatchIntegrator*>(data);
-  self->last_ida_message_ = fmt::format("[{} {}] {}", module ? module : "IDA",
-                                        function ? function : "", msg ? msg : "");
+  self->last_ida_message_ =
+      fmt::format("[{} {}] {}", module ? module : "IDA", function ? function : "", msg ? msg : "");
 }
 
 void GpuBatchIntegrator::check_device(const char* call) {
@@ -153,8 +154,8 @@ void GpuBatchIntegrator::restart(double t0) {
   in_initial_condition_ = false;
   check_device("IDACalcIC");
   if (flag < 0) {
-    std::string msg = fmt::format("IDACalcIC failed with flag {} ({})",
-                                  IDAGetReturnFlagName(flag), flag);
+    std::string msg =
+        fmt::format("IDACalcIC failed with flag {} ({})", IDAGetReturnFlagName(flag), flag);
     if (!last_ida_message_.empty()) msg += ": " + last_ida_message_;
     int cell = -1;
     const auto bad = device_model_->nonfinite_cells(stream());
@@ -194,32 +195,11 @@ long GpuBatchIntegrator::advance_to(double t_end) {
   return steps;
 }
 
-void GpuBatchIntegrator::accumulate_stats() {
-  SolverStats s;
-  IDAGetNumSteps(ida_, &s.steps);
-  IDAGetNumResEvals(ida_, &s.residual_evals);
-  IDAGetNumNonlinSolvIters(ida_, &s.nonlinear_iters);
-  IDAGetNumErrTestFails(ida_, &s.error_test_fails);
-  IDAGetNumNonlinSolvConvFails(ida_, &s.nonlinear_conv_fails);
-  total_.steps += s.steps;
-  total_.residual_evals += s.residual_evals;
-  total_.nonlinear_iters += s.nonlinear_iters;
-  total_.error_test_fails += s.error_test_fails;
-  total_.nonlinear_conv_fails += s.nonlinear_conv_fails;
-}
+void GpuBatchIntegrator::accumulate_stats() { total_.add_ida_counters(read_ida_counters(ida_)); }
 
 SolverStats GpuBatchIntegrator::stats() const {
-  SolverStats s;
-  IDAGetNumSteps(ida_, &s.steps);
-  IDAGetNumResEvals(ida_, &s.residual_evals);
-  IDAGetNumNonlinSolvIters(ida_, &s.nonlinear_iters);
-  IDAGetNumErrTestFails(ida_, &s.error_test_fails);
-  IDAGetNumNonlinSolvConvFails(ida_, &s.nonlinear_conv_fails);
-  s.steps += total_.steps;
-  s.residual_evals += total_.residual_evals;
-  s.nonlinear_iters += total_.nonlinear_iters;
-  s.error_test_fails += total_.error_test_fails;
-  s.nonlinear_conv_fails += total_.nonlinear_conv_fails;
+  SolverStats s = read_ida_counters(ida_);
+  s.add_ida_counters(total_);
   s.jacobian_evals = solver_->jacobian_evaluations();
   return s;
 }

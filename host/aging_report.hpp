@@ -30,8 +30,8 @@ double dead_lithium(const BatchModel& model, int cell);
 void add_loss_split(std::vector<double>& row, const LossReference& first, double discharge,
                     double layered_fraction, double dead, double mah_per_g_per_mol_m2);
 
-// The aging state of one cell at the end of a cycle (all columns but the loss split). max_surface_hoop: largest net surface hoop
-// stress over the cycle (Pa).
+// The aging state of one cell at the end of a cycle (all columns but the loss split).
+// max_surface_hoop: largest net surface hoop stress over the cycle (Pa).
 std::vector<double> aging_summary(const BatchModel& model, int cell, const double* y_cell,
                                   double max_surface_hoop);
 

@@ -1,12 +1,11 @@
 #include "host/batch_integrator.hpp"
 
+#include <fmt/format.h>
 #include <ida/ida.h>
 
 #include <algorithm>
 #include <cmath>
 #include <cstdlib>
-
-#include <fmt/format.h>
 
 namespace halite {
 
@@ -14,9 +13,9 @@ namespace {
 
 void check_ida(int flag, const char* call) {
   if (flag < 0)
-    throw IntegrationError(fmt::format("{} failed with flag {} ({})", call, IDAGetReturnFlagName(flag),
-                                       flag),
-                           -1, flag);
+    throw IntegrationError(
+        fmt::format("{} failed with flag {} ({})", call, IDAGetReturnFlagName(flag), flag), -1,
+        flag);
 }
 
 }  // namespace
@@ -41,7 +40,8 @@ BatchIntegrator::BatchIntegrator(BatchModel& model, const SolverConfig& config)
   ida_ = IDACreate(context_);
   if (!ida_) throw std::bad_alloc();
   check_ida(IDASetErrHandlerFn(ida_, &BatchIntegrator::error_callback, this), "IDASetErrHandlerFn");
-  check_ida(IDAInit(ida_, &BatchIntegrator::residual_callback, 0.0, y_.get(), yp_.get()), "IDAInit");
+  check_ida(IDAInit(ida_, &BatchIntegrator::residual_callback, 0.0, y_.get(), yp_.get()),
+            "IDAInit");
   check_ida(IDASVtolerances(ida_, config.relative_tolerance, atol_.get()), "IDASVtolerances");
   check_ida(IDASetUserData(ida_, this), "IDASetUserData");
   check_ida(IDASetId(ida_, id_.get()), "IDASetId");
@@ -76,8 +76,7 @@ BatchIntegrator::~BatchIntegrator() {
   if (linear_solver_) SUNLinSolFree(linear_solver_);
 }
 
-int BatchIntegrator::residual_callback(double, N_Vector y, N_Vector yp, N_Vector res,
-                                       void* data) {
+int BatchIntegrator::residual_callback(double, N_Vector y, N_Vector yp, N_Vector res, void* data) {
   auto* self = static_cast<BatchIntegrator*>(data);
   try {
     const double* yd = batch_data(y);
@@ -101,8 +100,8 @@ int BatchIntegrator::root_callback(double t, N_Vector y, N_Vector, double* g, vo
 void BatchIntegrator::error_callback(int, const char* module, const char* function, char* msg,
                                      void* data) {
   auto* self = static_cast<BatchIntegrator*>(data);
-  self->last_ida_message_ = fmt::format("[{} {}] {}", module ? module : "IDA",
-                                        function ? function : "", msg ? msg : "");
+  self->last_ida_message_ =
+      fmt::format("[{} {}] {}", module ? module : "IDA", function ? function : "", msg ? msg : "");
 }
 
 void BatchIntegrator::restart(double t0, int roots_per_cell, RootFunction roots) {
@@ -143,7 +142,8 @@ const std::vector<int>& BatchIntegrator::roots_found() {
 }
 
 std::string BatchIntegrator::describe_failure(const char* call, int flag, int* blamed_cell) {
-  std::string msg = fmt::format("{} failed with flag {} ({})", call, IDAGetReturnFlagName(flag), flag);
+  std::string msg =
+      fmt::format("{} failed with flag {} ({})", call, IDAGetReturnFlagName(flag), flag);
   if (!last_ida_message_.empty()) msg += ": " + last_ida_message_;
   *blamed_cell = -1;
   if (!model_.nonfinite_cells().empty()) {
@@ -191,32 +191,21 @@ std::string BatchIntegrator::describe_failure(const char* call, int flag, int* b
   return msg;
 }
 
-void BatchIntegrator::accumulate_stats() {
+SolverStats read_ida_counters(void* ida) {
   SolverStats s;
-  IDAGetNumSteps(ida_, &s.steps);
-  IDAGetNumResEvals(ida_, &s.residual_evals);
-  IDAGetNumNonlinSolvIters(ida_, &s.nonlinear_iters);
-  IDAGetNumErrTestFails(ida_, &s.error_test_fails);
-  IDAGetNumNonlinSolvConvFails(ida_, &s.nonlinear_conv_fails);
-  total_.steps += s.steps;
-  total_.residual_evals += s.residual_evals;
-  total_.nonlinear_iters += s.nonlinear_iters;
-  total_.error_test_fails += s.error_test_fails;
-  total_.nonlinear_conv_fails += s.nonlinear_conv_fails;
+  IDAGetNumSteps(ida, &s.steps);
+  IDAGetNumResEvals(ida, &s.residual_evals);
+  IDAGetNumNonlinSolvIters(ida, &s.nonlinear_iters);
+  IDAGetNumErrTestFails(ida, &s.error_test_fails);
+  IDAGetNumNonlinSolvConvFails(ida, &s.nonlinear_conv_fails);
+  return s;
 }
 
+void BatchIntegrator::accumulate_stats() { total_.add_ida_counters(read_ida_counters(ida_)); }
+
 SolverStats BatchIntegrator::stats() const {
-  SolverStats s;
-  IDAGetNumSteps(ida_, &s.steps);
-  IDAGetNumResEvals(ida_, &s.residual_evals);
-  IDAGetNumNonlinSolvIters(ida_, &s.nonlinear_iters);
-  IDAGetNumErrTestFails(ida_, &s.error_test_fails);
-  IDAGetNumNonlinSolvConvFails(ida_, &s.nonlinear_conv_fails);
-  s.steps += total_.steps;
-  s.residual_evals += total_.residual_evals;
-  s.nonlinear_iters += total_.nonlinear_iters;
-  s.error_test_fails += total_.error_test_fails;
-  s.nonlinear_conv_fails += total_.nonlinear_conv_fails;
+  SolverStats s = read_ida_counters(ida_);
+  s.add_ida_counters(total_);
   s.jacobian_evals = solver_.jacobian_evaluations();
   return s;
 }

@@ -1,9 +1,9 @@
 #include "host/batch_model.hpp"
 
+#include <fmt/format.h>
+
 #include <cmath>
 #include <stdexcept>
-
-#include <fmt/format.h>
 
 namespace halite {
 
@@ -52,8 +52,8 @@ void BatchModel::sample_aging(double t, const double* y) {
     if (frozen_[c]) continue;
     const double* yc = y + std::size_t(c) * L.size();
     for (int q = 0; q < L.particles(); ++q)
-      models::sample_particle_aging(params_[c], aging(c, q), yc + L.particle_offset(q), L.shells,
-                                    t, accumulators_[std::size_t(c) * L.particles() + q]);
+      models::sample_particle_aging(params_[c], aging(c, q), yc + L.particle_offset(q), L.shells, t,
+                                    accumulators_[std::size_t(c) * L.particles() + q]);
   }
 }
 
@@ -150,9 +150,8 @@ void BatchModel::initial_guess(int cell, double x0, double* y) const {
   const auto& p = params_[cell];
   const auto& L = layout_;
   for (int i = 0; i < L.x_offset(); ++i) y[i] = x0;
-  const double current = controls_[cell].mode == models::ControlMode::kCurrent
-                             ? controls_[cell].current_density
-                             : 0.0;
+  const double current =
+      controls_[cell].mode == models::ControlMode::kCurrent ? controls_[cell].current_density : 0.0;
   const double phi_e = models::separator_interface_potential(p, current);
   const double sigma = models::hydrostatic_stress(p, x0, x0);
   const double phi_s =
@@ -196,9 +195,8 @@ std::string BatchModel::describe_component(int index) const {
   if (local == L.local_charge()) return "step charge Q";
   if (local == L.local_energy()) return "step energy E";
   const int node = local / 2;
-  return fmt::format("{} at cathode node {}", local % 2 == 0 ? "phi_e (SE potential)"
-                                                            : "phi_s (solid potential)",
-                     node + 1);
+  return fmt::format("{} at cathode node {}",
+                     local % 2 == 0 ? "phi_e (SE potential)" : "phi_s (solid potential)", node + 1);
 }
 
 double BatchModel::cell_voltage(int cell, const double* y) const {
@@ -207,9 +205,9 @@ double BatchModel::cell_voltage(int cell, const double* y) const {
   const int last = L.nodes - 1;
   double node_mean = 0.0;
   for (int k = 0; k < L.classes; ++k)
-    node_mean += p.particle_volume_weight[k] *
-                 models::particle_mean_stoichiometry(
-                     y + L.particle_offset(L.particle(last, k)), L.shells);
+    node_mean +=
+        p.particle_volume_weight[k] *
+        models::particle_mean_stoichiometry(y + L.particle_offset(L.particle(last, k)), L.shells);
   return models::terminal_voltage(p, L, y[L.phi_s(last)], y[L.current()], node_mean);
 }
 

@@ -13,12 +13,12 @@ namespace halite {
 struct LoadingConfig {
   enum class Basis { kComposite, kActiveMaterial };
   Basis basis = Basis::kComposite;
-  double areal_mass = 0.36;               // kg/m^2 (36 mg/cm^2), of composite or of CAM per basis
-  double active_mass_fraction = 0.7;      // CAM : SE = 7 : 3 by mass
-  double active_density = 4790.0;         // kg/m^3, NMC721 crystallographic
-  double electrolyte_density = 1860.0;    // kg/m^3, argyrodite
-  double porosity = 0.07;                 // residual porosity of the pressed composite
-  double active_molar_mass = 0.09730;     // kg/mol, LiNi0.7Co0.2Mn0.1O2
+  double areal_mass = 0.36;             // kg/m^2 (36 mg/cm^2), of composite or of CAM per basis
+  double active_mass_fraction = 0.7;    // CAM : SE = 7 : 3 by mass
+  double active_density = 4790.0;       // kg/m^3, NMC721 crystallographic
+  double electrolyte_density = 1860.0;  // kg/m^3, argyrodite
+  double porosity = 0.07;               // residual porosity of the pressed composite
+  double active_molar_mass = 0.09730;   // kg/mol, LiNi0.7Co0.2Mn0.1O2
   double reference_specific_capacity = 150.0;  // mAh/g that defines 1C
   // Which way resolve_loading() derives: true = the cathode thickness (volume fractions) follow
   // from areal_mass (active_mass_fraction and porosity); false = the user gave the cathode
@@ -26,24 +26,24 @@ struct LoadingConfig {
   bool derive_thickness = true;
   bool derive_volume_fractions = true;
   // Derived by resolve_loading():
-  double active_areal_mass = 0.0;         // kg/m^2 of CAM
-  double electrolyte_areal_mass = 0.0;    // kg/m^2 of SE in the composite
-  double one_c_current_density = 0.0;     // A/m^2
+  double active_areal_mass = 0.0;       // kg/m^2 of CAM
+  double electrolyte_areal_mass = 0.0;  // kg/m^2 of SE in the composite
+  double one_c_current_density = 0.0;   // A/m^2
 };
 
 struct MeshConfig {
-  int cathode_nodes = 8;    // finite volumes across the composite cathode
-  int radial_shells = 10;   // finite volumes per particle radius
+  int cathode_nodes = 8;   // finite volumes across the composite cathode
+  int radial_shells = 10;  // finite volumes per particle radius
 };
 
 struct SolverConfig {
   double relative_tolerance = 1e-6;
-  double absolute_tolerance_stoichiometry = 1e-7;   // -
-  double absolute_tolerance_potential = 1e-7;       // V
-  double absolute_tolerance_current = 1e-6;         // A/m^2
-  double absolute_tolerance_charge = 1e-3;          // C/m^2 (and J/m^2 for energy)
-  double max_step = 600.0;                          // s
-  long max_steps_per_step = 200000;                 // IDA steps within one protocol step
+  double absolute_tolerance_stoichiometry = 1e-7;  // -
+  double absolute_tolerance_potential = 1e-7;      // V
+  double absolute_tolerance_current = 1e-6;        // A/m^2
+  double absolute_tolerance_charge = 1e-3;         // C/m^2 (and J/m^2 for energy)
+  double max_step = 600.0;                         // s
+  long max_steps_per_step = 200000;                // IDA steps within one protocol step
 };
 
 struct OutputConfig {

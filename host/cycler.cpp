@@ -1,7 +1,6 @@
 #include "host/cycler.hpp"
 
-#include "host/aging_report.hpp"
-
+#include <fmt/format.h>
 #include <ida/ida.h>
 
 #include <algorithm>
@@ -9,7 +8,7 @@
 #include <limits>
 #include <stdexcept>
 
-#include <fmt/format.h>
+#include "host/aging_report.hpp"
 
 namespace halite {
 
@@ -95,8 +94,8 @@ std::vector<StepOutcome> Cycler::run_step(const Step& step, int step_index,
   // Controls of every cell for this step.
   for (int c = 0; c < b; ++c) {
     auto& ctrl = model_->control(c);
-    const double magnitude = step.c_rate > 0.0 ? step.c_rate * cells_[c].one_c_current_density
-                                               : step.current_density;
+    const double magnitude =
+        step.c_rate > 0.0 ? step.c_rate * cells_[c].one_c_current_density : step.current_density;
     switch (step.mode) {
       case StepMode::kChargeCurrent:
         ctrl = {models::ControlMode::kCurrent, -magnitude, 0.0};
@@ -189,8 +188,8 @@ std::vector<StepOutcome> Cycler::run_step(const Step& step, int step_index,
       for (int c = 0; c < b; ++c) {
         auto& ctrl = model_->control(c);
         ctrl = target[c];
-        ctrl.current_density =
-            previous[c].current_density + f * (target[c].current_density - previous[c].current_density);
+        ctrl.current_density = previous[c].current_density +
+                               f * (target[c].current_density - previous[c].current_density);
         if (target[c].mode == models::ControlMode::kVoltage)
           ctrl.cell_voltage =
               previous[c].cell_voltage + f * (target[c].cell_voltage - previous[c].cell_voltage);
@@ -206,8 +205,8 @@ std::vector<StepOutcome> Cycler::run_step(const Step& step, int step_index,
         return;
       } catch (const IntegrationError& e) {
         const int c = e.cell;
-        const std::string reason = fmt::format("step {} '{}' at its start: {}", step_index + 1,
-                                               step.text, e.what());
+        const std::string reason =
+            fmt::format("step {} '{}' at its start: {}", step_index + 1, step.text, e.what());
         if (c < 0) throw IntegrationError(reason, c, e.flag);
         fail_cell(c, reason);
         if (model_->active_cells() == 0) return;
@@ -305,8 +304,8 @@ std::vector<StepOutcome> Cycler::run_step(const Step& step, int step_index,
     } else if (flag < 0) {
       int c = -1;
       const std::string why = integrator_->describe_failure("IDASolve", flag, &c);
-      const std::string reason = fmt::format("step {} '{}' at t = {:.6g} s: {}", step_index + 1,
-                                             step.text, t - t0, why);
+      const std::string reason =
+          fmt::format("step {} '{}' at t = {:.6g} s: {}", step_index + 1, step.text, t - t0, why);
       if (c < 0) throw IntegrationError(reason, -1, flag);
       fail_cell(c, reason);
       if (model_->active_cells() == 0) break;
@@ -323,7 +322,8 @@ std::vector<StepOutcome> Cycler::run_step(const Step& step, int step_index,
           const double* yc = integrator_->cell_state(c);
           const double* yf = model_->frozen_state(c);
           for (int i = 0; i < L.size(); ++i)
-            frozen_drift_ = std::max(frozen_drift_, std::fabs(yc[i] - yf[i]) / std::max(1.0, std::fabs(yf[i])));
+            frozen_drift_ =
+                std::max(frozen_drift_, std::fabs(yc[i] - yf[i]) / std::max(1.0, std::fabs(yf[i])));
         }
       if (flag == IDA_TSTOP_RETURN)
         for (int c = 0; c < b; ++c)
@@ -427,8 +427,8 @@ std::vector<double> Cycler::slow_state_scale(int cell) const {
   const auto& p = cells_[cell].params;
   std::vector<double> w;
   for (int q = 0; q < L.particles(); ++q)
-    w.insert(w.end(), {1.0, 1.0, p.particle_radius[q % L.classes], 1.0, 1.0, 1e-6,
-                       p.max_concentration});
+    w.insert(w.end(),
+             {1.0, 1.0, p.particle_radius[q % L.classes], 1.0, 1.0, 1e-6, p.max_concentration});
   w.push_back(model_->total_lithium(cell, integrator_->cell_state(cell)));
   return w;
 }
@@ -450,8 +450,7 @@ void Cycler::set_slow_state(int cell, const std::vector<double>& s) {
   // The shell stoichiometries follow: shift them uniformly so the cathode holds the
   // extrapolated total Li (layered + RSP + stranded), keeping each particle's profile shape.
   double* y = integrator_->cell_state(cell);
-  const double target_layered =
-      s[k] - model_->rsp_lithium(cell) - model_->stranded_lithium(cell);
+  const double target_layered = s[k] - model_->rsp_lithium(cell) - model_->stranded_lithium(cell);
   const double layered_now = model_->cathode_lithium(cell, y);
   const double capacity = model_->cathode_lithium_capacity(cell);
   const double shift = (target_layered - layered_now) / capacity;
@@ -548,7 +547,9 @@ void Cycler::rebuild(const CyclerState& s) {
   skipped_cycles_ = s.skipped_cycles;
 }
 
-void Cycler::restore_state(const CyclerState& state) { rebuild(state); }
+void Cycler::restore_state(const CyclerState& state) {
+  rebuild(state);
+}
 
 // ---------------------------------------------------------------------------------------------
 
@@ -570,9 +571,9 @@ void Cycler::run(int max_cycles,
     const bool valid = start.block >= 0 && start.repetition >= 0 && within &&
                        start.cycle == before + start.repetition;
     if (!valid)
-      throw std::invalid_argument(fmt::format(
-          "cycle cursor (block {}, repetition {}, cycle {}) does not fit the protocol",
-          start.block + 1, start.repetition, start.cycle));
+      throw std::invalid_argument(
+          fmt::format("cycle cursor (block {}, repetition {}, cycle {}) does not fit the protocol",
+                      start.block + 1, start.repetition, start.cycle));
   } else {
     integrated_cycles_ = 0;
   }
@@ -620,9 +621,9 @@ void Cycler::run(int max_cycles,
       } catch (const IntegrationError& e) {
         if (attempt == control.retries) {
           solver_config_ = base_solver;
-          throw IntegrationError(fmt::format("cycle {} failed after {} retries: {}", cycle_number,
-                                             attempt, e.what()),
-                                 e.cell, e.flag);
+          throw IntegrationError(
+              fmt::format("cycle {} failed after {} retries: {}", cycle_number, attempt, e.what()),
+              e.cell, e.flag);
         }
       }
       ++retried_cycles_;
@@ -754,8 +755,9 @@ void Cycler::run(int max_cycles,
         }
         // k (k + 1) / 2 * second <= tolerance
         const double k_allowed =
-            second > 0.0 ? std::floor(0.5 * (std::sqrt(1.0 + 8.0 * skipping.tolerance / second) - 1.0))
-                         : double(jump);
+            second > 0.0
+                ? std::floor(0.5 * (std::sqrt(1.0 + 8.0 * skipping.tolerance / second) - 1.0))
+                : double(jump);
         jump = std::min(jump, static_cast<int>(std::max(0.0, k_allowed)));
       }
       if (jump < 2) continue;

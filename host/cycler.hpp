@@ -8,8 +8,8 @@
 #include <string>
 #include <vector>
 
-#include "host/batch_integrator.hpp"
 #include "host/aging_report.hpp"
+#include "host/batch_integrator.hpp"
 #include "host/batch_model.hpp"
 #include "host/config.hpp"
 #include "host/protocol.hpp"

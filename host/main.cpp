@@ -84,8 +84,7 @@ int run_cli(int argc, char** argv, std::vector<std::string>& sets) {
       ->type_name("N")
       ->check(CLI::PositiveNumber);
   run->add_flag("-q,--quiet", options.quiet, "No progress output");
-  run->add_flag("--no-skip", options.no_skip,
-                "Integrate every cycle (no adaptive cycle skipping)");
+  run->add_flag("--no-skip", options.no_skip, "Integrate every cycle (no adaptive cycle skipping)");
   run->add_option("--skip-tolerance", options.skip_tolerance,
                   "Allowed extrapolation error of the slow state per jump (weighted max norm)")
       ->capture_default_str()

@@ -27,7 +27,7 @@ struct Step {
   // Current magnitude: either a C-rate (c_rate > 0) or a current density in A/m^2.
   double c_rate = 0.0;
   double current_density = 0.0;
-  double voltage = 0.0;  // V, for kHoldVoltage, in the protocol's reference
+  double voltage = 0.0;            // V, for kHoldVoltage, in the protocol's reference
   std::vector<Termination> until;  // the first condition met ends the step
   std::string text;                // the step as the user wrote it, for messages and output
 };

@@ -9,27 +9,40 @@ namespace halite {
 struct SolverStats {
   long steps = 0;
   long residual_evals = 0;
-  long jacobian_evals = 0;     // linear-solver setups (Jacobian evaluation + factorisation)
+  long jacobian_evals = 0;  // linear-solver setups (Jacobian evaluation + factorisation)
   long nonlinear_iters = 0;
   long error_test_fails = 0;
   long nonlinear_conv_fails = 0;
+
+  // Adds the IDA counters (not jacobian_evals, which the linear solver counts).
+  SolverStats& add_ida_counters(const SolverStats& o) {
+    steps += o.steps;
+    residual_evals += o.residual_evals;
+    nonlinear_iters += o.nonlinear_iters;
+    error_test_fails += o.error_test_fails;
+    nonlinear_conv_fails += o.nonlinear_conv_fails;
+    return *this;
+  }
 };
 
+// IDA's counters since its last (re)initialisation (host/batch_integrator.cpp).
+SolverStats read_ida_counters(void* ida_mem);
+
 struct CycleRecord {
-  int cycle = 0;                        // 1-based over the whole protocol
-  double charge_capacity = 0;           // mAh per g of active material
-  double discharge_capacity = 0;        // mAh per g of active material
-  double coulombic_efficiency = 0;      // discharge / charge (NaN if no charge)
-  double charge_energy = 0;             // mWh per g of active material (cell voltage vs Li-In)
-  double discharge_energy = 0;          // mWh per g of active material (cell voltage vs Li-In)
-  double lithium_inventory = 0;         // mol/m^2 in the cathode particles at cycle end
-  double duration = 0;                  // s, this cell's own clock
-  std::vector<double> step_end_times;   // s since cycle start, one per step
-  SolverStats stats;                    // summed over the steps of this cycle (batch-wide IDA)
-  std::vector<double> aging;            // aging columns, in the order of aging_column_specs()
-  bool simulated = true;                // false where a controller extrapolated the cycle
+  int cycle = 0;                       // 1-based over the whole protocol
+  double charge_capacity = 0;          // mAh per g of active material
+  double discharge_capacity = 0;       // mAh per g of active material
+  double coulombic_efficiency = 0;     // discharge / charge (NaN if no charge)
+  double charge_energy = 0;            // mWh per g of active material (cell voltage vs Li-In)
+  double discharge_energy = 0;         // mWh per g of active material (cell voltage vs Li-In)
+  double lithium_inventory = 0;        // mol/m^2 in the cathode particles at cycle end
+  double duration = 0;                 // s, this cell's own clock
+  std::vector<double> step_end_times;  // s since cycle start, one per step
+  SolverStats stats;                   // summed over the steps of this cycle (batch-wide IDA)
+  std::vector<double> aging;           // aging columns, in the order of aging_column_specs()
+  bool simulated = true;               // false where a controller extrapolated the cycle
   bool failed = false;
-  std::string failure;                  // reason, if failed
+  std::string failure;  // reason, if failed
 };
 
 // One sample of a stored voltage curve.

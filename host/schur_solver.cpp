@@ -15,8 +15,8 @@ SchurSolver::SchurSolver(BatchModel& model) : model_(model) {
 
 models::CellJacobianRef SchurSolver::jacobian(int cell) {
   const auto& L = model_.layout();
-  return models::cell_jacobian_ref(L,
-                                   jacobians_.data() + std::size_t(cell) * models::cell_jacobian_size(L));
+  return models::cell_jacobian_ref(
+      L, jacobians_.data() + std::size_t(cell) * models::cell_jacobian_size(L));
 }
 
 void SchurSolver::evaluate_jacobian(const double* y) {
@@ -24,9 +24,9 @@ void SchurSolver::evaluate_jacobian(const double* y) {
   for (int c = 0; c < model_.cells(); ++c) {
     if (model_.frozen(c)) continue;
     const auto J = jacobian(c);
-    models::cell_jacobian(model_.params(c), L, model_.control(c),
-                          y + std::size_t(c) * L.size(), J.particle_blocks, J.x_block,
-                          J.x_mean_coupling, scratch_.data(), model_.coefficients(c));
+    models::cell_jacobian(model_.params(c), L, model_.control(c), y + std::size_t(c) * L.size(),
+                          J.particle_blocks, J.x_block, J.x_mean_coupling, scratch_.data(),
+                          model_.coefficients(c));
   }
   ++jacobian_evaluations_;
 }
@@ -60,8 +60,7 @@ void SchurSolver::solve(const double* b, double* x) const {
     }
     const auto J = models::cell_jacobian_ref(
         L, const_cast<double*>(jacobians_.data()) + c * models::cell_jacobian_size(L));
-    models::solve_cell(model_.params(c), L, J,
-                       factors_.data() + c * models::cell_factor_size(L),
+    models::solve_cell(model_.params(c), L, J, factors_.data() + c * models::cell_factor_size(L),
                        pivots_.data() + c * L.x_size(), bc, xc);
   }
 }
@@ -82,13 +81,19 @@ SchurLinSolContent* content(SUNLinearSolver S) {
   return static_cast<SchurLinSolContent*>(S->content);
 }
 
-SUNLinearSolver_Type schur_gettype(SUNLinearSolver) { return SUNLINEARSOLVER_MATRIX_EMBEDDED; }
-SUNLinearSolver_ID schur_getid(SUNLinearSolver) { return SUNLINEARSOLVER_CUSTOM; }
+SUNLinearSolver_Type schur_gettype(SUNLinearSolver) {
+  return SUNLINEARSOLVER_MATRIX_EMBEDDED;
+}
+SUNLinearSolver_ID schur_getid(SUNLinearSolver) {
+  return SUNLINEARSOLVER_CUSTOM;
+}
 int schur_initialize(SUNLinearSolver S) {
   content(S)->jacobian_step = -1;
   return SUNLS_SUCCESS;
 }
-int schur_setup(SUNLinearSolver, SUNMatrix) { return SUNLS_SUCCESS; }
+int schur_setup(SUNLinearSolver, SUNMatrix) {
+  return SUNLS_SUCCESS;
+}
 
 int schur_solve(SUNLinearSolver S, SUNMatrix, N_Vector x, N_Vector b, realtype) {
   auto* c = content(S);
@@ -109,10 +114,18 @@ int schur_solve(SUNLinearSolver S, SUNMatrix, N_Vector x, N_Vector b, realtype) 
   return c->last_flag = SUNLS_SUCCESS;
 }
 
-int schur_numiters(SUNLinearSolver) { return 0; }
-realtype schur_resnorm(SUNLinearSolver) { return 0.0; }
-sunindextype schur_lastflag(SUNLinearSolver S) { return content(S)->last_flag; }
-int schur_setzeroguess(SUNLinearSolver, booleantype) { return SUNLS_SUCCESS; }
+int schur_numiters(SUNLinearSolver) {
+  return 0;
+}
+realtype schur_resnorm(SUNLinearSolver) {
+  return 0.0;
+}
+sunindextype schur_lastflag(SUNLinearSolver S) {
+  return content(S)->last_flag;
+}
+int schur_setzeroguess(SUNLinearSolver, booleantype) {
+  return SUNLS_SUCCESS;
+}
 
 int schur_free(SUNLinearSolver S) {
   if (!S) return SUNLS_SUCCESS;

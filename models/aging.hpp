@@ -30,10 +30,10 @@ struct ParticleAging {
 
 // What the electrochemistry of a particle needs from its aging state. Fresh: all neutral.
 struct ParticleCoefficients {
-  double layered_fraction = 1.0;   // a_L: accessible layered volume / particle volume
-  double transport_factor = 1.0;   // D_eff / D of the layered network
-  double film_resistance = 0.0;    // Ohm m^2 of contact: transition layer + RSP shell
-  double misfit_stress = 0.0;      // Pa, hydrostatic stress of the layered phase from misfit
+  double layered_fraction = 1.0;  // a_L: accessible layered volume / particle volume
+  double transport_factor = 1.0;  // D_eff / D of the layered network
+  double film_resistance = 0.0;   // Ohm m^2 of contact: transition layer + RSP shell
+  double misfit_stress = 0.0;     // Pa, hydrostatic stress of the layered phase from misfit
 };
 
 // ---------------------------------------------------------------------------------------------
@@ -162,13 +162,13 @@ HALITE_HD inline ParticleCoefficients particle_coefficients(const CellParams& p,
 // over the IDA steps of that step (trapezoidal rule), and enter the electrochemistry as constant
 // coefficients during a step. Li moved between pools is moved exactly (docs/model.md).
 struct AgingAccumulator {
-  double time = 0.0;          // s integrated
-  double drive = 0.0;         // int formation drive dt
-  double mean_x = 0.0;        // int x_mean dt
-  double hoop_power = 0.0;    // int max(0, sigma_t)^m dt
+  double time = 0.0;        // s integrated
+  double drive = 0.0;       // int formation drive dt
+  double mean_x = 0.0;      // int x_mean dt
+  double hoop_power = 0.0;  // int max(0, sigma_t)^m dt
   double last_t = 0.0, last_drive = 0.0, last_mean_x = 0.0, last_hoop_power = 0.0;
   bool started = false;
-  double max_hoop = -1e300;   // Pa, largest net surface hoop stress (tension > 0)
+  double max_hoop = -1e300;  // Pa, largest net surface hoop stress (tension > 0)
 };
 
 // Net tensile hoop stress at the particle surface: diffusion-induced (free sphere,
@@ -231,18 +231,18 @@ HALITE_HD inline double advance_particle_aging(const CellParams& p, int cls, Par
   // 2. cracking: dl = k (b sqrt(pi l))^m int sigma+^m dt; isolated fraction follows crack depth
   double dl = 0.0;
   if (p.cracking && acc.hoop_power > 0.0) {
-    dl = p.crack_rate_constant / 3600.0 *
-         ::pow(p.crack_geometry_factor * ::sqrt(kPi * fmax(a.crack_length, 0.0)),
-               p.crack_exponent) *
-         acc.hoop_power;
+    dl =
+        p.crack_rate_constant / 3600.0 *
+        ::pow(p.crack_geometry_factor * ::sqrt(kPi * fmax(a.crack_length, 0.0)), p.crack_exponent) *
+        acc.hoop_power;
   }
   // a crack cannot outgrow its particle, and fragments keep part of their contact: the
   // isolated fraction is capped (kMaxIsolatedFraction) so that a cracked particle stays a
   // well-posed, if poor, electrode
   dl = fmin(dl, fmax(radius - a.crack_length, 0.0));
   constexpr double kMaxIsolatedFraction = 0.9;
-  const double dpsi = fmax(0.0, fmin(p.crack_isolation * dl / radius * (1.0 - psi0),
-                                     kMaxIsolatedFraction - psi0));
+  const double dpsi =
+      fmax(0.0, fmin(p.crack_isolation * dl / radius * (1.0 - psi0), kMaxIsolatedFraction - psi0));
   a.rsp_fraction = f0 + df;
   a.crack_length += dl;
   a.isolated_fraction = psi0 + dpsi;

@@ -110,7 +110,10 @@ HALITE_HD inline double film_overpotential(double i0, double eta0, double film, 
     const double ea = ::exp(alpha * eta / vt);
     const double ec = alpha == 0.5 ? 1.0 / ea : ::exp(-(1.0 - alpha) * eta / vt);
     const double g = eta + film * i0 * (ea - ec) - eta0;
-    if (g > 0.0) hi = eta; else lo = eta;
+    if (g > 0.0)
+      hi = eta;
+    else
+      lo = eta;
     const double dg = 1.0 + film * i0 * (alpha * ea + (1.0 - alpha) * ec) / vt;
     double next = eta - g / dg;
     if (!(next > lo && next < hi)) next = 0.5 * (lo + hi);
@@ -201,9 +204,9 @@ HALITE_HD inline void particle_transport_rows(const CellParams& p, int shells, d
     const double g_in = transport_scale * face_area_over_volume(m, m + 1, n, radius);
     if (!jac) {
       const double d = solid_diffusivity(p, 0.5 * (x[m] + x[m + 1]));
-      const double flux = stress_coupled_flux(p, d, x[m], x[m + 1],
-                                              hydrostatic_stress(p, x_mean, x[m]),
-                                              hydrostatic_stress(p, x_mean, x[m + 1]), dr);
+      const double flux =
+          stress_coupled_flux(p, d, x[m], x[m + 1], hydrostatic_stress(p, x_mean, x[m]),
+                              hydrostatic_stress(p, x_mean, x[m + 1]), dr);
       res[m] += g_out * flux;
       res[m + 1] -= g_in * flux;
     } else {
@@ -334,13 +337,15 @@ HALITE_HD inline double node_mean_stoichiometry(const CellParams& p, const CellL
 }
 
 // Scratch needed by cell_residual / cell_jacobian: 2 * particles + nodes doubles.
-HALITE_HD inline int cell_scratch_size(const CellLayout& L) { return 2 * L.particles() + L.nodes; }
+HALITE_HD inline int cell_scratch_size(const CellLayout& L) {
+  return 2 * L.particles() + L.nodes;
+}
 
 // The whole residual of one cell.
 // coeffs: one ParticleCoefficients per particle (index CellLayout::particle), or null = fresh.
 HALITE_HD inline void cell_residual(const CellParams& p, const CellLayout& L,
-                                    const CellControl& control, const double* y,
-                                    const double* ydot, double* res, double* scratch,
+                                    const CellControl& control, const double* y, const double* ydot,
+                                    double* res, double* scratch,
                                     const ParticleCoefficients* coeffs = nullptr) {
   const ParticleCoefficients fresh;
   double* j = scratch;

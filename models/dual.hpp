@@ -24,7 +24,9 @@ struct Dual {
 };
 
 // value() gives the plain number of a double or a Dual, so templates can branch on values.
-HALITE_HD inline double value(double x) { return x; }
+HALITE_HD inline double value(double x) {
+  return x;
+}
 template <int N>
 HALITE_HD double value(const Dual<N>& x) {
   return x.v;
@@ -146,13 +148,27 @@ HALITE_HD Dual<N> pow(const Dual<N>& a, double p) {
 }
 
 // Plain-double versions with the same names so templates call exp(x) for both types.
-HALITE_HD inline double exp(double a) { return ::exp(a); }
-HALITE_HD inline double log(double a) { return ::log(a); }
-HALITE_HD inline double sqrt(double a) { return ::sqrt(a); }
-HALITE_HD inline double tanh(double a) { return ::tanh(a); }
-HALITE_HD inline double sinh(double a) { return ::sinh(a); }
-HALITE_HD inline double asinh(double a) { return ::asinh(a); }
-HALITE_HD inline double pow(double a, double p) { return ::pow(a, p); }
+HALITE_HD inline double exp(double a) {
+  return ::exp(a);
+}
+HALITE_HD inline double log(double a) {
+  return ::log(a);
+}
+HALITE_HD inline double sqrt(double a) {
+  return ::sqrt(a);
+}
+HALITE_HD inline double tanh(double a) {
+  return ::tanh(a);
+}
+HALITE_HD inline double sinh(double a) {
+  return ::sinh(a);
+}
+HALITE_HD inline double asinh(double a) {
+  return ::asinh(a);
+}
+HALITE_HD inline double pow(double a, double p) {
+  return ::pow(a, p);
+}
 
 // Clamp a stoichiometry into (lo, hi) keeping the derivative where it is inside, zero outside.
 template <class T>

@@ -13,7 +13,8 @@ HALITE_HD T ocp_chen2020_nmc811(const T& x) {
          17.7326 * tanh(15.7890 * (x - 0.3117)) + 17.5842 * tanh(15.9308 * (x - 0.3120));
 }
 
-// End-of-discharge knee of the Mohtat et al. (2020) NMC532 fit: -0.5623e-4 exp(109.451 x - 100.006).
+// End-of-discharge knee of the Mohtat et al. (2020) NMC532 fit: -0.5623e-4 exp(109.451 x -
+// 100.006).
 template <class T>
 HALITE_HD T ocp_lithiation_knee(const T& x) {
   return -0.5623e-4 * exp(109.451 * x - 100.006);
@@ -24,19 +25,19 @@ template <class T>
 HALITE_HD T ocp_mohtat2020_nmc532(const T& x) {
   const T x2 = x * x;
   const T x3 = x2 * x;
-  return 4.3452 - 1.6518 * x + 1.6225 * x2 - 2.0843 * x3 + 3.5146 * x2 * x2 -
-         2.2166 * x3 * x2 + ocp_lithiation_knee(x);
+  return 4.3452 - 1.6518 * x + 1.6225 * x2 - 2.0843 * x3 + 3.5146 * x2 * x2 - 2.2166 * x3 * x2 +
+         ocp_lithiation_knee(x);
 }
 
 // NMC721: no published fit exists. Interpolate linearly in Ni content between NMC532 (Ni 0.5)
 // and NMC811 (Ni 0.8), weight (0.7 - 0.5)/(0.8 - 0.5) = 2/3 on NMC811, and keep the knee at full
 // weight: every measured NMC OCP plunges as x -> 1 (the Sturm/Zhuo NMC811 table reads 3.02 V at
-// x = 1) while the Chen fit has no knee; without it nothing stops x_s from passing 1 (docs/model.md).
+// x = 1) while the Chen fit has no knee; without it nothing stops x_s from passing 1
+// (docs/model.md).
 template <class T>
 HALITE_HD T ocp_nmc721_blend(const T& x) {
   return (2.0 / 3.0) * ocp_chen2020_nmc811(x) +
-         (1.0 / 3.0) * (ocp_mohtat2020_nmc532(x) - ocp_lithiation_knee(x)) +
-         ocp_lithiation_knee(x);
+         (1.0 / 3.0) * (ocp_mohtat2020_nmc532(x) - ocp_lithiation_knee(x)) + ocp_lithiation_knee(x);
 }
 
 template <class T>

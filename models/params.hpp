@@ -25,46 +25,46 @@ struct CellParams {
   double temperature = 298.15;  // K
 
   // --- Li-In anode (planar interface) --------------------------------------------------------
-  double anode_ocp = 0.62;                   // V vs Li+/Li, In/InLi two-phase plateau
-  double anode_exchange_current = 30.0;      // A/m^2 of geometric area
+  double anode_ocp = 0.62;               // V vs Li+/Li, In/InLi two-phase plateau
+  double anode_exchange_current = 30.0;  // A/m^2 of geometric area
 
   // --- solid-electrolyte separator -------------------------------------------------------------
-  double separator_thickness = 400e-6;       // m
-  double electrolyte_conductivity = 0.30;    // S/m, bulk LSPSCl (3.0e-3 S/cm)
+  double separator_thickness = 400e-6;     // m
+  double electrolyte_conductivity = 0.30;  // S/m, bulk LSPSCl (3.0e-3 S/cm)
 
   // --- composite cathode -----------------------------------------------------------------------
-  double cathode_thickness = 120e-6;         // m (derived from loading and densities on the host)
-  double active_volume_fraction = 0.43;      // NMC volume fraction
-  double electrolyte_volume_fraction = 0.47; // SE volume fraction in the composite
-  double bruggeman_electrolyte = 1.5;        // exponent on the SE volume fraction
-  double bruggeman_solid = 1.5;              // exponent on the NMC volume fraction
-  double contact_fraction = 0.30;            // fraction of particle surface in contact with SE
+  double cathode_thickness = 120e-6;          // m (derived from loading and densities on the host)
+  double active_volume_fraction = 0.43;       // NMC volume fraction
+  double electrolyte_volume_fraction = 0.47;  // SE volume fraction in the composite
+  double bruggeman_electrolyte = 1.5;         // exponent on the SE volume fraction
+  double bruggeman_solid = 1.5;               // exponent on the NMC volume fraction
+  double contact_fraction = 0.30;             // fraction of particle surface in contact with SE
 
   // particle-size classes (volume-weighted)
   int particle_classes = 3;
-  double particle_radius[kMaxParticleClasses] = {1.5e-6, 2.5e-6, 3.5e-6};        // m
+  double particle_radius[kMaxParticleClasses] = {1.5e-6, 2.5e-6, 3.5e-6};            // m
   double particle_volume_weight[kMaxParticleClasses] = {1.0 / 3, 1.0 / 3, 1.0 / 3};  // sums to 1
 
   // NMC721 bulk properties
-  double max_concentration = 49200.0;        // mol/m^3, c_max = rho/M
+  double max_concentration = 49200.0;  // mol/m^3, c_max = rho/M
   NmcOcpFit ocp_fit = NmcOcpFit::kNmc721Blend;
   DiffusivityModel diffusivity_model = DiffusivityModel::kORegan2022;
-  double diffusivity_scale = 0.039;          // multiplies the O'Regan 2022 D(x) shape (fit)
-  double diffusivity_constant = 5e-15;       // m^2/s, used by DiffusivityModel::kConstant
-  double exchange_current_mid = 1.0;         // A/m^2 of contact area at x = 0.5
-  double transfer_coefficient = 0.5;         // alpha (anodic)
+  double diffusivity_scale = 0.039;     // multiplies the O'Regan 2022 D(x) shape (fit)
+  double diffusivity_constant = 5e-15;  // m^2/s, used by DiffusivityModel::kConstant
+  double exchange_current_mid = 1.0;    // A/m^2 of contact area at x = 0.5
+  double transfer_coefficient = 0.5;    // alpha (anodic)
 
   // electronic conductivity of NMC vs lithiation (logistic in log10 sigma, physics.md 1f)
-  double sigma_lithiated = 1.0e-2;           // S/m as x -> 1
-  double sigma_delithiated = 1.0;            // S/m for x well below x_mid
-  double sigma_transition_x = 0.80;          // x_m
-  double sigma_transition_width = 0.05;      // w
+  double sigma_lithiated = 1.0e-2;       // S/m as x -> 1
+  double sigma_delithiated = 1.0;        // S/m for x well below x_mid
+  double sigma_transition_x = 0.80;      // x_m
+  double sigma_transition_width = 0.05;  // w
 
   // mechanics
-  double partial_molar_volume = 1.0e-6;      // m^3/mol, Omega
-  double young_modulus = 150e9;              // Pa
-  double poisson_ratio = 0.25;               // -
-  double stack_pressure = 760e6;             // Pa (uniaxial, as applied)
+  double partial_molar_volume = 1.0e-6;              // m^3/mol, Omega
+  double young_modulus = 150e9;                      // Pa
+  double poisson_ratio = 0.25;                       // -
+  double stack_pressure = 760e6;                     // Pa (uniaxial, as applied)
   double stack_pressure_hydrostatic_fraction = 1.0;  // P_h / P (pseudo-hydrostatic SE)
 
   // --- aging submodels (models/aging.hpp); each can be switched off -------------------------
@@ -81,27 +81,27 @@ struct CellParams {
   double rsp_saturation_fraction = 0.157;     // f_sat: convertible volume (fitted to the 1C fade)
   double oxygen_per_rsp = 1.0;                // mol O released per mol TM converted (MO2 -> MO)
   // lattice misfit (physics.md section 3)
-  double misfit_strain = 0.01;                // effective linear eigenstrain e* (fit 0.5-3 %)
-  double rsp_bulk_modulus = 190e9;            // Pa, NiO
-  double layered_shear_modulus = 60e9;        // Pa, NMC
+  double misfit_strain = 0.01;          // effective linear eigenstrain e* (fit 0.5-3 %)
+  double rsp_bulk_modulus = 190e9;      // Pa, NiO
+  double layered_shear_modulus = 60e9;  // Pa, NMC
   // Li exchange RSP <-> layered
-  double rsp_lithium_capacity = 0.3;          // y_max, Li per RSP site (Li_yM_1-yO)
+  double rsp_lithium_capacity = 0.3;            // y_max, Li per RSP site (Li_yM_1-yO)
   double rsp_site_energy = -3.5 * 96485.33212;  // J/mol: Li in RSP sits ~3.5 V vs Li (fit)
-  double exchange_rate_constant = 1.0e-4;     // 1/s (fit)
+  double exchange_rate_constant = 1.0e-4;       // 1/s (fit)
   // layered-network percolation
-  double percolation_threshold = 0.2;         // phi_c (physics.md 3: 0.16-0.3)
-  double percolation_exponent = 2.0;          // t (3D conductivity exponent 1.6-2)
+  double percolation_threshold = 0.2;  // phi_c (physics.md 3: 0.16-0.3)
+  double percolation_exponent = 2.0;   // t (3D conductivity exponent 1.6-2)
   // shell architecture
-  double shell_resistivity = 1.0e6;           // Ohm m (Safari 2009 via Zhuo2023)
+  double shell_resistivity = 1.0e6;  // Ohm m (Safari 2009 via Zhuo2023)
   // cracking (Paris law; PyBaMM OKane2022)
-  double crack_rate_constant = 3.9e-20;       // k_cr, per hour in PyBaMM's units
-  double crack_exponent = 2.2;                // m_cr
-  double crack_geometry_factor = 1.12;        // b_cr
-  double initial_crack_length = 2.0e-8;       // m, l_cr0
-  double crack_isolation = 1.0;               // d(psi)/d(l/R): isolated fraction per crack depth
+  double crack_rate_constant = 3.9e-20;  // k_cr, per hour in PyBaMM's units
+  double crack_exponent = 2.2;           // m_cr
+  double crack_geometry_factor = 1.12;   // b_cr
+  double initial_crack_length = 2.0e-8;  // m, l_cr0
+  double crack_isolation = 1.0;          // d(psi)/d(l/R): isolated fraction per crack depth
   // SE transition layer
-  double layer_volume_per_oxygen = 2.0e-5;    // m^3 of porous O-rich layer per mol O (fit)
-  double layer_conductivity = 5.0e-5;         // S/m of the void-rich, O-rich layer (fitted)
+  double layer_volume_per_oxygen = 2.0e-5;  // m^3 of porous O-rich layer per mol O (fit)
+  double layer_conductivity = 5.0e-5;       // S/m of the void-rich, O-rich layer (fitted)
 
   // RT/F in V
   HALITE_HD double thermal_voltage() const { return kGasConstant * temperature / kFaraday; }

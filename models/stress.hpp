@@ -54,8 +54,7 @@ HALITE_HD T stress_coupled_flux(const CellParams& p, const T& diffusivity, const
   const T x_face = 0.5 * (x_inner + x_outer);
   const double omega_over_rt = p.partial_molar_volume / (kGasConstant * p.temperature);
   return -diffusivity *
-         ((x_outer - x_inner) - omega_over_rt * x_face * (sigma_outer - sigma_inner)) *
-         (1.0 / dr);
+         ((x_outer - x_inner) - omega_over_rt * x_face * (sigma_outer - sigma_inner)) * (1.0 / dr);
 }
 
 }  // namespace halite::models

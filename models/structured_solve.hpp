@@ -15,7 +15,9 @@ namespace halite::models {
 
 // Per-particle factor storage: dprime, thomas multipliers, last-row multipliers, w = A^-1 e_last
 // (N_r each), then alpha = dj/dx . w, beta = mean-weights . w, b = dF_last/d(phi_s - phi_e).
-HALITE_HD inline int particle_factor_stride(const CellLayout& L) { return 4 * L.shells + 3; }
+HALITE_HD inline int particle_factor_stride(const CellLayout& L) {
+  return 4 * L.shells + 3;
+}
 
 // LU of one particle block A = T + cj I without pivoting (A is an M-matrix plus a rank-one
 // surface row: diagonally dominant for the cj of any BDF step). Returns false on a zero pivot.
@@ -193,9 +195,9 @@ HALITE_HD inline bool factor_cell(const CellParams& p, const CellLayout& L, doub
 }
 
 // Solve J x = b for one cell with the factors from factor_cell (x may alias b).
-HALITE_HD inline void solve_cell(const CellParams& p, const CellLayout& L,
-                                 const CellJacobianRef& J, const double* factors,
-                                 const int* pivots, const double* b, double* x) {
+HALITE_HD inline void solve_cell(const CellParams& p, const CellLayout& L, const CellJacobianRef& J,
+                                 const double* factors, const int* pivots, const double* b,
+                                 double* x) {
   const int n = L.shells, nx = L.x_size();
   const int jstride = L.particle_jacobian_stride(), fstride = particle_factor_stride(L);
   const double* schur = factors + L.particles() * fstride;

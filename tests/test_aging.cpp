@@ -56,8 +56,8 @@ TEST(AgingMechanics, PhaseAveragedHydrostaticStressBalancesTheAppliedPressure) {
   for (double pressure : {0.0, 50e6, 760e6})
     for (double f : {0.0, 0.1, 0.5, 0.9}) {
       p.stack_pressure = pressure;
-      const double mean = f * rsp_hydrostatic_stress(p, f) +
-                          (1.0 - f) * layered_hydrostatic_stress(p, f);
+      const double mean =
+          f * rsp_hydrostatic_stress(p, f) + (1.0 - f) * layered_hydrostatic_stress(p, f);
       EXPECT_NEAR(mean, -p.hydrostatic_stack_pressure(), 1e-6 * misfit_pressure(p));
     }
   // misfit: the RSP is compressed and the layered phase is pulled, before stack pressure
@@ -79,8 +79,8 @@ TEST(AgingExchange, LithiumFlowsFromTheHigherToTheLowerChemicalPotential) {
       AgingAccumulator acc;
       acc.time = 600.0;
       acc.mean_x = x * acc.time;
-      const double mu_layered = -kFaraday * ocp_nmc(p, x) -
-                                p.partial_molar_volume * layered_hydrostatic_stress(p, f);
+      const double mu_layered =
+          -kFaraday * ocp_nmc(p, x) - p.partial_molar_volume * layered_hydrostatic_stress(p, f);
       const double mu_rsp = rsp_chemical_potential(p, y, rsp_hydrostatic_stress(p, f));
       p.rsp_formation = false;  // isolate the exchange
       p.cracking = false;
@@ -97,9 +97,11 @@ TEST(AgingExchange, CompressionOfTheRspSqueezesItsLithiumOut) {
   CellParams p;
   const double mu_layered = -kFaraday * ocp_nmc(p, 0.6);
   p.misfit_strain = 0.005;
-  const double y_low_misfit = rsp_equilibrium_occupancy(p, mu_layered, rsp_hydrostatic_stress(p, 0.5));
+  const double y_low_misfit =
+      rsp_equilibrium_occupancy(p, mu_layered, rsp_hydrostatic_stress(p, 0.5));
   p.misfit_strain = 0.02;
-  const double y_high_misfit = rsp_equilibrium_occupancy(p, mu_layered, rsp_hydrostatic_stress(p, 0.5));
+  const double y_high_misfit =
+      rsp_equilibrium_occupancy(p, mu_layered, rsp_hydrostatic_stress(p, 0.5));
   EXPECT_LT(y_high_misfit, y_low_misfit);
 }
 
@@ -134,7 +136,8 @@ TEST(AgingSwitches, EverySubmodelOffRecoversTheCoreModelExactly) {
   auto s = reference_setup();
   all_submodels(s.params, false);
   Cycler cycler({s}, {8, 3, 10}, SolverConfig{}, cccv(2));
-  cycler.run(-1, [](const std::vector<CycleRecord>&) {}, nullptr, nullptr);
+  cycler.run(
+      -1, [](const std::vector<CycleRecord>&) {}, nullptr, nullptr);
   auto& model = cycler.model();
   for (int q = 0; q < model.layout().particles(); ++q) {
     const auto& a = model.aging(0, q);
@@ -150,7 +153,8 @@ TEST(AgingSwitches, EverySubmodelOffRecoversTheCoreModelExactly) {
   }
   // the residual with these coefficients is bit-identical to the core residual
   const auto& L = model.layout();
-  std::vector<double> y(cycler.integrator().cell_state(0), cycler.integrator().cell_state(0) + L.size());
+  std::vector<double> y(cycler.integrator().cell_state(0),
+                        cycler.integrator().cell_state(0) + L.size());
   std::vector<double> yp(L.size(), 1e-4), r_core(L.size()), r_aged(L.size()),
       scratch(cell_scratch_size(L));
   cell_residual(s.params, L, model.control(0), y.data(), yp.data(), r_core.data(), scratch.data());
@@ -194,9 +198,11 @@ TEST(AgingArchitecture, ShellKeepsItsLithiumAndAddsResistance) {
   shell.params.rsp_architecture = RspArchitecture::kShell;
   std::vector<CycleRecord> rd, rs;
   Cycler cd({dispersed}, {6, 3, 8}, SolverConfig{}, cccv(3));
-  cd.run(-1, [&](const std::vector<CycleRecord>& r) { rd = r; }, nullptr, nullptr);
+  cd.run(
+      -1, [&](const std::vector<CycleRecord>& r) { rd = r; }, nullptr, nullptr);
   Cycler cs({shell}, {6, 3, 8}, SolverConfig{}, cccv(3));
-  cs.run(-1, [&](const std::vector<CycleRecord>& r) { rs = r; }, nullptr, nullptr);
+  cs.run(
+      -1, [&](const std::vector<CycleRecord>& r) { rs = r; }, nullptr, nullptr);
   ASSERT_FALSE(rd[0].failed);
   ASSERT_FALSE(rs[0].failed);
   // The shell blocks: less capacity than the dispersed architecture at the same RSP growth.

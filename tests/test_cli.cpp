@@ -1,5 +1,6 @@
 // The halite executable: --version, --help, `config`, and exit code 2 with the error location on
-// stderr for bad configs and bad arguments; `halite run` writes a readable file and never overwrites.
+// stderr for bad configs and bad arguments; `halite run` writes a readable file and never
+// overwrites.
 #include <gtest/gtest.h>
 #include <stdlib.h>
 #include <sys/wait.h>

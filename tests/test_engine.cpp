@@ -57,7 +57,9 @@ Protocol cccv(int cycles, double c_rate = 1.0) {
   return p;
 }
 
-models::CellLayout reference_layout() { return {8, 3, 10}; }
+models::CellLayout reference_layout() {
+  return {8, 3, 10};
+}
 
 std::vector<CycleRecord> run_cycles(std::vector<CellSetup> cells, const Protocol& protocol,
                                     std::vector<std::vector<CycleRecord>>* history = nullptr) {
@@ -119,8 +121,8 @@ TEST(Engine, BatchReproducesEachSingleCellRunAndFrozenCellsDoNotMove) {
   Cycler batch(cells, reference_layout(), SolverConfig{}, cccv(2));
   batch.track_frozen_drift(true);
   std::vector<std::vector<CycleRecord>> batch_history;
-  batch.run(-1, [&](const std::vector<CycleRecord>& r) { batch_history.push_back(r); }, nullptr,
-            nullptr);
+  batch.run(
+      -1, [&](const std::vector<CycleRecord>& r) { batch_history.push_back(r); }, nullptr, nullptr);
   // y = y_f up to round-off: IDA forms y = y_pred + sum of Newton corrections, so the error is
   // a few ulps of |y_pred - y_f| (the predictor extrapolates the pre-freeze motion).
   EXPECT_LT(batch.frozen_drift(), 1e-12);
@@ -208,8 +210,8 @@ TEST(Engine, XDirectionSchemeConvergesAtSecondOrder) {
                v80 = initial_voltage(80);
   const double order1 = std::log2(std::fabs(v10 - v20) / std::fabs(v20 - v40));
   const double order2 = std::log2(std::fabs(v20 - v40) / std::fabs(v40 - v80));
-  std::printf("x-direction: V(10..80) = %.9f %.9f %.9f %.9f, observed orders %.3f %.3f\n", v10,
-              v20, v40, v80, order1, order2);
+  std::printf("x-direction: V(10..80) = %.9f %.9f %.9f %.9f, observed orders %.3f %.3f\n", v10, v20,
+              v40, v80, order1, order2);
   EXPECT_GE(order1, 1.8);
   EXPECT_GE(order2, 1.8);
 }
@@ -236,7 +238,8 @@ TEST(Engine, SolverFailureMidStepNamesWorstComponents) {
   tight.max_steps_per_step = 20;
   Cycler cycler({reference_setup()}, reference_layout(), tight, cccv(1));
   std::vector<CycleRecord> records;
-  cycler.run(-1, [&](const std::vector<CycleRecord>& r) { records = r; }, nullptr, nullptr);
+  cycler.run(
+      -1, [&](const std::vector<CycleRecord>& r) { records = r; }, nullptr, nullptr);
   ASSERT_EQ(records.size(), 1u);
   EXPECT_TRUE(records[0].failed);
   const std::string& what = records[0].failure;

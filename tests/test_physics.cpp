@@ -107,8 +107,7 @@ double sphere_constant_flux(double r, double t, double a, double d, double x0, d
     series += std::sin(alpha * r / a) / (alpha * alpha * std::sin(alpha)) *
               std::exp(-alpha * alpha * tau);
   }
-  return x0 + q * a / d *
-                  (3.0 * tau + r * r / (2.0 * a * a) - 0.3 - 2.0 * a / r * series);
+  return x0 + q * a / d * (3.0 * tau + r * r / (2.0 * a * a) - 0.3 - 2.0 * a / r * series);
 }
 
 // Max error of the radial FV scheme (Crank-Nicolson in time with steps far below the spatial
@@ -136,8 +135,7 @@ double radial_scheme_error(int shells) {
       rhs[m] = s == 0 ? x[m] / dt : (4.0 * x[m] - x_old[m]) / (2.0 * dt);
     rhs[shells - 1] += surface * q;  // inward flux enters the outer shell
     x_old = x;
-    solve_particle(shells, block.data(), s == 0 ? euler.data() : bdf2.data(), rhs.data(),
-                   x.data());
+    solve_particle(shells, block.data(), s == 0 ? euler.data() : bdf2.data(), rhs.data(), x.data());
   }
   double worst = 0.0;
   for (int m = 0; m < shells; ++m) {

@@ -41,8 +41,8 @@ TEST(Regression, CalibratedReferenceReproducesItsStoredFirstCycles) {
                                   config.mesh.radial_shells};
   Cycler cycler({cell_setup_from_config(config)}, layout, config.solver, config.protocol);
   std::vector<CycleRecord> table;
-  cycler.run(5, [&](const std::vector<CycleRecord>& r) { table.push_back(r[0]); }, nullptr,
-             nullptr);
+  cycler.run(
+      5, [&](const std::vector<CycleRecord>& r) { table.push_back(r[0]); }, nullptr, nullptr);
   ASSERT_EQ(table.size(), 5u);
   // Capacities agree to 100 x rtol (1e-4 relative): room for a different libm or compiler, far
   // below any physics change.
@@ -56,7 +56,7 @@ TEST(Regression, CalibratedReferenceReproducesItsStoredFirstCycles) {
     EXPECT_NEAR(r.coulombic_efficiency, b[3], tol) << "cycle " << r.cycle;
     EXPECT_NEAR(r.discharge_energy, b[4], tol * b[4]) << "cycle " << r.cycle;
     EXPECT_NEAR(r.aging[0], b[5], tol * b[5] + 1e-12) << "cycle " << r.cycle;  // mean RSP fraction
-    EXPECT_NEAR(r.aging[5], b[6], tol * b[6]) << "cycle " << r.cycle;  // total cathode Li
+    EXPECT_NEAR(r.aging[5], b[6], tol * b[6]) << "cycle " << r.cycle;          // total cathode Li
   }
   // and the calibration targets of the first cycle (cell.md)
   EXPECT_NEAR(table[0].discharge_capacity, 116.0, 3.0);

@@ -36,8 +36,9 @@ Setup accelerated() {
 std::vector<CycleRecord> run(const Setup& s, const CycleSkipping& skipping, int* integrated) {
   Cycler cycler({s.cell}, s.layout, s.solver, s.protocol);
   std::vector<CycleRecord> table;
-  cycler.run(-1, [&](const std::vector<CycleRecord>& r) { table.push_back(r[0]); }, nullptr,
-             nullptr, skipping);
+  cycler.run(
+      -1, [&](const std::vector<CycleRecord>& r) { table.push_back(r[0]); }, nullptr, nullptr,
+      skipping);
   *integrated = cycler.integrated_cycles();
   return table;
 }

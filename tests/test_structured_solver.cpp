@@ -1,6 +1,7 @@
 // The analytic (AD) Jacobian against finite differences of the residual, and the Schur-complement
 // solver against SUNDIALS KLU on random states of the reference cell.
 #include <gtest/gtest.h>
+#include <sunmatrix/sunmatrix_sparse.h>
 
 #include <cmath>
 #include <random>
@@ -10,8 +11,6 @@
 #include "host/nvector_batch.hpp"
 #include "host/schur_solver.hpp"
 #include "host/sparse_reference.hpp"
-
-#include <sunmatrix/sunmatrix_sparse.h>
 
 using namespace halite;
 using namespace halite::models;
@@ -162,13 +161,12 @@ TEST_P(StructuredSolver, SchurAndKluGiveTheSameNewtonUpdate) {
   }
 }
 
-INSTANTIATE_TEST_SUITE_P(
-    ReferenceCell, StructuredSolver,
-    ::testing::Values(Case{CellLayout{8, 3, 10}, ControlMode::kCurrent},
-                      Case{CellLayout{8, 3, 10}, ControlMode::kVoltage},
-                      Case{CellLayout{5, 2, 1}, ControlMode::kCurrent},
-                      Case{CellLayout{1, 1, 2}, ControlMode::kVoltage},
-                      Case{CellLayout{12, 3, 24}, ControlMode::kCurrent}));
+INSTANTIATE_TEST_SUITE_P(ReferenceCell, StructuredSolver,
+                         ::testing::Values(Case{CellLayout{8, 3, 10}, ControlMode::kCurrent},
+                                           Case{CellLayout{8, 3, 10}, ControlMode::kVoltage},
+                                           Case{CellLayout{5, 2, 1}, ControlMode::kCurrent},
+                                           Case{CellLayout{1, 1, 2}, ControlMode::kVoltage},
+                                           Case{CellLayout{12, 3, 24}, ControlMode::kCurrent}));
 
 TEST(StructuredSolverFrozen, FrozenCellsAreIdentityRows) {
   const CellLayout L{4, 3, 6};

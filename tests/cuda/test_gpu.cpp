@@ -5,6 +5,7 @@
 // device skips cleanly (GTEST_SKIP) when there is none; the fixture synchronises the device in
 // TearDown so that an asynchronous error fails the test that caused it.
 #include <gtest/gtest.h>
+#include <sunmatrix/sunmatrix_sparse.h>
 
 #include <algorithm>
 #include <cmath>
@@ -26,8 +27,6 @@
 #include "host/nvector_batch.hpp"
 #include "host/schur_solver.hpp"
 #include "host/sparse_reference.hpp"
-
-#include <sunmatrix/sunmatrix_sparse.h>
 
 namespace halite {
 namespace {
@@ -135,8 +134,9 @@ Batch planted_batch(int cells, unsigned seed) {
     const Values yc = random_state(L, rng);
     b.y.insert(b.y.end(), yc.begin(), yc.end());
     for (int i = 0; i < L.size(); ++i) b.yp.push_back(1e-4 * (u(rng) - 0.5));
-    m.control(c) = c % 4 == 1 ? models::CellControl{ControlMode::kVoltage, 0.0, 3.4 + 0.8 * u(rng)}
-                              : models::CellControl{ControlMode::kCurrent, -40.0 + 80.0 * u(rng), 0.0};
+    m.control(c) = c % 4 == 1
+                       ? models::CellControl{ControlMode::kVoltage, 0.0, 3.4 + 0.8 * u(rng)}
+                       : models::CellControl{ControlMode::kCurrent, -40.0 + 80.0 * u(rng), 0.0};
   }
   auto cell = [&](int c) { return b.y.data() + std::size_t(c) * L.size(); };
   // cell 0: particle 0 empty, particle 1 full, particle 2 beyond both ends, shell by shell
@@ -172,7 +172,8 @@ Batch planted_batch(int cells, unsigned seed) {
 template <class T>
 DeviceBuffer<T> to_device(const std::vector<T>& host) {
   DeviceBuffer<T> d(host.size());
-  HALITE_CUDA_CHECK(cudaMemcpy(d.get(), host.data(), host.size() * sizeof(T), cudaMemcpyHostToDevice));
+  HALITE_CUDA_CHECK(
+      cudaMemcpy(d.get(), host.data(), host.size() * sizeof(T), cudaMemcpyHostToDevice));
   // the kernels run on non-blocking streams: make sure the copy has landed
   HALITE_CUDA_CHECK(cudaDeviceSynchronize());
   return d;
@@ -206,9 +207,9 @@ Segments jacobian_segments(const CellLayout& L) {  // each particle block, x blo
 // Entry by entry |a - r| <= rtol |r| + atol_rel * (largest |r| of the entry's segment) for every
 // cell of size per_cell (NaN and inf only where the reference has them); reports the first few.
 // The segment term absorbs round-off of cancelling terms (scale: the segment's magnitude).
-void expect_equivalent(const Values& reference, const Values& actual, double rtol,
-                       double atol_rel, const Segments& segments, int per_cell,
-                       const std::string& what, const std::vector<int>& skip_cells = {}) {
+void expect_equivalent(const Values& reference, const Values& actual, double rtol, double atol_rel,
+                       const Segments& segments, int per_cell, const std::string& what,
+                       const std::vector<int>& skip_cells = {}) {
   ASSERT_EQ(reference.size(), actual.size()) << what;
   const int cells = int(reference.size() / per_cell);
   int reported = 0, failures = 0;
@@ -218,12 +219,13 @@ void expect_equivalent(const Values& reference, const Values& actual, double rto
       const std::size_t base = std::size_t(c) * per_cell + offset;
       double scale = 0.0;
       for (int i = 0; i < length; ++i)
-        if (std::isfinite(reference[base + i])) scale = std::max(scale, std::fabs(reference[base + i]));
+        if (std::isfinite(reference[base + i]))
+          scale = std::max(scale, std::fabs(reference[base + i]));
       for (int i = 0; i < length; ++i) {
         const double r = reference[base + i], a = actual[base + i];
-        const bool ok = r == a || (std::isnan(r) ? std::isnan(a)
-                                                 : std::fabs(a - r) <= rtol * std::fabs(r) +
-                                                                           atol_rel * scale);
+        const bool ok =
+            r == a || (std::isnan(r) ? std::isnan(a)
+                                     : std::fabs(a - r) <= rtol * std::fabs(r) + atol_rel * scale);
         if (!ok) {
           ++failures;
           if (reported++ < 5)
@@ -415,7 +417,8 @@ TEST_F(Gpu, ANaNCellStaysInItsCell) {
   for (int c = 0; c < cells; ++c) {
     if (c == 3) continue;
     for (int i = 0; i < L.size(); ++i)
-      ASSERT_TRUE(std::isfinite(x[std::size_t(c) * L.size() + i])) << "cell " << c << " entry " << i;
+      ASSERT_TRUE(std::isfinite(x[std::size_t(c) * L.size() + i]))
+          << "cell " << c << " entry " << i;
   }
 }
 
@@ -730,12 +733,12 @@ TEST_F(Gpu, BatchIntegrationMatchesCpu) {
     double worst = 0.0;
     int where = 0;
     Values atol(L.size());
-    cpu_model.absolute_tolerances(config.absolute_tolerance_stoichiometry,
-                                  config.absolute_tolerance_potential,
-                                  config.absolute_tolerance_current,
-                                  config.absolute_tolerance_charge, atol.data());
+    cpu_model.absolute_tolerances(
+        config.absolute_tolerance_stoichiometry, config.absolute_tolerance_potential,
+        config.absolute_tolerance_current, config.absolute_tolerance_charge, atol.data());
     for (int i = 0; i < L.size(); ++i) {
-      const double e = std::fabs(a[i] - g[i]) / (config.relative_tolerance * std::fabs(a[i]) + atol[i]);
+      const double e =
+          std::fabs(a[i] - g[i]) / (config.relative_tolerance * std::fabs(a[i]) + atol[i]);
       if (!(e <= worst)) worst = e, where = i;
     }
     EXPECT_LT(worst, 100.0) << "cell " << c << ": " << cpu_model.describe_component(where)
