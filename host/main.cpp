@@ -1,4 +1,5 @@
 // halite command line: `halite run [CONFIG]` (also `--resume FILE.h5`), `halite config [CONFIG]`,
+// `halite sweep SWEEP.yaml` (host/sweep.hpp),
 // `--version`, `--help`.
 // Exit codes (host/runner.hpp): 0 ok, 1 other error, 2 bad input (config or arguments),
 // 3 solver failure (from run_job).
@@ -14,6 +15,7 @@
 #include "halite/build_info.hpp"
 #include "host/config.hpp"
 #include "host/runner.hpp"
+#include "host/sweep.hpp"
 
 namespace {
 
@@ -101,6 +103,29 @@ int run_cli(int argc, char** argv, std::vector<std::string>& sets) {
       ->capture_default_str()
       ->check(CLI::NonNegativeNumber);
 
+  halite::SweepOptions sweep_options;
+  std::string sweep_path, sweep_backend = "cpu";
+  CLI::App* sweep = app.add_subcommand(
+      "sweep", "Run a parameter sweep (docs/sweep.md) and write one HDF5 file for all cases");
+  sweep->add_option("SWEEP", sweep_path, "Sweep YAML (base config, overrides, factors, design)")
+      ->required();
+  sweep->add_option("-o,--output", sweep_options.output, "HDF5 file to write")
+      ->capture_default_str();
+  sweep->add_flag("--overwrite", sweep_options.overwrite, "Replace OUTPUT if it exists");
+  sweep->add_option("--cycles", sweep_options.max_cycles, "Stop every case after N cycles")
+      ->type_name("N")
+      ->check(CLI::PositiveNumber);
+  sweep
+      ->add_option("--threads", sweep_options.threads,
+                   "Batches run at once, one thread each (default: hardware threads)")
+      ->type_name("T")
+      ->check(CLI::PositiveNumber);
+  sweep->add_flag("--no-skip", sweep_options.no_skip,
+                  "Integrate every cycle (no adaptive cycle skipping)");
+  sweep->add_flag("-q,--quiet", sweep_options.quiet, "No progress output");
+  sweep->add_option("--backend", sweep_backend, "cpu (cuda is not wired into sweeps yet)")
+      ->capture_default_str();
+
   CLI::App* config = app.add_subcommand(
       "config", "Print the resolved configuration (defaults included, with units) and exit");
   add_config_options(config);
@@ -120,6 +145,27 @@ int run_cli(int argc, char** argv, std::vector<std::string>& sets) {
     if (run->count("--output") > 0 && options.output != options.resume) {
       fmt::print(stderr, "halite run: --resume {} writes to {}; drop -o/--output {}\n",
                  options.resume, options.resume, options.output);
+      return halite::kExitBadInput;
+    }
+  }
+
+  if (sweep->parsed()) {
+    if (sweep_backend == "cuda") {
+      fmt::print(stderr, "halite sweep: the CUDA backend is not wired into sweeps yet\n");
+      return halite::kExitBadInput;
+    }
+    if (sweep_backend != "cpu") {
+      fmt::print(stderr, "halite sweep: unknown backend '{}' (expected cpu or cuda)\n",
+                 sweep_backend);
+      return halite::kExitBadInput;
+    }
+    try {
+      const halite::SweepSpec spec = halite::load_sweep(sweep_path);
+      const auto cases = halite::generate_cases(spec);
+      const auto configs = halite::resolve_cases(spec, cases);
+      return halite::run_sweep(spec, cases, configs, sweep_options);
+    } catch (const halite::SweepError& e) {
+      fmt::print(stderr, "{}\n", e.what());
       return halite::kExitBadInput;
     }
   }

@@ -1,0 +1,808 @@
+// Parameter sweeps: sweep file -> cases -> batches of compatible cases, one Cycler per thread ->
+// one HDF5 file with a leading case dimension (docs/sweep.md).
+#include "host/sweep.hpp"
+
+#include <fmt/format.h>
+#include <yaml-cpp/yaml.h>
+
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <cmath>
+#include <ctime>
+#include <filesystem>
+#include <fstream>
+#include <limits>
+#include <map>
+#include <mutex>
+#include <random>
+#include <set>
+#include <sstream>
+#include <thread>
+
+#include "halite/build_info.hpp"
+#include "host/aging_report.hpp"
+#include "host/cycler.hpp"
+#include "host/h5.hpp"
+#include "host/result_writer.hpp"
+#include "host/runner.hpp"
+#include "host/units.hpp"
+
+namespace halite {
+
+SweepError::SweepError(const std::string& file, int line, int column, const std::string& message)
+    : std::runtime_error(line > 0 ? fmt::format("{}:{}:{}: {}", file, line, column, message)
+                                  : fmt::format("{}: {}", file, message)) {}
+
+const char* to_string(SweepDesign design) {
+  switch (design) {
+    case SweepDesign::kList:
+      return "list";
+    case SweepDesign::kFullFactorial:
+      return "full_factorial";
+    case SweepDesign::kLatinHypercube:
+      return "latin_hypercube";
+    case SweepDesign::kSobol:
+      return "sobol";
+  }
+  return "?";
+}
+
+namespace {
+
+SweepMark mark_of(const YAML::Node& node) {
+  const YAML::Mark m = node.Mark();
+  if (m.line < 0) return {};
+  return {m.line + 1, m.column + 1};
+}
+
+[[noreturn]] void fail(const SweepSpec& spec, SweepMark mark, const std::string& message) {
+  throw SweepError(spec.file, mark.line, mark.column, message);
+}
+
+std::string scalar(const SweepSpec& spec, const YAML::Node& node, const std::string& what) {
+  if (!node.IsScalar()) fail(spec, mark_of(node), fmt::format("'{}': expected a value", what));
+  return node.Scalar();
+}
+
+long long integer(const SweepSpec& spec, const YAML::Node& node, const std::string& what,
+                  long long min) {
+  const std::string text = scalar(spec, node, what);
+  std::size_t used = 0;
+  long long v = 0;
+  try {
+    v = std::stoll(text, &used);
+  } catch (const std::exception&) {
+    used = 0;
+  }
+  if (used != text.size() || text.empty())
+    fail(spec, mark_of(node), fmt::format("'{}': expected a whole number, got '{}'", what, text));
+  if (v < min) fail(spec, mark_of(node), fmt::format("'{}': must be at least {}", what, min));
+  return v;
+}
+
+// A quantity of a sampled factor bound in `unit` (the bound's own unit, or the factor's `unit:`).
+double bound_in_unit(const SweepSpec& spec, const YAML::Node& node, const std::string& what,
+                     const std::string& unit) {
+  const std::string text = scalar(spec, node, what);
+  try {
+    const units::WrittenQuantity q = units::split_quantity(text);
+    if (q.unit.empty() || q.unit == unit) return q.number;
+    if (unit.empty())
+      fail(spec, mark_of(node),
+           fmt::format("'{}': '{}' has a unit, the other bound none", what, text));
+    const units::Unit* from = units::find_unit(q.unit);
+    const units::Unit* to = units::find_unit(unit);
+    if (!from || !to || from->dimension != to->dimension)
+      fail(spec, mark_of(node),
+           fmt::format("'{}': unit '{}' cannot be converted to '{}'", what, q.unit, unit));
+    return units::from_canonical(units::to_canonical(q.number, *from), *to);
+  } catch (const units::UnitError& e) {
+    fail(spec, mark_of(node), fmt::format("'{}': {}", what, e.what()));
+  }
+}
+
+std::string format_value(double v, const std::string& unit) {
+  const std::string number = units::format_number(v);
+  return unit.empty() ? number : number + " " + unit;
+}
+
+const std::set<std::string>& known_top_keys() {
+  static const std::set<std::string> keys{"name", "base", "set", "factors", "design"};
+  return keys;
+}
+
+}  // namespace
+
+SweepSpec parse_sweep(const std::string& text, const std::string& file) {
+  SweepSpec spec;
+  spec.file = file;
+  spec.text = text;
+  YAML::Node root;
+  try {
+    root = YAML::Load(text);
+  } catch (const YAML::Exception& e) {
+    throw SweepError(file, e.mark.line + 1, e.mark.column + 1, e.msg);
+  }
+  if (!root.IsMap()) fail(spec, mark_of(root), "a sweep file is a map with 'factors' and 'design'");
+  for (const auto& kv : root) {
+    const std::string key = kv.first.Scalar();
+    if (!known_top_keys().count(key))
+      fail(spec, mark_of(kv.first),
+           fmt::format("unknown key '{}' (expected name, base, set, factors, design)", key));
+  }
+  if (root["name"]) spec.name = scalar(spec, root["name"], "name");
+  if (root["base"] && !root["base"].IsNull()) {
+    spec.base = scalar(spec, root["base"], "base");
+    const std::filesystem::path p(spec.base);
+    if (p.is_relative() && file.size() > 0 && file[0] != '<')
+      spec.base = (std::filesystem::path(file).parent_path() / p).lexically_normal().string();
+  }
+  if (const YAML::Node set = root["set"]; set && !set.IsNull()) {
+    if (!set.IsSequence()) fail(spec, mark_of(set), "'set': expected a list of \"key=value\"");
+    for (const auto& item : set) {
+      const std::string s = scalar(spec, item, "set");
+      if (s.find('=') == std::string::npos)
+        fail(spec, mark_of(item), fmt::format("'set': '{}' is not of the form key=value", s));
+      spec.set.push_back(s);
+      spec.set_marks.push_back(mark_of(item));
+    }
+  }
+  const YAML::Node factors = root["factors"];
+  if (!factors || !factors.IsSequence() || factors.size() == 0)
+    fail(spec, factors ? mark_of(factors) : mark_of(root),
+         "'factors': expected a non-empty list of {key, values} or {key, min, max}");
+  std::set<std::string> seen;
+  for (const auto& f : factors) {
+    SweepFactor factor;
+    factor.mark = mark_of(f);
+    if (!f.IsMap()) fail(spec, factor.mark, "a factor is a map {key, values} or {key, min, max}");
+    for (const auto& kv : f) {
+      static const std::set<std::string> allowed{"key", "values", "min", "max", "unit", "scale"};
+      if (!allowed.count(kv.first.Scalar()))
+        fail(spec, mark_of(kv.first),
+             fmt::format("unknown factor key '{}' (expected key, values, min, max, unit, scale)",
+                         kv.first.Scalar()));
+    }
+    if (!f["key"]) fail(spec, factor.mark, "factor without 'key'");
+    factor.key = scalar(spec, f["key"], "key");
+    if (factor.key.empty() || factor.key.find('=') != std::string::npos ||
+        factor.key.find('/') != std::string::npos)
+      fail(spec, mark_of(f["key"]), fmt::format("bad factor key '{}'", factor.key));
+    if (!seen.insert(factor.key).second)
+      fail(spec, mark_of(f["key"]), fmt::format("factor '{}' is given twice", factor.key));
+    const bool has_values = static_cast<bool>(f["values"]);
+    const bool has_range = f["min"] || f["max"];
+    if (has_values == has_range)
+      fail(spec, factor.mark,
+           fmt::format("factor '{}': give either 'values' or 'min' and 'max'", factor.key));
+    if (has_values) {
+      const YAML::Node values = f["values"];
+      if (!values.IsSequence() || values.size() == 0)
+        fail(spec, mark_of(values),
+             fmt::format("factor '{}': 'values' must be a non-empty list", factor.key));
+      for (const auto& v : values) {
+        if (v.IsScalar()) {
+          factor.values.push_back(v.Scalar());
+        } else {  // a list or map value (e.g. particle classes): pass it on as flow YAML
+          YAML::Emitter out;
+          out << YAML::Flow << v;
+          factor.values.push_back(out.c_str());
+        }
+      }
+      if (f["unit"] || f["scale"])
+        fail(spec, factor.mark,
+             fmt::format("factor '{}': 'unit' and 'scale' go with min/max (write units in values)",
+                         factor.key));
+    } else {
+      if (!f["min"] || !f["max"])
+        fail(spec, factor.mark, fmt::format("factor '{}': needs both 'min' and 'max'", factor.key));
+      factor.sampled = true;
+      if (f["unit"]) {
+        factor.unit = scalar(spec, f["unit"], "unit");
+      } else {  // the unit written with the bounds
+        try {
+          factor.unit = units::split_quantity(scalar(spec, f["max"], "max")).unit;
+          if (factor.unit.empty())
+            factor.unit = units::split_quantity(scalar(spec, f["min"], "min")).unit;
+        } catch (const units::UnitError& e) {
+          fail(spec, mark_of(f["max"]), fmt::format("factor '{}': {}", factor.key, e.what()));
+        }
+      }
+      factor.min = bound_in_unit(spec, f["min"], factor.key + ".min", factor.unit);
+      factor.max = bound_in_unit(spec, f["max"], factor.key + ".max", factor.unit);
+      if (!(factor.min < factor.max))
+        fail(spec, factor.mark, fmt::format("factor '{}': min must be below max", factor.key));
+      if (f["scale"]) {
+        const std::string s = scalar(spec, f["scale"], "scale");
+        if (s == "log")
+          factor.log_scale = true;
+        else if (s != "linear")
+          fail(spec, mark_of(f["scale"]),
+               fmt::format("factor '{}': scale '{}' (expected linear or log)", factor.key, s));
+      }
+      if (factor.log_scale && factor.min <= 0.0)
+        fail(spec, factor.mark, fmt::format("factor '{}': a log scale needs min > 0", factor.key));
+    }
+    spec.factors.push_back(std::move(factor));
+  }
+
+  const YAML::Node design = root["design"];
+  if (!design)
+    fail(spec, mark_of(root), "missing 'design' (list, full_factorial, latin_hypercube, sobol)");
+  spec.design_mark = mark_of(design);
+  YAML::Node options;
+  std::string type;
+  if (design.IsScalar()) {
+    type = design.Scalar();
+  } else if (design.IsMap()) {
+    if (!design["type"]) fail(spec, spec.design_mark, "'design': missing 'type'");
+    type = scalar(spec, design["type"], "design.type");
+    options = design;
+    for (const auto& kv : design) {
+      static const std::set<std::string> allowed{"type", "n_samples", "seed", "skip"};
+      if (!allowed.count(kv.first.Scalar()))
+        fail(spec, mark_of(kv.first),
+             fmt::format("unknown design key '{}' (expected type, n_samples, seed, skip)",
+                         kv.first.Scalar()));
+    }
+  } else {
+    fail(spec, spec.design_mark, "'design': expected a name or a map with 'type'");
+  }
+  if (type == "list")
+    spec.design = SweepDesign::kList;
+  else if (type == "full_factorial")
+    spec.design = SweepDesign::kFullFactorial;
+  else if (type == "latin_hypercube")
+    spec.design = SweepDesign::kLatinHypercube;
+  else if (type == "sobol")
+    spec.design = SweepDesign::kSobol;
+  else
+    fail(spec, spec.design_mark,
+         fmt::format("unknown design '{}' (expected list, full_factorial, latin_hypercube, sobol)",
+                     type));
+  const bool sampling =
+      spec.design == SweepDesign::kLatinHypercube || spec.design == SweepDesign::kSobol;
+  if (sampling) {
+    if (!options || !options["n_samples"])
+      fail(spec, spec.design_mark, fmt::format("design '{}' needs n_samples", type));
+    spec.n_samples = static_cast<int>(integer(spec, options["n_samples"], "n_samples", 1));
+  } else if (options && options["n_samples"]) {
+    fail(spec, mark_of(options["n_samples"]),
+         fmt::format("design '{}' takes no n_samples (the values lists give the cases)", type));
+  }
+  if (options && options["seed"]) {
+    if (spec.design != SweepDesign::kLatinHypercube)
+      fail(spec, mark_of(options["seed"]),
+           fmt::format("design '{}' takes no seed (only latin_hypercube is random)", type));
+    spec.seed = static_cast<std::uint64_t>(integer(spec, options["seed"], "seed", 0));
+  }
+  if (spec.design == SweepDesign::kLatinHypercube && !spec.seed)
+    fail(spec, spec.design_mark, "design 'latin_hypercube' needs a seed (for reproducibility)");
+  if (options && options["skip"]) {
+    if (spec.design != SweepDesign::kSobol)
+      fail(spec, mark_of(options["skip"]), "only design 'sobol' takes 'skip'");
+    spec.skip = static_cast<int>(integer(spec, options["skip"], "skip", 0));
+  }
+  if (!sampling)
+    for (const auto& f : spec.factors)
+      if (f.sampled)
+        fail(spec, f.mark,
+             fmt::format("factor '{}': design '{}' needs explicit 'values' (min/max ranges are "
+                         "sampled by latin_hypercube or sobol)",
+                         f.key, type));
+  if (spec.design == SweepDesign::kSobol && spec.factors.size() > 10)
+    fail(spec, spec.design_mark, "design 'sobol' supports at most 10 factors");
+  if (spec.design == SweepDesign::kList)
+    for (const auto& f : spec.factors)
+      if (f.values.size() != spec.factors[0].values.size())
+        fail(spec, f.mark,
+             fmt::format("design 'list' zips the factors' values, but '{}' has {} values and '{}' "
+                         "has {}",
+                         f.key, f.values.size(), spec.factors[0].key,
+                         spec.factors[0].values.size()));
+  return spec;
+}
+
+SweepSpec load_sweep(const std::string& path) {
+  std::ifstream in(path);
+  if (!in) throw SweepError(path, 0, 0, "cannot read the sweep file");
+  std::ostringstream text;
+  text << in.rdbuf();
+  return parse_sweep(text.str(), path);
+}
+
+std::vector<std::vector<double>> latin_hypercube(int n, int dims, std::uint64_t seed) {
+  std::mt19937_64 rng(seed);
+  // Portable: our own uniform in [0, 1) and Fisher-Yates (std::shuffle and the std
+  // distributions are implementation-defined).
+  auto uniform = [&] { return static_cast<double>(rng() >> 11) * 0x1.0p-53; };
+  std::vector<std::vector<double>> points(n, std::vector<double>(dims));
+  std::vector<int> perm(n);
+  for (int d = 0; d < dims; ++d) {
+    for (int i = 0; i < n; ++i) perm[i] = i;
+    for (int i = n - 1; i > 0; --i) {
+      const int j = static_cast<int>(rng() % static_cast<std::uint64_t>(i + 1));
+      std::swap(perm[i], perm[j]);
+    }
+    for (int i = 0; i < n; ++i) points[i][d] = (perm[i] + uniform()) / n;
+  }
+  return points;
+}
+
+std::vector<std::vector<double>> sobol_points(int n, int dims, int skip) {
+  if (dims < 1 || dims > 10) throw std::invalid_argument("sobol_points: 1 to 10 dimensions");
+  // Joe & Kuo, new-joe-kuo-6.21201, dimensions 2..10: degree s, coefficients a, initial m.
+  struct Dir {
+    int s, a;
+    std::vector<std::uint32_t> m;
+  };
+  static const Dir table[] = {
+      {1, 0, {1}},
+      {2, 1, {1, 3}},
+      {3, 1, {1, 3, 1}},
+      {3, 2, {1, 1, 1}},
+      {4, 1, {1, 1, 3, 3}},
+      {4, 4, {1, 3, 5, 13}},
+      {5, 2, {1, 1, 5, 5, 17}},
+      {5, 4, {1, 1, 5, 5, 5}},
+      {5, 7, {1, 1, 7, 11, 19}},
+  };
+  constexpr int kBits = 32;
+  std::vector<std::vector<std::uint32_t>> v(dims, std::vector<std::uint32_t>(kBits + 1));
+  for (int k = 1; k <= kBits; ++k) v[0][k] = 1u << (kBits - k);
+  for (int d = 1; d < dims; ++d) {
+    const Dir& dir = table[d - 1];
+    const int s = dir.s;
+    for (int k = 1; k <= s && k <= kBits; ++k) v[d][k] = dir.m[k - 1] << (kBits - k);
+    for (int k = s + 1; k <= kBits; ++k) {
+      v[d][k] = v[d][k - s] ^ (v[d][k - s] >> s);
+      for (int j = 1; j < s; ++j)
+        if ((dir.a >> (s - 1 - j)) & 1u) v[d][k] ^= v[d][k - j];
+    }
+  }
+  std::vector<std::vector<double>> points;
+  points.reserve(n);
+  std::vector<std::uint32_t> x(dims, 0);
+  // Point i (Gray code order): x_i = x_{i-1} ^ v[c], c = index of the lowest zero bit of i-1.
+  for (long i = 1; static_cast<long>(points.size()) < n; ++i) {
+    unsigned long c = 1, value = static_cast<unsigned long>(i - 1);
+    while (value & 1u) {
+      value >>= 1;
+      ++c;
+    }
+    for (int d = 0; d < dims; ++d) x[d] ^= v[d][c];
+    if (i < skip) continue;  // point 0 (the origin) is never produced; skip counts it
+    std::vector<double> p(dims);
+    for (int d = 0; d < dims; ++d) p[d] = static_cast<double>(x[d]) * 0x1.0p-32;
+    points.push_back(std::move(p));
+  }
+  return points;
+}
+
+std::vector<SweepCase> generate_cases(const SweepSpec& spec) {
+  const int dims = static_cast<int>(spec.factors.size());
+  std::vector<std::vector<std::string>> rows;
+  switch (spec.design) {
+    case SweepDesign::kList: {
+      const std::size_t n = spec.factors[0].values.size();
+      for (const auto& f : spec.factors)
+        if (f.values.size() != n)
+          fail(spec, f.mark,
+               fmt::format("design 'list': '{}' has {} values, '{}' has {}", f.key, f.values.size(),
+                           spec.factors[0].key, n));
+      for (std::size_t i = 0; i < n; ++i) {
+        std::vector<std::string> row;
+        for (const auto& f : spec.factors) row.push_back(f.values[i]);
+        rows.push_back(std::move(row));
+      }
+      break;
+    }
+    case SweepDesign::kFullFactorial: {
+      std::size_t n = 1;
+      for (const auto& f : spec.factors) n *= f.values.size();
+      if (n > 100000) fail(spec, spec.design_mark, fmt::format("{} cases is too many", n));
+      for (std::size_t i = 0; i < n; ++i) {  // the first factor varies slowest
+        std::vector<std::string> row(dims);
+        std::size_t rest = i;
+        for (int d = dims - 1; d >= 0; --d) {
+          const auto& values = spec.factors[d].values;
+          row[d] = values[rest % values.size()];
+          rest /= values.size();
+        }
+        rows.push_back(std::move(row));
+      }
+      break;
+    }
+    case SweepDesign::kLatinHypercube:
+    case SweepDesign::kSobol: {
+      const auto points = spec.design == SweepDesign::kSobol
+                              ? sobol_points(spec.n_samples, dims, spec.skip)
+                              : latin_hypercube(spec.n_samples, dims, spec.seed.value_or(0));
+      for (const auto& p : points) {
+        std::vector<std::string> row;
+        for (int d = 0; d < dims; ++d) {
+          const SweepFactor& f = spec.factors[d];
+          const double u = std::clamp(p[d], 0.0, 1.0);
+          if (!f.sampled) {  // a list factor: the u-th share of its values
+            const std::size_t k =
+                std::min(f.values.size() - 1, static_cast<std::size_t>(u * f.values.size()));
+            row.push_back(f.values[k]);
+          } else if (f.log_scale) {
+            row.push_back(format_value(
+                std::exp(std::log(f.min) + u * (std::log(f.max) - std::log(f.min))), f.unit));
+          } else {
+            row.push_back(format_value(f.min + u * (f.max - f.min), f.unit));
+          }
+        }
+        rows.push_back(std::move(row));
+      }
+      break;
+    }
+  }
+  std::vector<SweepCase> cases;
+  for (std::size_t i = 0; i < rows.size(); ++i) {
+    SweepCase c;
+    c.index = static_cast<int>(i);
+    c.overrides = spec.set;
+    for (int d = 0; d < dims; ++d) c.overrides.push_back(spec.factors[d].key + "=" + rows[i][d]);
+    c.values = std::move(rows[i]);
+    cases.push_back(std::move(c));
+  }
+  return cases;
+}
+
+std::vector<RunConfig> resolve_cases(const SweepSpec& spec, const std::vector<SweepCase>& cases) {
+  std::vector<RunConfig> configs;
+  configs.reserve(cases.size());
+  const std::size_t n_set = spec.set.size();
+  for (const SweepCase& c : cases) {
+    try {
+      configs.push_back(load_config(spec.base, c.overrides));
+    } catch (const ConfigError& e) {
+      if (e.file != "--set" || e.line <= 0) throw;
+      const auto k = static_cast<std::size_t>(e.line - 1);
+      if (k < n_set)
+        fail(spec, spec.set_marks[k], fmt::format("set '{}': {}", spec.set[k], e.what()));
+      const auto d = k - n_set;
+      if (d < spec.factors.size())
+        fail(spec, spec.factors[d].mark,
+             fmt::format("factor '{}' (case {}, value '{}'): {}", spec.factors[d].key, c.index,
+                         c.values[d], e.what()));
+      throw;
+    }
+  }
+  return configs;
+}
+
+double value_in_si(const std::string& value) {
+  try {
+    const units::WrittenQuantity q = units::split_quantity(value);
+    if (q.unit.empty()) return q.number;
+    if (q.unit == "%") return q.number / 100.0;
+    const units::Unit* u = units::find_unit(q.unit);
+    if (!u) return std::numeric_limits<double>::quiet_NaN();
+    return units::to_canonical(q.number, *u);
+  } catch (const std::exception&) {
+    return std::numeric_limits<double>::quiet_NaN();
+  }
+}
+
+// ---- execution -------------------------------------------------------------------------------
+
+namespace {
+
+// The top-level section `name` of a resolved YAML, as text (for grouping compatible cases).
+std::string yaml_section(const std::string& yaml, const std::string& name) {
+  std::istringstream in(yaml);
+  std::string line, out;
+  bool inside = false;
+  while (std::getline(in, line)) {
+    const bool top = !line.empty() && line[0] != ' ' && line[0] != '#';
+    if (top) inside = line.rfind(name + ":", 0) == 0;
+    if (inside) out += line + "\n";
+  }
+  return out;
+}
+
+// Cases sharing this key can sit in one batch (one Cycler): same mesh, classes, solver, protocol.
+std::string batch_key(const RunConfig& c) {
+  return fmt::format("{} {} {}\n", c.mesh.cathode_nodes, c.mesh.radial_shells,
+                     c.cell.particle_classes) +
+         yaml_section(c.resolved_yaml, "solver") + yaml_section(c.resolved_yaml, "protocol");
+}
+
+struct Batch {
+  std::vector<int> cases;                        // indices into the case list
+  std::vector<std::vector<CycleRecord>> cycles;  // [cycle][cell of batch]
+  std::string error;                             // a batch-wide failure (exception)
+  int integrated = 0, skipped = 0;
+  double seconds = 0.0;
+};
+
+std::string iso8601_utc_now() {
+  const std::time_t now = std::chrono::system_clock::to_time_t(std::chrono::system_clock::now());
+  std::tm utc{};
+  gmtime_r(&now, &utc);
+  char buffer[32];
+  std::strftime(buffer, sizeof buffer, "%Y-%m-%dT%H:%M:%SZ", &utc);
+  return buffer;
+}
+
+CycleRecord missing_record(int cycle, int steps, bool failed, const std::string& why) {
+  const double nan = std::numeric_limits<double>::quiet_NaN();
+  CycleRecord r;
+  r.cycle = cycle;
+  r.charge_capacity = r.discharge_capacity = r.coulombic_efficiency = nan;
+  r.charge_energy = r.discharge_energy = r.lithium_inventory = r.duration = nan;
+  r.step_end_times.assign(static_cast<std::size_t>(steps), nan);
+  r.aging.assign(aging_column_specs().size(), nan);
+  r.simulated = false;
+  r.failed = failed;
+  r.failure = why;
+  return r;
+}
+
+void write_string_dataset(hid_t group, const std::string& group_path, const std::string& name,
+                          const std::vector<std::string>& values) {
+  const std::string path = group_path + "/" + name;
+  h5::Datatype type = h5::utf8_string_type(path);
+  h5::Dataspace space = h5::create_simple_space({values.size()}, {}, path);
+  h5::Dataset ds{h5::check_id(H5Dcreate2(group, name.c_str(), type.id(), space.id(), H5P_DEFAULT,
+                                         H5P_DEFAULT, H5P_DEFAULT),
+                              "H5Dcreate2", path),
+                 path};
+  std::vector<const char*> ptrs;
+  for (const auto& v : values) ptrs.push_back(v.c_str());
+  h5::check(H5Dwrite(ds.id(), type.id(), H5S_ALL, H5S_ALL, H5P_DEFAULT, ptrs.data()), "H5Dwrite",
+            path);
+  ds.close("H5Dclose");
+}
+
+template <class T>
+h5::Dataset write_numeric_dataset(hid_t group, const std::string& group_path,
+                                  const std::string& name, const std::vector<T>& values) {
+  const std::string path = group_path + "/" + name;
+  h5::Dataspace space = h5::create_simple_space({values.size()}, {}, path);
+  h5::Dataset ds{h5::check_id(H5Dcreate2(group, name.c_str(), h5::detail::native_type<T>(),
+                                         space.id(), H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT),
+                              "H5Dcreate2", path),
+                 path};
+  if (!values.empty())
+    h5::check(H5Dwrite(ds.id(), h5::detail::native_type<T>(), H5S_ALL, H5S_ALL, H5P_DEFAULT,
+                       values.data()),
+              "H5Dwrite", path);
+  return ds;
+}
+
+}  // namespace
+
+int run_sweep(const SweepSpec& spec, const std::vector<SweepCase>& cases,
+              const std::vector<RunConfig>& configs, const SweepOptions& options) {
+  if (cases.empty() || cases.size() != configs.size())
+    throw std::invalid_argument("run_sweep: no cases, or not one configuration per case");
+  std::error_code ec;
+  if (!options.overwrite &&
+      std::filesystem::exists(std::filesystem::symlink_status(options.output, ec))) {
+    fmt::print(stderr, "halite: {}\n", OutputExistsError(options.output).what());
+    return kExitBadInput;
+  }
+  const int n = static_cast<int>(cases.size());
+  int threads =
+      options.threads > 0 ? options.threads : static_cast<int>(std::thread::hardware_concurrency());
+  threads = std::max(1, threads);
+
+  // Group compatible cases (first-seen order), split every group into up to `threads` batches.
+  std::vector<std::string> keys;
+  std::vector<std::vector<int>> groups;
+  for (int i = 0; i < n; ++i) {
+    const std::string key = batch_key(configs[i]);
+    const auto it = std::find(keys.begin(), keys.end(), key);
+    if (it == keys.end()) {
+      keys.push_back(key);
+      groups.push_back({i});
+    } else {
+      groups[static_cast<std::size_t>(it - keys.begin())].push_back(i);
+    }
+  }
+  std::vector<Batch> batches;
+  for (const auto& g : groups) {
+    const int size = static_cast<int>(g.size());
+    const int parts = std::min(threads, size);
+    for (int p = 0, begin = 0; p < parts; ++p) {
+      const int end = begin + size / parts + (p < size % parts ? 1 : 0);
+      Batch b;
+      b.cases.assign(g.begin() + begin, g.begin() + end);
+      batches.push_back(std::move(b));
+      begin = end;
+    }
+  }
+  int max_steps = 1, total_cycles = 0;
+  std::vector<int> case_cycles(n);
+  for (int i = 0; i < n; ++i) {
+    for (const auto& block : configs[i].protocol.blocks)
+      max_steps = std::max<int>(max_steps, static_cast<int>(block.steps.size()));
+    const int protocol_cycles = configs[i].protocol.total_cycles();
+    case_cycles[i] =
+        options.max_cycles > 0 ? std::min(options.max_cycles, protocol_cycles) : protocol_cycles;
+    total_cycles = std::max(total_cycles, case_cycles[i]);
+  }
+  if (!options.quiet)
+    fmt::print(stderr,
+               "halite sweep: {} case(s), {} group(s) of compatible cases, {} batch(es) on "
+               "{} thread(s), {} cycle(s)\n",
+               n, groups.size(), batches.size(), std::min<int>(threads, batches.size()),
+               total_cycles);
+
+  // Execute: a pool of threads takes batches in order; each batch has its own Cycler.
+  std::atomic<std::size_t> next{0};
+  std::atomic<int> done{0};
+  std::mutex print_mutex;
+  const auto start = std::chrono::steady_clock::now();
+  auto worker = [&] {
+    for (std::size_t k; (k = next.fetch_add(1)) < batches.size();) {
+      Batch& batch = batches[k];
+      const auto t0 = std::chrono::steady_clock::now();
+      try {
+        const RunConfig& first = configs[batch.cases[0]];
+        std::vector<CellSetup> setups;
+        for (int i : batch.cases) {
+          setups.push_back(cell_setup_from_config(configs[i]));
+          setups.back().name = fmt::format("case_{}", i);
+        }
+        const models::CellLayout layout{first.mesh.cathode_nodes, first.cell.particle_classes,
+                                        first.mesh.radial_shells};
+        Cycler cycler(std::move(setups), layout, first.solver, first.protocol);
+        RunControl control;
+        control.retries = std::max(0, options.retries);
+        cycler.run(
+            case_cycles[batch.cases[0]],
+            [&](const std::vector<CycleRecord>& records) { batch.cycles.push_back(records); },
+            nullptr, nullptr, CycleSkipping{!options.no_skip, options.skip_tolerance}, control);
+        batch.integrated = cycler.integrated_cycles();
+        batch.skipped = cycler.skipped_cycles();
+      } catch (const std::exception& e) {
+        batch.error = e.what();
+      }
+      batch.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+      const int finished = ++done;
+      if (!options.quiet) {
+        int failed = 0;
+        if (!batch.error.empty()) {
+          failed = static_cast<int>(batch.cases.size());
+        } else if (!batch.cycles.empty()) {
+          for (const auto& r : batch.cycles.back()) failed += r.failed ? 1 : 0;
+        }
+        std::lock_guard<std::mutex> lock(print_mutex);
+        fmt::print(stderr,
+                   "halite sweep: batch {}/{} done ({} case(s) from case {}, {} cycle(s), {} "
+                   "integrated, {} extrapolated, {} failed) in {:.1f} s\n",
+                   finished, batches.size(), batch.cases.size(), batch.cases.front(),
+                   batch.cycles.size(), batch.integrated, batch.skipped, failed, batch.seconds);
+      }
+    }
+  };
+  {
+    std::vector<std::thread> pool;
+    const int workers = std::min<int>(threads, static_cast<int>(batches.size()));
+    for (int t = 0; t < workers; ++t) pool.emplace_back(worker);
+    for (auto& t : pool) t.join();
+  }
+
+  // Write: the whole table at the end (append_cycle takes every case of a cycle at once).
+  std::vector<std::vector<CycleRecord>> by_case(n);  // [case][cycle]
+  std::vector<std::string> status(n, "completed"), reason(n);
+  for (const Batch& batch : batches) {
+    for (std::size_t j = 0; j < batch.cases.size(); ++j) {
+      const int i = batch.cases[j];
+      for (const auto& records : batch.cycles) by_case[i].push_back(records[j]);
+      for (const auto& r : by_case[i])
+        if (r.failed) {
+          status[i] = "failed";
+          reason[i] = r.failure;
+          break;
+        }
+      if (!batch.error.empty() && status[i] != "failed") {
+        status[i] = "failed";
+        reason[i] = batch.error;
+      }
+    }
+  }
+  std::vector<ColumnSpec> columns;
+  for (const auto& c : aging_column_specs()) columns.push_back({c.name, c.units, c.description});
+  Provenance provenance;
+  provenance.version = build_info::kVersion;
+  provenance.git_commit = build_info::kGitCommit;
+  provenance.config_name = spec.name.empty() ? "sweep" : spec.name;
+  provenance.config_source = spec.file;
+  provenance.resolved_config_yaml = configs[0].resolved_yaml;  // case 0; see /cases
+  provenance.voltage_reference = to_string(configs[0].protocol.reference);
+  provenance.is_reference_cell = false;
+  for (int i = 0; i < n; ++i) provenance.cell_names.push_back(fmt::format("case_{}", i));
+  provenance.date = iso8601_utc_now();
+  {
+    ResultWriter writer(options.output, options.overwrite, n, provenance, max_steps, columns);
+    std::vector<CycleRecord> row(n);
+    std::vector<std::vector<double>> extra(columns.size(), std::vector<double>(n));
+    for (int cycle = 0; cycle < total_cycles; ++cycle) {
+      for (int i = 0; i < n; ++i) {
+        if (cycle < static_cast<int>(by_case[i].size())) {
+          row[i] = by_case[i][cycle];
+          row[i].aging.resize(columns.size(), std::numeric_limits<double>::quiet_NaN());
+        } else {
+          row[i] = missing_record(cycle + 1, 0, false, "");
+        }
+        for (std::size_t k = 0; k < columns.size(); ++k) extra[k][i] = row[i].aging[k];
+      }
+      writer.append_cycle(row, extra);
+    }
+    for (int i = 0; i < n; ++i) writer.set_cell_status(i, status[i], reason[i]);
+    writer.close();
+  }
+  // The /cases group and the sweep attributes.
+  {
+    h5::QuietErrors quiet;
+    h5::File file{h5::check_id(H5Fopen(options.output.c_str(), H5F_ACC_RDWR, H5P_DEFAULT),
+                               "H5Fopen", options.output),
+                  options.output};
+    h5::write_attribute(file.id(), "/", "sweep_yaml", std::string_view(spec.text));
+    h5::write_attribute(file.id(), "/", "sweep_design", std::string_view(to_string(spec.design)));
+    h5::write_attribute(file.id(), "/", "sweep_base",
+                        std::string_view(spec.base.empty() ? "<embedded reference>" : spec.base));
+    if (spec.seed)
+      h5::write_attribute(file.id(), "/", "sweep_seed", static_cast<std::int64_t>(*spec.seed));
+    if (spec.design == SweepDesign::kLatinHypercube || spec.design == SweepDesign::kSobol)
+      h5::write_attribute(file.id(), "/", "sweep_n_samples",
+                          static_cast<std::int64_t>(spec.n_samples));
+    h5::Group group = h5::create_group(file.id(), "cases", "/cases");
+    std::vector<std::int64_t> index(n);
+    for (int i = 0; i < n; ++i) index[i] = cases[i].index;
+    write_numeric_dataset(group.id(), "/cases", "index", index).close("H5Dclose");
+    std::vector<std::string> factor_names;
+    for (std::size_t d = 0; d < spec.factors.size(); ++d) {
+      const SweepFactor& f = spec.factors[d];
+      factor_names.push_back(f.key);
+      std::vector<std::string> values(n);
+      std::vector<double> si(n);
+      bool numeric = true;
+      std::string si_unit;
+      for (int i = 0; i < n; ++i) {
+        values[i] = cases[i].values[d];
+        si[i] = value_in_si(values[i]);
+        numeric = numeric && std::isfinite(si[i]);
+        if (i == 0 && numeric) {
+          const units::WrittenQuantity q = units::split_quantity(values[i]);
+          const units::Unit* u =
+              q.unit.empty() || q.unit == "%" ? nullptr : units::find_unit(q.unit);
+          si_unit = u ? std::string(units::canonical_unit(u->dimension)) : "";
+        }
+      }
+      write_string_dataset(group.id(), "/cases", f.key, values);
+      if (numeric) {
+        h5::Dataset ds = write_numeric_dataset(group.id(), "/cases", f.key + " [SI]", si);
+        h5::write_attribute(ds.id(), ds.path(), "units", std::string_view(si_unit));
+        ds.close("H5Dclose");
+      }
+    }
+    write_string_dataset(group.id(), "/cases", "factors", factor_names);
+    write_string_dataset(group.id(), "/cases", "status", status);
+    write_string_dataset(group.id(), "/cases", "failure reason", reason);
+    std::vector<std::string> overrides(n);
+    for (int i = 0; i < n; ++i) {
+      for (const auto& o : cases[i].overrides)
+        overrides[i] += (overrides[i].empty() ? "" : "\n") + o;
+    }
+    write_string_dataset(group.id(), "/cases", "overrides", overrides);
+    group.close("H5Gclose");
+    file.close("H5Fclose");
+  }
+  const int failed = static_cast<int>(std::count(status.begin(), status.end(), "failed"));
+  if (!options.quiet)
+    fmt::print(stderr,
+               "halite sweep: {} case(s) x {} cycle(s) written to {} ({} failed) in {:.1f} s\n", n,
+               total_cycles, options.output, failed,
+               std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
+  return kExitOk;
+}
+
+}  // namespace halite

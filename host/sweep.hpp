@@ -1,0 +1,106 @@
+// Parameter sweeps (`halite sweep SWEEP.yaml`): a sweep file names a base configuration, common
+// overrides and the factors to vary; a design turns the factors into a list of cases (each a set
+// of `--set`-style overrides of the base), and the executor runs the cases in batches, one
+// Cycler per thread, and writes one HDF5 file with a leading case dimension. docs/sweep.md.
+//
+// Case generation (load_sweep, generate_cases, design_points) is kept apart from execution
+// (run_sweep) so that a case list can later be sharded over processes or machines.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+#include "host/config.hpp"
+
+namespace halite {
+
+// A sweep file problem, "FILE:LINE:COLUMN: message" (line/column 1-based; 0 = unknown).
+class SweepError : public std::runtime_error {
+ public:
+  SweepError(const std::string& file, int line, int column, const std::string& message);
+};
+
+// Where something was written in the sweep file (1-based; 0 = unknown).
+struct SweepMark {
+  int line = 0, column = 0;
+};
+
+struct SweepFactor {
+  std::string key;  // config key path, as for --set
+  SweepMark mark;   // of the factor's entry
+  // Either an explicit list of values (written as strings, with units) ...
+  std::vector<std::string> values;
+  // ... or a sampled range: min..max in `unit` ("" = dimensionless), linear or log.
+  bool sampled = false;
+  double min = 0.0, max = 0.0;
+  std::string unit;
+  bool log_scale = false;
+};
+
+enum class SweepDesign { kList, kFullFactorial, kLatinHypercube, kSobol };
+const char* to_string(SweepDesign design);
+
+struct SweepSpec {
+  std::string file;  // the sweep file ("" when parsed from text)
+  std::string text;  // its YAML text
+  std::string name;  // optional `name:`
+  std::string base;  // base config path, resolved against the sweep file; "" = reference
+  std::vector<std::string> set;  // common overrides, applied before the factor values
+  std::vector<SweepMark> set_marks;
+  std::vector<SweepFactor> factors;
+  SweepDesign design = SweepDesign::kList;
+  SweepMark design_mark;
+  int n_samples = 0;                  // latin_hypercube, sobol
+  std::optional<std::uint64_t> seed;  // latin_hypercube
+  int skip = 1;                       // sobol: points skipped at the start (1 = the origin)
+};
+
+// One case of a sweep: its overrides (spec.set followed by "key=value" per factor) and the
+// factor values (as strings with units, one per factor).
+struct SweepCase {
+  int index = 0;
+  std::vector<std::string> overrides;
+  std::vector<std::string> values;
+};
+
+// Parses a sweep file / sweep text. Throws SweepError.
+SweepSpec load_sweep(const std::string& path);
+SweepSpec parse_sweep(const std::string& text, const std::string& file = "<sweep>");
+
+// The design's points in the unit hypercube, n x dims, row-major (list and full_factorial do not
+// use this). Latin hypercube: each of the n equal strata of every dimension is hit exactly once;
+// reproducible for a seed. Sobol: unscrambled, Joe-Kuo direction numbers, dims <= 10.
+std::vector<std::vector<double>> latin_hypercube(int n, int dims, std::uint64_t seed);
+std::vector<std::vector<double>> sobol_points(int n, int dims, int skip = 1);
+
+// The cases of a sweep (no configuration is loaded). Throws SweepError.
+std::vector<SweepCase> generate_cases(const SweepSpec& spec);
+
+// Loads the configuration of every case (halite::load_config(spec.base, case.overrides)). A bad
+// factor key or value throws SweepError located at the factor in the sweep file (the config
+// error's message included); other config errors are thrown as ConfigError.
+std::vector<RunConfig> resolve_cases(const SweepSpec& spec, const std::vector<SweepCase>& cases);
+
+// A factor value in SI (e.g. "50 MPa" -> 5e7), NaN if it is not a number with a known unit.
+double value_in_si(const std::string& value);
+
+struct SweepOptions {
+  std::string output = "halite_sweep.h5";
+  bool overwrite = false;
+  int max_cycles = -1;  // <= 0: the full protocol
+  int threads = 0;      // <= 0: std::thread::hardware_concurrency()
+  bool no_skip = false;
+  double skip_tolerance = 2e-4;
+  int retries = 2;
+  bool quiet = false;
+};
+
+// Runs all cases and writes SweepOptions::output. Returns an exit code (host/runner.hpp): 0 when
+// the sweep ran (failed cases are recorded in the file, not an error), 2 for bad input.
+int run_sweep(const SweepSpec& spec, const std::vector<SweepCase>& cases,
+              const std::vector<RunConfig>& configs, const SweepOptions& options);
+
+}  // namespace halite
