@@ -195,7 +195,9 @@ long GpuBatchIntegrator::advance_to(double t_end) {
   return steps;
 }
 
-void GpuBatchIntegrator::accumulate_stats() { total_.add_ida_counters(read_ida_counters(ida_)); }
+void GpuBatchIntegrator::accumulate_stats() {
+  total_.add_ida_counters(read_ida_counters(ida_));
+}
 
 SolverStats GpuBatchIntegrator::stats() const {
   SolverStats s = read_ida_counters(ida_);

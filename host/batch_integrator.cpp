@@ -201,7 +201,9 @@ SolverStats read_ida_counters(void* ida) {
   return s;
 }
 
-void BatchIntegrator::accumulate_stats() { total_.add_ida_counters(read_ida_counters(ida_)); }
+void BatchIntegrator::accumulate_stats() {
+  total_.add_ida_counters(read_ida_counters(ida_));
+}
 
 SolverStats BatchIntegrator::stats() const {
   SolverStats s = read_ida_counters(ida_);
