@@ -14,6 +14,8 @@
 #include "models/hd.hpp"
 #include "models/ocp.hpp"
 #include "models/params.hpp"
+#include "models/particle_geometry.hpp"
+#include "models/stress.hpp"
 
 namespace halite::models {
 
@@ -175,22 +177,17 @@ struct AgingAccumulator {
 // sigma_t(R) = Omega E c_max (x_mean - x_s) / (3 (1 - nu))) + layered misfit - stack pressure.
 HALITE_HD inline double surface_hoop_stress(const CellParams& p, const ParticleAging& a,
                                             double x_mean, double x_surface) {
-  const double dis = p.partial_molar_volume * p.young_modulus * p.max_concentration *
-                     (x_mean - x_surface) / (3.0 * (1.0 - p.poisson_ratio));
-  return dis + a.rsp_fraction * misfit_pressure(p) - p.hydrostatic_stack_pressure();
+  // at r = R the mean inside is the particle mean
+  return hoop_stress(p, x_mean, x_mean, x_surface) + a.rsp_fraction * misfit_pressure(p) -
+         p.hydrostatic_stack_pressure();
 }
 
 // Samples one particle at time t (x: its shell stoichiometries) into the accumulator.
 HALITE_HD inline void sample_particle_aging(const CellParams& p, const ParticleAging& a,
                                             const double* x, int shells, double t,
                                             AgingAccumulator& acc) {
-  double x_mean = 0.0;
-  for (int m = 0; m < shells; ++m) {
-    const double w = ((m + 1.0) * (m + 1.0) * (m + 1.0) - double(m) * m * m) /
-                     (double(shells) * shells * shells);
-    x_mean += w * x[m];
-  }
-  const double xs = shells >= 2 ? 1.5 * x[shells - 1] - 0.5 * x[shells - 2] : x[0];
+  const double x_mean = particle_mean_stoichiometry(x, shells);
+  const double xs = surface_stoichiometry(x[shells >= 2 ? shells - 2 : 0], x[shells - 1], shells);
   // Dispersed RSP nucleates in the bulk (mean stoichiometry); a shell grows from the surface.
   const double x_drive = p.rsp_architecture == RspArchitecture::kShell ? xs : x_mean;
   const double drive = rsp_formation_drive(p, x_drive);

@@ -15,6 +15,7 @@
 #include "models/kinetics.hpp"
 #include "models/ocp.hpp"
 #include "models/params.hpp"
+#include "models/particle_geometry.hpp"
 #include "models/stress.hpp"
 #include "models/transport.hpp"
 
@@ -60,11 +61,6 @@ struct CellControl {
 // Geometry of the radial finite volumes (uniform in r). Volumes and areas are relative to the
 // particle (4 pi cancels): V_m = (r_{m+1/2}^3 - r_{m-1/2}^3)/3, A = r^2.
 
-// Volume fraction of shell m in the particle: the weight of x_m in the particle mean.
-HALITE_HD inline double shell_volume_fraction(int m, int shells) {
-  const double a = m + 1.0, b = m;
-  return (a * a * a - b * b * b) / (double(shells) * shells * shells);
-}
 // Area of the outer face of shell m divided by the volume of shell `owner` (1/m).
 HALITE_HD inline double face_area_over_volume(int face_outer_of, int owner, int shells,
                                               double radius) {
@@ -89,13 +85,6 @@ HALITE_HD inline double surface_flux_coefficient(const CellParams& p, const Cell
                                                  int cls) {
   return face_area_over_volume(L.shells - 1, L.shells - 1, L.shells, p.particle_radius[cls]) *
          p.contact_fraction / (kFaraday * p.max_concentration);
-}
-
-// Surface stoichiometry: linear extrapolation of the two outer shells to r = R (second order).
-template <class T>
-HALITE_HD T surface_stoichiometry(const T& x_inner, const T& x_outer, int shells) {
-  if (shells < 2) return x_outer;
-  return 1.5 * x_outer - 0.5 * x_inner;
 }
 
 // Butler-Volmer with a resistive film in series: j = BV(i0, eta0 - j R). Solved for the true
@@ -155,13 +144,6 @@ HALITE_HD T particle_reaction_current(const CellParams& p, const T& x_surface,
   return butler_volmer_with_film(nmc_exchange_current(p, x_surface),
                                  phi_s_minus_phi_e - equilibrium, film_resistance,
                                  p.transfer_coefficient, p.thermal_voltage());
-}
-
-// Mean stoichiometry of one particle (volume average over shells).
-HALITE_HD inline double particle_mean_stoichiometry(const double* x, int shells) {
-  double s = 0.0;
-  for (int m = 0; m < shells; ++m) s += shell_volume_fraction(m, shells) * x[m];
-  return s;
 }
 
 // Li-In side: SE potential at the separator | cathode interface for current density I.
