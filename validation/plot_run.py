@@ -32,9 +32,13 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-DEFAULT_MEASURED = os.path.join(
-    REPO, "..", "shared", "data", "measured", "nmc721_lspscl_1C_fade.csv"
-)
+# A copy of ../shared/data/measured/nmc721_lspscl_1C_fade.csv lives in validation/data so that a
+# clone anywhere can overlay it; the shared original is used if the copy is missing.
+DEFAULT_MEASURED = os.path.join(REPO, "validation", "data", "nmc721_lspscl_1C_fade.csv")
+if not os.path.exists(DEFAULT_MEASURED):
+    DEFAULT_MEASURED = os.path.join(
+        REPO, "..", "shared", "data", "measured", "nmc721_lspscl_1C_fade.csv"
+    )
 MAH_PER_G_PER_C_PER_KG = 1.0 / 3600.0  # 1 mAh/g = 3.6 C / 1e-3 kg = 3600 C/kg
 
 
@@ -263,8 +267,11 @@ def plot_voltage(run, k, outdir):
     cmap = plt.cm.viridis
     cycles = [c for c, *_ in items]
     lo, hi = min(cycles), max(cycles)
-    for cycle, t, v, i in items:
-        color = cmap(0.0 if hi == lo else (cycle - lo) / (hi - lo))
+    few = len(items) <= 12
+    for rank, (cycle, t, v, i) in enumerate(items):
+        # a few stored cycles (first, last, rate test) get distinct colours; many, a colour scale
+        color = (plt.cm.tab10.colors[rank % 10] if few
+                 else cmap(0.0 if hi == lo else (cycle - lo) / (hi - lo)))
         if by_capacity and i is not None:
             # Trapezoidal charge per interval [C/m^2]; positive current = discharge.
             dq = 0.5 * (i[1:] + i[:-1]) * np.diff(t)
@@ -279,9 +286,9 @@ def plot_voltage(run, k, outdir):
             ax.plot((t - t[0]) / 3600.0, v, color=color, lw=1, label="cycle %d" % cycle)
     ax.set_xlabel("Capacity [mAh/g]" if by_capacity else "Time in cycle [h]")
     ax.set_ylabel("Voltage [V] vs %s" % run["voltage_reference"])
-    ax.set_title("%s: %s" % (cell_label(run, k), run["title"]), fontsize=9)
+    ax.set_title(run["title"], fontsize=9)
     ax.grid(alpha=0.3)
-    if len(items) <= 12:
+    if few:
         ax.legend(fontsize=8)
     else:
         sm = plt.cm.ScalarMappable(cmap=cmap, norm=plt.Normalize(lo, hi))
