@@ -417,7 +417,7 @@ std::vector<double> Cycler::slow_state(int cell) const {
     s.insert(s.end(), {a.rsp_fraction, a.rsp_lithium, a.crack_length, a.isolated_fraction,
                        a.stranded_lithium, a.layer_thickness, a.oxygen_released});
   }
-  // last: the total Li of the cathode, which the shell stoichiometries are adjusted to
+  // last: the total Li of the cathode (reported, not extrapolated: see set_slow_state)
   s.push_back(model_->total_lithium(cell, integrator_->cell_state(cell)));
   return s;
 }
@@ -447,14 +447,11 @@ void Cycler::set_slow_state(int cell, const std::vector<double>& s) {
     a.oxygen_released = std::max(s[k++], 0.0);
   }
   model_->refresh_aging_coefficients(cell);
-  // The shell stoichiometries follow: shift them uniformly so the cathode holds the
-  // extrapolated total Li (layered + RSP + stranded), keeping each particle's profile shape.
-  double* y = integrator_->cell_state(cell);
-  const double target_layered = s[k] - model_->rsp_lithium(cell) - model_->stranded_lithium(cell);
-  const double layered_now = model_->cathode_lithium(cell, y);
-  const double capacity = model_->cathode_lithium_capacity(cell);
-  const double shift = (target_layered - layered_now) / capacity;
-  for (int i = 0; i < L.x_offset(); ++i) y[i] = std::clamp(y[i] + shift, 1e-6, 1.0 - 1e-6);
+  // The shell stoichiometries are not extrapolated: the fast state at the start of a cycle is
+  // set by the kinetics of the previous discharge (the Li-In anode is an unlimited reservoir that
+  // refills the cathode as far as kinetics allow), so the state of the last integrated cycle is
+  // the right one to land with. (The last element of s, the total Li, is informational.)
+  (void)k;
 }
 
 namespace {
@@ -664,8 +661,11 @@ void Cycler::run(int max_cycles,
         ++cycle;
         for (int c = 0; c < b; ++c) {
           history[c].push_back(slow_state(c));
-          // the controller looks at the last three starts only: bounded memory
-          if (history[c].size() > 3) history[c].erase(history[c].begin());
+          // the controller looks at the last three starts only (plus the anchor a jump left,
+          // see below): bounded memory
+          const bool anchored = history[c].front().size() == history[c].back().size() + 1;
+          if (history[c].size() > (anchored ? 4u : 3u))
+            history[c].erase(history[c].begin() + (anchored ? 1 : 0));
         }
         const bool curves_wanted = want_curve && want_curve(cycle);
         std::vector<Curve> curves(b);
@@ -702,6 +702,13 @@ void Cycler::run(int max_cycles,
       at_boundary = false;
       const auto& records = last_records_;
 
+      // After a jump the history starts with an anchor (one element longer than a state): the
+      // drift before the jump and the number of cycles between that drift and the one measured
+      // on the second cycle after the landing. The change of drift over that long baseline
+      // estimates the curvature with far less noise than three consecutive cycles.
+      const auto anchored = [](const std::vector<std::vector<double>>& h) {
+        return !h.empty() && h.front().size() == h.back().size() + 1;
+      };
       if (!skipping.enabled || history[0].size() < 3) continue;
       // Largest jump every cell accepts, within the block, before any stored curve.
       const int remaining = block.repeat - rep;
@@ -719,6 +726,16 @@ void Cycler::run(int max_cycles,
         const auto& h = history[c];
         const auto& s1 = h[h.size() - 1];  // start of this cycle
         const auto& s0 = h[h.size() - 2];  // start of the one before
+        const bool long_baseline = anchored(h);
+        const std::vector<double>* anchor = long_baseline ? &h.front() : nullptr;
+        const double baseline = long_baseline ? anchor->back() : 1.0;
+        const auto curvature = [&](std::size_t i) {
+          const double short_d2 = (now[i] - s1[i]) - (s1[i] - s0[i]);
+          if (!long_baseline) return short_d2;
+          // the larger of the long-baseline estimate and what the last two cycles show beyond
+          // their noise keeps a transient visible
+          return ((now[i] - s1[i]) - (*anchor)[i]) / baseline;
+        };
         const auto scale = slow_state_scale(c);
         double second = 0.0;
         drift[c].resize(now.size());
@@ -734,22 +751,15 @@ void Cycler::run(int max_cycles,
           // Oxygen released and the transition layer follow the RSP fraction one to one
           // (dn_O ∝ df, dδ ∝ dn_O): their error is the RSP fraction's, which is estimated.
           if (i + 1 < now.size() && (i % 7 == 5 || i % 7 == 6)) continue;
-          // The total Li drifts by each cycle's charge imbalance (1 - CE), whose cycle-to-cycle
-          // value carries the integration noise of two large, nearly equal charges: extrapolate
-          // its two-cycle mean. It still guards against jumping out of a transient (the first
-          // cycles. CE climbs from 76 % to 99.9 %), at 200x the tolerance: an error in it
-          // relaxes within a cycle, because the end-of-discharge state is set by kinetics.
+          // The total Li is not extrapolated (see set_slow_state): the shell stoichiometries at
+          // a cycle start are set by the previous discharge's kinetics, not by the inventory.
           if (i + 1 == now.size()) {
             drift[c][i] = 0.5 * (now[i] - s0[i]);
-            const double d2 = (now[i] - s1[i]) - (s1[i] - s0[i]);
-            second = std::max(second, std::fabs(d2) / (200.0 * scale[i]));
             continue;
           }
-          const double d2 = (now[i] - s1[i]) - (s1[i] - s0[i]);
-          second = std::max(second, std::fabs(d2) / scale[i]);
+          second = std::max(second, std::fabs(curvature(i)) / scale[i]);
           // and stay where a linear extrapolation is credible: no state moves by more than
           // 50x the tolerance in one jump
-          // (the total Li drifts by the charge imbalance of each cycle: linear, no cap needed)
           const double cap = 50.0 * skipping.tolerance * scale[i] / std::fabs(drift[c][i]);
           if (i + 1 < now.size() && cap < jump) jump = static_cast<int>(cap);
         }
@@ -768,7 +778,9 @@ void Cycler::run(int max_cycles,
         for (std::size_t i = 0; i < s.size(); ++i) s[i] += jump * drift[c][i];
         set_slow_state(c, s);
         clock_[c] += jump * records[c].duration;
-        history[c].clear();
+        std::vector<double> anchor = drift[c];
+        anchor.push_back(jump + 2.0);
+        history[c].assign(1, std::move(anchor));
       }
       before_jump = records;
       pending_skipped = jump;
