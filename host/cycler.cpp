@@ -720,7 +720,7 @@ void Cycler::run(int max_cycles,
           break;
         }
       std::vector<std::vector<double>> drift(b);
-      for (int c = 0; c < b && jump >= 2; ++c) {
+      for (int c = 0; c < b; ++c) {  // every cell: its drift also feeds the anchor below
         if (model_->failed(c)) continue;
         const auto now = slow_state(c);
         const auto& h = history[c];
@@ -732,8 +732,6 @@ void Cycler::run(int max_cycles,
         const auto curvature = [&](std::size_t i) {
           const double short_d2 = (now[i] - s1[i]) - (s1[i] - s0[i]);
           if (!long_baseline) return short_d2;
-          // the larger of the long-baseline estimate and what the last two cycles show beyond
-          // their noise keeps a transient visible
           return ((now[i] - s1[i]) - (*anchor)[i]) / baseline;
         };
         const auto scale = slow_state_scale(c);
@@ -770,7 +768,24 @@ void Cycler::run(int max_cycles,
                 : double(jump);
         jump = std::min(jump, static_cast<int>(std::max(0.0, k_allowed)));
       }
-      if (jump < 2) continue;
+      if (jump < 2) {
+        // No jump this cycle. Keep (or start) an anchor so that the next estimate compares the
+        // drift over a baseline one cycle longer: per-cycle increments carry integration noise
+        // (a crack's Paris-law increment goes with a power of the stress), which a baseline of
+        // one cycle cannot tell from curvature.
+        for (int c = 0; c < b; ++c) {
+          if (model_->failed(c) || drift[c].empty()) continue;
+          auto& h = history[c];
+          if (anchored(h)) {
+            h.front().back() += 1.0;
+          } else {
+            std::vector<double> anchor = drift[c];
+            anchor.push_back(1.0);
+            h.insert(h.begin(), std::move(anchor));
+          }
+        }
+        continue;
+      }
       // Jump: extrapolate every cell's slow state; the cell clocks advance with it.
       for (int c = 0; c < b; ++c) {
         if (model_->failed(c)) continue;

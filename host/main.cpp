@@ -120,6 +120,13 @@ int run_cli(int argc, char** argv, std::vector<std::string>& sets) {
                    "Batches run at once, one thread each (default: hardware threads)")
       ->type_name("T")
       ->check(CLI::PositiveNumber);
+  sweep
+      ->add_option("--batch-size", sweep_options.batch_size,
+                   "Cases per batch (one IDA instance); 1 = every case on its own (default: "
+                   "each keeps its own cycle skipping and equals a single run); 0 = split the "
+                   "cases into one batch per thread")
+      ->capture_default_str()
+      ->check(CLI::NonNegativeNumber);
   sweep->add_flag("--no-skip", sweep_options.no_skip,
                   "Integrate every cycle (no adaptive cycle skipping)");
   sweep->add_flag("-q,--quiet", sweep_options.quiet, "No progress output");

@@ -592,7 +592,8 @@ int run_sweep(const SweepSpec& spec, const std::vector<SweepCase>& cases,
       options.threads > 0 ? options.threads : static_cast<int>(std::thread::hardware_concurrency());
   threads = std::max(1, threads);
 
-  // Group compatible cases (first-seen order), split every group into up to `threads` batches.
+  // Group compatible cases (first-seen order), split every group into batches of batch_size
+  // cases (or into `threads` batches when batch_size <= 0).
   std::vector<std::string> keys;
   std::vector<std::vector<int>> groups;
   for (int i = 0; i < n; ++i) {
@@ -608,7 +609,8 @@ int run_sweep(const SweepSpec& spec, const std::vector<SweepCase>& cases,
   std::vector<Batch> batches;
   for (const auto& g : groups) {
     const int size = static_cast<int>(g.size());
-    const int parts = std::min(threads, size);
+    const int parts = options.batch_size > 0 ? (size + options.batch_size - 1) / options.batch_size
+                                             : std::min(threads, size);
     for (int p = 0, begin = 0; p < parts; ++p) {
       const int end = begin + size / parts + (p < size % parts ? 1 : 0);
       Batch b;

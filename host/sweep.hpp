@@ -92,6 +92,10 @@ struct SweepOptions {
   bool overwrite = false;
   int max_cycles = -1;  // <= 0: the full protocol
   int threads = 0;      // <= 0: std::thread::hardware_concurrency()
+  // Cases per batch (one Cycler, one IDA instance). 1 (the default on the CPU): every case keeps
+  // its own cycle-skipping decisions and equals a single run; the thread pool uses all cores.
+  // <= 0: split every group of compatible cases into `threads` batches (GPU-style batching).
+  int batch_size = 1;
   bool no_skip = false;
   double skip_tolerance = 2e-4;
   int retries = 2;
