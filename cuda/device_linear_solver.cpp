@@ -56,97 +56,22 @@ std::vector<int> DeviceSchurSolver::singular_cells() const {
 }
 
 // ---------------------------------------------------------------------------------------------
-// SUNLinearSolver wrapper (same policy as host/schur_solver.cpp)
+// SUNLinearSolver wrapper (host/embedded_linear_solver.hpp: the same policy as on the host)
 
 namespace {
-
-struct DeviceLinSolContent {
-  DeviceSchurSolver* solver;
-  SchurSolverHooks* hooks;
-  long jacobian_step = -1;
-  int last_flag = 0;
-};
-
-DeviceLinSolContent* content(SUNLinearSolver S) {
-  return static_cast<DeviceLinSolContent*>(S->content);
-}
-
-SUNLinearSolver_Type dev_ls_gettype(SUNLinearSolver) {
-  return SUNLINEARSOLVER_MATRIX_EMBEDDED;
-}
-SUNLinearSolver_ID dev_ls_getid(SUNLinearSolver) {
-  return SUNLINEARSOLVER_CUSTOM;
-}
-int dev_ls_initialize(SUNLinearSolver S) {
-  content(S)->jacobian_step = -1;
-  return SUNLS_SUCCESS;
-}
-int dev_ls_setup(SUNLinearSolver, SUNMatrix) {
-  return SUNLS_SUCCESS;
-}
-
-int dev_ls_solve(SUNLinearSolver S, SUNMatrix, N_Vector x, N_Vector b, realtype) {
-  auto* c = content(S);
-  try {
-    if (!is_device_vector(x) || !is_device_vector(b)) return c->last_flag = SUNLS_ILL_INPUT;
-    const double cj = c->hooks->current_cj();
-    const long step = c->hooks->step_counter();
-    if (step != c->jacobian_step) {
-      c->solver->evaluate_jacobian(c->hooks->last_residual_point());
-      c->jacobian_step = step;
-      if (!c->solver->factor(cj)) return c->last_flag = SUNLS_LUFACT_FAIL;
-    } else if (cj != c->solver->factored_cj()) {
-      if (!c->solver->factor(cj)) return c->last_flag = SUNLS_LUFACT_FAIL;
-    }
-    c->solver->solve(device_data(b), device_data(x));
-  } catch (const std::exception& e) {
-    if (is_device_vector(x)) device_shared(x).record_error(e.what());
-    return c->last_flag = SUNLS_PACKAGE_FAIL_UNREC;
-  } catch (...) {
-    return c->last_flag = SUNLS_PACKAGE_FAIL_UNREC;
+struct DeviceBatchVectors {
+  static bool accepts(N_Vector v) { return is_device_vector(v); }
+  static double* data(N_Vector v) { return device_data(v); }
+  static void record_error(N_Vector v, const char* what) {
+    if (is_device_vector(v)) device_shared(v).record_error(what);
   }
-  return c->last_flag = SUNLS_SUCCESS;
-}
-
-int dev_ls_numiters(SUNLinearSolver) {
-  return 0;
-}
-realtype dev_ls_resnorm(SUNLinearSolver) {
-  return 0.0;
-}
-sunindextype dev_ls_lastflag(SUNLinearSolver S) {
-  return content(S)->last_flag;
-}
-int dev_ls_setzeroguess(SUNLinearSolver, booleantype) {
-  return SUNLS_SUCCESS;
-}
-
-int dev_ls_free(SUNLinearSolver S) {
-  if (!S) return SUNLS_SUCCESS;
-  delete content(S);
-  S->content = nullptr;
-  SUNLinSolFreeEmpty(S);
-  return SUNLS_SUCCESS;
-}
-
+};
 }  // namespace
 
 SUNLinearSolver make_device_schur_linear_solver(SUNContext context, DeviceSchurSolver& solver,
                                                 SchurSolverHooks& hooks) {
-  SUNLinearSolver S = SUNLinSolNewEmpty(context);
-  if (!S) throw std::bad_alloc();
-  S->ops->gettype = dev_ls_gettype;
-  S->ops->getid = dev_ls_getid;
-  S->ops->initialize = dev_ls_initialize;
-  S->ops->setup = dev_ls_setup;
-  S->ops->solve = dev_ls_solve;
-  S->ops->numiters = dev_ls_numiters;
-  S->ops->resnorm = dev_ls_resnorm;
-  S->ops->lastflag = dev_ls_lastflag;
-  S->ops->setzeroguess = dev_ls_setzeroguess;
-  S->ops->free = dev_ls_free;
-  S->content = new DeviceLinSolContent{&solver, &hooks};
-  return S;
+  return EmbeddedSchurLinearSolver<DeviceSchurSolver, DeviceBatchVectors>::make(context, solver,
+                                                                                hooks);
 }
 
 }  // namespace halite::cuda

@@ -66,93 +66,19 @@ void SchurSolver::solve(const double* b, double* x) const {
 }
 
 // ---------------------------------------------------------------------------------------------
-// SUNLinearSolver wrapper
+// SUNLinearSolver wrapper (host/embedded_linear_solver.hpp, shared with the device backend)
 
 namespace {
-
-struct SchurLinSolContent {
-  SchurSolver* solver;
-  SchurSolverHooks* hooks;
-  long jacobian_step = -1;  // step counter at the last Jacobian evaluation
-  int last_flag = 0;
+struct HostBatchVectors {
+  static bool accepts(N_Vector v) { return is_batch_vector(v); }
+  static double* data(N_Vector v) { return batch_data(v); }
+  static void record_error(N_Vector, const char*) {}
 };
-
-SchurLinSolContent* content(SUNLinearSolver S) {
-  return static_cast<SchurLinSolContent*>(S->content);
-}
-
-SUNLinearSolver_Type schur_gettype(SUNLinearSolver) {
-  return SUNLINEARSOLVER_MATRIX_EMBEDDED;
-}
-SUNLinearSolver_ID schur_getid(SUNLinearSolver) {
-  return SUNLINEARSOLVER_CUSTOM;
-}
-int schur_initialize(SUNLinearSolver S) {
-  content(S)->jacobian_step = -1;
-  return SUNLS_SUCCESS;
-}
-int schur_setup(SUNLinearSolver, SUNMatrix) {
-  return SUNLS_SUCCESS;
-}
-
-int schur_solve(SUNLinearSolver S, SUNMatrix, N_Vector x, N_Vector b, realtype) {
-  auto* c = content(S);
-  const double cj = c->hooks->current_cj();
-  const long step = c->hooks->step_counter();
-  try {
-    if (step != c->jacobian_step) {
-      c->solver->evaluate_jacobian(c->hooks->last_residual_point());
-      c->jacobian_step = step;
-      if (!c->solver->factor(cj)) return c->last_flag = SUNLS_LUFACT_FAIL;
-    } else if (cj != c->solver->factored_cj()) {
-      if (!c->solver->factor(cj)) return c->last_flag = SUNLS_LUFACT_FAIL;
-    }
-    c->solver->solve(batch_data(b), batch_data(x));
-  } catch (...) {
-    return c->last_flag = SUNLS_PACKAGE_FAIL_UNREC;
-  }
-  return c->last_flag = SUNLS_SUCCESS;
-}
-
-int schur_numiters(SUNLinearSolver) {
-  return 0;
-}
-realtype schur_resnorm(SUNLinearSolver) {
-  return 0.0;
-}
-sunindextype schur_lastflag(SUNLinearSolver S) {
-  return content(S)->last_flag;
-}
-int schur_setzeroguess(SUNLinearSolver, booleantype) {
-  return SUNLS_SUCCESS;
-}
-
-int schur_free(SUNLinearSolver S) {
-  if (!S) return SUNLS_SUCCESS;
-  delete content(S);
-  S->content = nullptr;
-  SUNLinSolFreeEmpty(S);
-  return SUNLS_SUCCESS;
-}
-
 }  // namespace
 
 SUNLinearSolver make_schur_linear_solver(SUNContext context, SchurSolver& solver,
                                          SchurSolverHooks& hooks) {
-  SUNLinearSolver S = SUNLinSolNewEmpty(context);
-  if (!S) throw std::bad_alloc();
-  S->ops->gettype = schur_gettype;
-  S->ops->getid = schur_getid;
-  S->ops->initialize = schur_initialize;
-  S->ops->setup = schur_setup;
-  S->ops->solve = schur_solve;
-  S->ops->numiters = schur_numiters;
-  S->ops->resnorm = schur_resnorm;
-  S->ops->lastflag = schur_lastflag;
-  S->ops->setzeroguess = schur_setzeroguess;
-  S->ops->free = schur_free;
-  S->content = new SchurLinSolContent{&solver, &hooks};
-  return S;
+  return EmbeddedSchurLinearSolver<SchurSolver, HostBatchVectors>::make(context, solver, hooks);
 }
 
 }  // namespace halite

@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "host/batch_model.hpp"
+#include "host/embedded_linear_solver.hpp"
 #include "models/structured_solve.hpp"
 
 namespace halite {
@@ -36,14 +37,6 @@ class SchurSolver {
   std::vector<int> pivots_, singular_;
   double factored_cj_ = 0.0;
   long jacobian_evaluations_ = 0, factorizations_ = 0;
-};
-
-// Callbacks the linear solver uses to learn IDA's current cj and whether a new step has started
-// (then the Jacobian is re-evaluated at the point of the last residual evaluation).
-struct SchurSolverHooks {
-  std::function<double()> current_cj;
-  std::function<long()> step_counter;
-  std::function<const double*()> last_residual_point;
 };
 
 // Creates a SUNLinearSolver that owns nothing but refers to solver and hooks (both must outlive
