@@ -177,7 +177,7 @@ Series run_series(const RunConfig& config, const models::CellLayout& layout, int
   for (int k = 0; k <= n; ++k) {
     CycleSample s;
     const SolverStats before = cycler.integrator().stats();
-    const long f_before = cycler.integrator().solver().factorizations();
+    const long f_before = cycler.integrator().factorizations();
     SolverStats before_discharge;
     for (int st = 0; st < nsteps; ++st) {
       if (st == 2) before_discharge = cycler.integrator().stats();
@@ -205,7 +205,7 @@ Series run_series(const RunConfig& config, const models::CellLayout& layout, int
         s.charge_capacity -= cap;
     }
     s.stats = minus(cycler.integrator().stats(), before);
-    s.factorizations = cycler.integrator().solver().factorizations() - f_before;
+    s.factorizations = cycler.integrator().factorizations() - f_before;
     if (k > 0) out.cycles.push_back(s);
     if (s.failed) {
       out.failed = true;

@@ -216,7 +216,7 @@ Result run_cpu(const Stretch& s, int cells, int threads, int repeat) {
           BatchIntegrator& in = *integrators[k];
           std::copy(y0[k].begin(), y0[k].end(), in.y());
           const long steps0 = in.stats().steps;
-          in.restart(0.0, 0, nullptr);
+          in.restart(0.0, nullptr);
           double t = 0.0;
           while (t < s.seconds) {
             const int flag = in.step(s.seconds, &t);

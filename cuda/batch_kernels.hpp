@@ -81,6 +81,8 @@ class DeviceBatchModel {
   void upload(const BatchModel& model, cudaStream_t stream);
   // Only the controls (cheap: one struct per cell).
   void upload_controls(const BatchModel& model, cudaStream_t stream);
+  // Only the frozen flags and the frozen states (after cells ended a step within a step).
+  void upload_frozen(const BatchModel& model, cudaStream_t stream);
 
   BatchView view() const;
 

@@ -48,6 +48,20 @@ void DeviceBatchModel::upload(const BatchModel& model, cudaStream_t stream) {
   upload_controls(model, stream);  // synchronises
 }
 
+void DeviceBatchModel::upload_frozen(const BatchModel& model, cudaStream_t stream) {
+  const int n = layout_.size();
+  h_frozen_.resize(cells_);
+  h_frozen_state_.resize(std::size_t(cells_) * n);
+  for (int c = 0; c < cells_; ++c) {
+    h_frozen_[c] = model.frozen(c) ? 1 : 0;
+    const double* yf = model.frozen_state(c);
+    std::copy(yf, yf + n, h_frozen_state_.begin() + std::size_t(c) * n);
+  }
+  frozen_.upload(h_frozen_.data(), h_frozen_.size(), stream);
+  frozen_state_.upload(h_frozen_state_.data(), h_frozen_state_.size(), stream);
+  HALITE_CUDA_CHECK(cudaStreamSynchronize(stream));
+}
+
 void DeviceBatchModel::upload_controls(const BatchModel& model, cudaStream_t stream) {
   h_controls_.resize(cells_);
   for (int c = 0; c < cells_; ++c) h_controls_[c] = model.control(c);

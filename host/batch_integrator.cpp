@@ -90,7 +90,7 @@ int BatchIntegrator::residual_callback(double, N_Vector y, N_Vector yp, N_Vector
 int BatchIntegrator::root_callback(double t, N_Vector y, N_Vector, double* g, void* data) {
   auto* self = static_cast<BatchIntegrator*>(data);
   try {
-    self->roots_(t, batch_data(y), g);
+    self->roots_->evaluate(self->model_, t, batch_data(y), g);
     return 0;
   } catch (...) {
     return -1;
@@ -104,10 +104,11 @@ void BatchIntegrator::error_callback(int, const char* module, const char* functi
       fmt::format("[{} {}] {}", module ? module : "IDA", function ? function : "", msg ? msg : "");
 }
 
-void BatchIntegrator::restart(double t0, int roots_per_cell, RootFunction roots) {
+void BatchIntegrator::restart(double t0, const StepRoots* roots) {
   accumulate_stats();
   ++epoch_;
-  roots_ = std::move(roots);
+  roots_ = roots;
+  const int roots_per_cell = roots ? roots->conditions() : 0;
   roots_per_cell_ = roots_per_cell;
   N_VConst(0.0, yp_.get());
   check_ida(IDAReInit(ida_, t0, y_.get(), yp_.get()), "IDAReInit");
@@ -155,32 +156,9 @@ std::string BatchIntegrator::describe_failure(const char* call, int flag, int* b
   // Largest weighted local errors, translated to physics.
   NVectorPtr err(N_VClone(y_.get())), weights(N_VClone(y_.get()));
   if (IDAGetEstLocalErrors(ida_, err.get()) == IDA_SUCCESS &&
-      IDAGetErrWeights(ida_, weights.get()) == IDA_SUCCESS) {
-    const double* e = batch_data(err.get());
-    const double* w = batch_data(weights.get());
-    const int n = model_.per_cell();
-    std::vector<std::pair<double, int>> ranked;
-    for (int c = 0; c < model_.cells(); ++c) {
-      if (model_.frozen(c)) continue;
-      for (int i = 0; i < n; ++i) {
-        const std::size_t k = std::size_t(c) * n + i;
-        const double v = std::fabs(e[k] * w[k]);
-        ranked.emplace_back(std::isfinite(v) ? v : 1e300, int(k));
-      }
-    }
-    const std::size_t top = std::min<std::size_t>(3, ranked.size());
-    std::partial_sort(ranked.begin(), ranked.begin() + top, ranked.end(),
-                      [](auto& a, auto& b) { return a.first > b.first; });
-    if (top > 0) {
-      msg += "; largest weighted local errors:";
-      for (std::size_t r = 0; r < top; ++r) {
-        const int c = ranked[r].second / n, i = ranked[r].second % n;
-        msg += fmt::format(" {} of cell {} ({:.3g});", model_.describe_component(i), c + 1,
-                           ranked[r].first);
-      }
-      if (*blamed_cell < 0 && ranked[0].first > 0.0) *blamed_cell = ranked[0].second / n;
-    }
-  }
+      IDAGetErrWeights(ida_, weights.get()) == IDA_SUCCESS)
+    append_local_error_ranking(model_, batch_data(err.get()), batch_data(weights.get()), &msg,
+                               blamed_cell);
   if (*blamed_cell < 0) {
     for (int c = 0; c < model_.cells(); ++c)
       if (!model_.frozen(c)) {

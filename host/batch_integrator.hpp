@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "host/batch_model.hpp"
+#include "host/integrator.hpp"
 #include "host/config.hpp"
 #include "host/nvector_batch.hpp"
 #include "host/results.hpp"
@@ -16,47 +17,40 @@
 
 namespace halite {
 
-// An IDA failure: which call, its flag, IDA's own text, the worst components in physics terms.
-class IntegrationError : public std::runtime_error {
+class BatchIntegrator final : public Integrator {
  public:
-  IntegrationError(const std::string& message, int cell, int flag)
-      : std::runtime_error(message), cell(cell), flag(flag) {}
-  const int cell;  // the cell blamed (-1: not attributable)
-  const int flag;
-};
-
-class BatchIntegrator {
- public:
-  // Root function: fills g[cell * roots_per_cell + k] for every cell at (t, y).
-  using RootFunction = std::function<void(double t, const double* y, double* g)>;
-
   BatchIntegrator(BatchModel& model, const SolverConfig& config);
-  ~BatchIntegrator();
+  ~BatchIntegrator() override;
   BatchIntegrator(const BatchIntegrator&) = delete;
   BatchIntegrator& operator=(const BatchIntegrator&) = delete;
 
-  double* y() { return batch_data(y_.get()); }
+  const char* backend_name() const override { return "cpu"; }
+  double* y() override { return batch_data(y_.get()); }
   double* yp() { return batch_data(yp_.get()); }
-  double* cell_state(int cell) { return y() + std::size_t(cell) * model_.per_cell(); }
-  BatchModel& model() { return model_; }
+  BatchModel& model() override { return model_; }
   SchurSolver& solver() { return solver_; }
 
   // Restart IDA at t0 from y (the state held by this object) and compute consistent algebraic
   // variables and derivatives (IDACalcIC). Throws IntegrationError.
-  void restart(double t0, int roots_per_cell, RootFunction roots);
+  void restart(double t0, const StepRoots* roots) override;
+  void root_values(double t, double* g) override {
+    if (roots_) roots_->evaluate(model_, t, y(), g);
+  }
+  bool nonfinite_residual() const override { return !model_.nonfinite_cells().empty(); }
   // One internal IDA step towards t_limit (IDA_ONE_STEP with tstop = t_limit). Returns IDA's
   // flag (IDA_SUCCESS, IDA_ROOT_RETURN, IDA_TSTOP_RETURN or a negative failure).
-  int step(double t_limit, double* t_reached);
+  int step(double t_limit, double* t_reached) override;
   // Which roots were found at the last IDA_ROOT_RETURN (size cells * roots_per_cell).
-  const std::vector<int>& roots_found();
+  const std::vector<int>& roots_found() override;
 
   // Describes a failure of `call` with `flag`: IDA's message and the worst components. Also
   // returns the cell with the largest weighted local error (or a cell with non-finite values).
-  std::string describe_failure(const char* call, int flag, int* blamed_cell);
+  std::string describe_failure(const char* call, int flag, int* blamed_cell) override;
 
-  SolverStats stats() const;  // cumulative over the whole run
+  SolverStats stats() const override;  // cumulative over the whole run
+  long factorizations() const override { return solver_.factorizations(); }
   // Re-evaluate dF/dy only every n IDA steps (modified Newton); 1 = every step.
-  void set_jacobian_reuse(long n) { jacobian_reuse_steps_ = n < 1 ? 1 : n; }
+  void set_jacobian_reuse(long n) override { jacobian_reuse_steps_ = n < 1 ? 1 : n; }
 
  private:
   static int residual_callback(double t, N_Vector y, N_Vector yp, N_Vector res, void* data);
@@ -74,7 +68,7 @@ class BatchIntegrator {
   SUNLinearSolver linear_solver_ = nullptr;
   void* ida_ = nullptr;
   std::vector<double> last_residual_point_;
-  RootFunction roots_;
+  const StepRoots* roots_ = nullptr;
   int roots_per_cell_ = 0;
   std::vector<int> roots_found_;
   std::string last_ida_message_;

@@ -105,12 +105,14 @@ double BatchModel::total_lithium(int cell, const double* y) const {
 }
 
 void BatchModel::freeze(int cell, const double* y_cell) {
+  ++frozen_revision_;
   frozen_[cell] = 1;
   mask_->set_active(cell, false);
   std::copy(y_cell, y_cell + per_cell(), frozen_state_.begin() + std::size_t(cell) * per_cell());
 }
 
 void BatchModel::thaw_all() {
+  ++frozen_revision_;
   for (int c = 0; c < cells(); ++c) {
     if (failed(c)) continue;
     frozen_[c] = 0;
@@ -200,15 +202,7 @@ std::string BatchModel::describe_component(int index) const {
 }
 
 double BatchModel::cell_voltage(int cell, const double* y) const {
-  const auto& L = layout_;
-  const auto& p = params_[cell];
-  const int last = L.nodes - 1;
-  double node_mean = 0.0;
-  for (int k = 0; k < L.classes; ++k)
-    node_mean +=
-        p.particle_volume_weight[k] *
-        models::particle_mean_stoichiometry(y + L.particle_offset(L.particle(last, k)), L.shells);
-  return models::terminal_voltage(p, L, y[L.phi_s(last)], y[L.current()], node_mean);
+  return models::cell_terminal_voltage(params_[cell], layout_, y);
 }
 
 double BatchModel::cathode_lithium(int cell, const double* y) const {

@@ -38,6 +38,8 @@ class BatchModel {
   const double* frozen_state(int cell) const {
     return frozen_state_.data() + std::size_t(cell) * per_cell();
   }
+  // Changes with every freeze/thaw: a device copy of the frozen cells is stale when it differs.
+  unsigned long frozen_revision() const { return frozen_revision_; }
 
   // Residual of the whole batch. Returns 0, or 1 (recoverable: IDA cuts the step) if an active
   // cell produced a non-finite value; those cells are listed by nonfinite_cells().
@@ -96,6 +98,7 @@ class BatchModel {
   models::CellLayout layout_;
   std::shared_ptr<BatchMask> mask_;
   std::vector<unsigned char> frozen_;
+  unsigned long frozen_revision_ = 0;
   std::vector<std::string> failure_;
   std::vector<double> frozen_state_;
   std::vector<double> scratch_;

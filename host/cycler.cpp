@@ -18,6 +18,20 @@ namespace {
 constexpr double kMaxStepDuration = 500.0 * 3600.0;  // s
 constexpr double kCoulombsPerMilliampHour = 3.6;
 
+models::StepEnd step_end_kind(Termination::Kind kind) {
+  switch (kind) {
+    case Termination::Kind::kVoltage:
+      return models::StepEnd::kVoltage;
+    case Termination::Kind::kCurrent:
+      return models::StepEnd::kCurrent;
+    case Termination::Kind::kTime:
+      return models::StepEnd::kTime;
+    case Termination::Kind::kCapacity:
+      return models::StepEnd::kCapacity;
+  }
+  return models::StepEnd::kTime;
+}
+
 const char* termination_name(Termination::Kind kind) {
   switch (kind) {
     case Termination::Kind::kVoltage:
@@ -45,8 +59,11 @@ CellSetup cell_setup_from_config(const RunConfig& config) {
 }
 
 Cycler::Cycler(std::vector<CellSetup> cells, models::CellLayout layout, const SolverConfig& solver,
-               Protocol protocol)
-    : cells_(std::move(cells)), protocol_(std::move(protocol)), solver_config_(solver) {
+               Protocol protocol, Backend backend)
+    : cells_(std::move(cells)),
+      protocol_(std::move(protocol)),
+      solver_config_(solver),
+      backend_(backend) {
   std::vector<models::CellParams> params;
   for (const auto& c : cells_) {
     if (!(c.one_c_current_density > 0.0) || !(c.active_mass_per_area > 0.0))
@@ -54,7 +71,7 @@ Cycler::Cycler(std::vector<CellSetup> cells, models::CellLayout layout, const So
     params.push_back(c.params);
   }
   model_ = std::make_unique<BatchModel>(std::move(params), layout);
-  integrator_ = std::make_unique<BatchIntegrator>(*model_, solver);
+  integrator_ = make_integrator(backend_, *model_, solver);
   clock_.assign(cells_.size(), 0.0);
   max_hoop_.assign(cells_.size(), -1e300);
   loss_reference_.assign(cells_.size(), {});
@@ -84,12 +101,9 @@ std::vector<StepOutcome> Cycler::run_step(const Step& step, int step_index,
   // Where each cell stands (consistent for the previous step's control): the start of a
   // continuation if the new control is too far for Newton on the initial condition.
   std::vector<models::CellControl> previous(b);
-  std::vector<double> previous_voltage(b);
-  for (int c = 0; c < b; ++c) {
-    const double* yc = integrator_->cell_state(c);
-    previous[c] = {models::ControlMode::kCurrent, yc[L.current()], 0.0};
-    previous_voltage[c] = model_->cell_voltage(c, yc);
-  }
+  std::vector<double> previous_voltage, previous_current, observed_voltage, observed_current;
+  integrator_->terminal_observables(&previous_voltage, &previous_current);
+  for (int c = 0; c < b; ++c) previous[c] = {models::ControlMode::kCurrent, previous_current[c], 0.0};
 
   // Controls of every cell for this step.
   for (int c = 0; c < b; ++c) {
@@ -126,41 +140,32 @@ std::vector<StepOutcome> Cycler::run_step(const Step& step, int step_index,
   const double t0 = time_;
   const int terms = static_cast<int>(step.until.size());
   const int roots_per_cell = terms + 1;  // + the safety limit on step duration
-  // Direction of voltage conditions: rising on charge, falling on discharge; for hold and rest
-  // the side the cell starts on (decided after the consistent initialisation).
-  std::vector<double> voltage_direction(b, 0.0);
-  auto root_values = [&](double t, const double* yall, double* g) {
-    for (int c = 0; c < b; ++c) {
-      double* gc = g + std::size_t(c) * roots_per_cell;
-      if (model_->frozen(c)) {
-        for (int k = 0; k < roots_per_cell; ++k) gc[k] = -1.0;
-        continue;
-      }
-      const double* yc = yall + std::size_t(c) * L.size();
-      for (int k = 0; k < terms; ++k) {
-        const auto& term = step.until[k];
-        switch (term.kind) {
-          case Termination::Kind::kVoltage:
-            gc[k] = voltage_direction[c] * (term.value - reference_voltage(c, yc));
-            break;
-          case Termination::Kind::kCurrent:
-            gc[k] = std::fabs(yc[L.current()]) -
-                    (term.in_c_rate ? term.value * cells_[c].one_c_current_density : term.value);
-            break;
-          case Termination::Kind::kTime:
-            gc[k] = term.value - (t - t0);
-            break;
-          case Termination::Kind::kCapacity:
-            gc[k] = term.value - std::fabs(specific_capacity(c, yc[L.charge()]));
-            break;
-        }
-      }
-      gc[terms] = kMaxStepDuration - (t - t0);
+  // The step's end conditions as root functions (models/termination.hpp), thresholds in SI per
+  // cell. Direction of voltage conditions: rising on charge, falling on discharge; for hold and
+  // rest the side the cell starts on (decided after the consistent initialisation).
+  StepRoots step_roots;
+  step_roots.t0 = t0;
+  for (const auto& term : step.until) step_roots.kinds.push_back(step_end_kind(term.kind));
+  step_roots.kinds.push_back(models::StepEnd::kTime);
+  step_roots.thresholds.resize(std::size_t(b) * roots_per_cell);
+  step_roots.voltage_direction.assign(b, 0.0);
+  step_roots.voltage_offset.resize(b);
+  for (int c = 0; c < b; ++c) {
+    double* thr = step_roots.thresholds.data() + std::size_t(c) * roots_per_cell;
+    for (int k = 0; k < terms; ++k) {
+      const auto& term = step.until[k];
+      thr[k] = term.value;
+      if (term.kind == Termination::Kind::kCurrent && term.in_c_rate)
+        thr[k] = term.value * cells_[c].one_c_current_density;
+      if (term.kind == Termination::Kind::kCapacity)  // mAh/g -> C/m^2
+        thr[k] = term.value * kCoulombsPerMilliampHour * cells_[c].active_mass_per_area * 1000.0;
     }
-  };
+    thr[terms] = kMaxStepDuration;
+    step_roots.voltage_offset[c] = reference_offset(c);
+  }
 
   auto fail_cell = [&](int c, const std::string& why) {
-    const double* yc = integrator_->cell_state(c);
+    const double* yc = integrator_->read_cell(c);
     model_->fail(c, why, yc);
     outcome[c].ended_by = "failed";
   };
@@ -177,10 +182,10 @@ std::vector<StepOutcome> Cycler::run_step(const Step& step, int step_index,
   }
   auto restart_with_continuation = [&](double t_start) {
     try {
-      integrator_->restart(t_start, roots_per_cell, root_values);
+      integrator_->restart(t_start, &step_roots);
       return;
     } catch (const IntegrationError&) {
-      if (!model_->nonfinite_cells().empty()) throw;  // bad numbers, not a bad guess
+      if (integrator_->nonfinite_residual()) throw;  // bad numbers, not a bad guess
     }
     constexpr int kStages = 16;
     for (int stage = 1; stage <= kStages; ++stage) {
@@ -194,7 +199,7 @@ std::vector<StepOutcome> Cycler::run_step(const Step& step, int step_index,
           ctrl.cell_voltage =
               previous[c].cell_voltage + f * (target[c].cell_voltage - previous[c].cell_voltage);
       }
-      integrator_->restart(t_start, roots_per_cell, root_values);  // throws if a stage fails
+      integrator_->restart(t_start, &step_roots);  // throws if a stage fails
     }
   };
 
@@ -216,18 +221,18 @@ std::vector<StepOutcome> Cycler::run_step(const Step& step, int step_index,
 
   auto record_point = [&](double t) {
     if (!curves) return;
+    integrator_->terminal_observables(&observed_voltage, &observed_current);
     for (int c = 0; c < b; ++c) {
       if (model_->frozen(c)) continue;
-      const double* yc = integrator_->cell_state(c);
-      (*curves)[c].points.push_back(
-          {clock_[c] + (t - t0), reference_voltage(c, yc), yc[L.current()], step_index});
+      (*curves)[c].points.push_back({clock_[c] + (t - t0), observed_voltage[c] + reference_offset(c),
+                                     observed_current[c], step_index});
     }
   };
 
   std::vector<long> frozen_at_step(b, 0);
   auto end_cell = [&](int c, double t, const std::string& reason) {
     if (track_frozen_drift_) frozen_at_step[c] = integrator_->stats().steps;
-    const double* yc = integrator_->cell_state(c);
+    const double* yc = integrator_->read_cell(c);
     outcome[c].ended_by = reason;
     outcome[c].duration = t - t0;
     outcome[c].charge = yc[L.charge()];
@@ -242,19 +247,21 @@ std::vector<StepOutcome> Cycler::run_step(const Step& step, int step_index,
   restart(t0);
   // Decide voltage directions and end cells whose condition already holds at the start.
   {
+    integrator_->terminal_observables(&observed_voltage, &observed_current);
     for (int c = 0; c < b; ++c) {
       if (model_->frozen(c)) continue;
-      const double v = reference_voltage(c, integrator_->cell_state(c));
+      const double v = observed_voltage[c] + reference_offset(c);
       double dir = 1.0;
       if (step.mode == StepMode::kDischargeCurrent) dir = -1.0;
       if (step.mode == StepMode::kHoldVoltage || step.mode == StepMode::kRest)
         for (const auto& term : step.until)
           if (term.kind == Termination::Kind::kVoltage) dir = v < term.value ? 1.0 : -1.0;
-      voltage_direction[c] = dir;
+      step_roots.voltage_direction[c] = dir;
     }
-    model_->sample_aging(t0, integrator_->y());
+    integrator_->update_roots();
+    integrator_->sample_aging(t0);
     std::vector<double> g(std::size_t(b) * roots_per_cell);
-    root_values(t0, integrator_->y(), g.data());
+    integrator_->root_values(t0, g.data());
     bool any = false;
     record_point(t0);
     for (int c = 0; c < b; ++c) {
@@ -288,7 +295,7 @@ std::vector<StepOutcome> Cycler::run_step(const Step& step, int step_index,
     if (flag == IDA_ROOT_RETURN) {
       const auto& found = integrator_->roots_found();
       record_point(t);
-      model_->sample_aging(t, integrator_->y());
+      integrator_->sample_aging(t);
       for (int c = 0; c < b; ++c) {
         if (model_->frozen(c)) continue;
         for (int k = 0; k < roots_per_cell; ++k)
@@ -312,7 +319,7 @@ std::vector<StepOutcome> Cycler::run_step(const Step& step, int step_index,
       restart(t);
     } else {
       record_point(t);
-      if (flag >= 0) model_->sample_aging(t, integrator_->y());
+      if (flag >= 0) integrator_->sample_aging(t);
       // The first return after a root hands back the step IDA had already taken before the
       // cell froze; every step taken after the freeze must leave the cell where it was.
       const long steps_now = track_frozen_drift_ ? integrator_->stats().steps : 0;
@@ -339,6 +346,7 @@ std::vector<StepOutcome> Cycler::run_step(const Step& step, int step_index,
     clock_[c] += outcome[c].duration;
   }
   // Slow states advance once per protocol step (models/aging.hpp, slow-fast splitting).
+  integrator_->collect_aging();
   const auto hoop = model_->finish_aging_step(integrator_->y());
   for (int c = 0; c < b; ++c) max_hoop_[c] = std::max(max_hoop_[c], hoop[c]);
   return outcome;
@@ -525,7 +533,7 @@ void Cycler::rebuild(const CyclerState& s) {
   for (int c = 0; c < b; ++c) params.push_back(model_->params(c));
   integrator_.reset();  // it refers to the model
   model_ = std::make_unique<BatchModel>(std::move(params), layout);
-  integrator_ = std::make_unique<BatchIntegrator>(*model_, solver_config_);
+  integrator_ = make_integrator(backend_, *model_, solver_config_);
   std::copy(s.y.begin(), s.y.end(), integrator_->y());
   for (int c = 0; c < b; ++c) {
     for (int q = 0; q < layout.particles(); ++q)

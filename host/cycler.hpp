@@ -10,6 +10,7 @@
 
 #include "host/aging_report.hpp"
 #include "host/batch_integrator.hpp"
+#include "host/integrator.hpp"
 #include "host/batch_model.hpp"
 #include "host/config.hpp"
 #include "host/protocol.hpp"
@@ -98,12 +99,15 @@ struct CycleSkipping {
 
 class Cycler {
  public:
+  // The backend runs the integration (host/integrator.hpp); everything else (protocol, aging,
+  // records) runs on the host either way. Throws std::runtime_error if the backend cannot run.
   Cycler(std::vector<CellSetup> cells, models::CellLayout layout, const SolverConfig& solver,
-         Protocol protocol);
+         Protocol protocol, Backend backend = Backend::kCpu);
 
   int cells() const { return static_cast<int>(cells_.size()); }
   BatchModel& model() { return *model_; }
-  BatchIntegrator& integrator() { return *integrator_; }
+  Integrator& integrator() { return *integrator_; }
+  Backend backend() const { return backend_; }
   const Protocol& protocol() const { return protocol_; }
 
   // Integrates one protocol step for the whole batch. Records curve points of every cell into
@@ -149,10 +153,11 @@ class Cycler {
   std::vector<CellSetup> cells_;
   Protocol protocol_;
   std::unique_ptr<BatchModel> model_;
-  std::unique_ptr<BatchIntegrator> integrator_;
+  std::unique_ptr<Integrator> integrator_;
   std::vector<double> clock_;  // each cell's own clock (s)
   double time_ = 0.0;          // the batch's integration time
   SolverConfig solver_config_;
+  Backend backend_ = Backend::kCpu;
   std::vector<double> max_hoop_;  // per cell, over the current cycle (Pa)
   int integrated_cycles_ = 0, skipped_cycles_ = 0;
   std::vector<LossReference> loss_reference_;  // first cycle of each cell

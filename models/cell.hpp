@@ -450,6 +450,19 @@ HALITE_HD inline void cell_jacobian(const CellParams& p, const CellLayout& L,
   (void)j;
 }
 
+// Terminal voltage vs the Li-In anode of a whole cell state y (the protocol's cut-offs and the
+// recorded curves use it): the solid potential at the last node, extrapolated to the current
+// collector with the conductivity at that node's volume-weighted mean stoichiometry.
+HALITE_HD inline double cell_terminal_voltage(const CellParams& p, const CellLayout& L,
+                                              const double* y) {
+  const int last = L.nodes - 1;
+  double node_mean = 0.0;
+  for (int k = 0; k < L.classes; ++k)
+    node_mean += p.particle_volume_weight[k] *
+                 particle_mean_stoichiometry(y + L.particle_offset(L.particle(last, k)), L.shells);
+  return terminal_voltage(p, L, y[L.phi_s(last)], y[L.current()], node_mean);
+}
+
 // Lithium in the layered phase of the cathode particles per electrode area (mol/m^2).
 HALITE_HD inline double cathode_lithium(const CellParams& p, const CellLayout& L, const double* y,
                                         const ParticleCoefficients* coeffs = nullptr) {

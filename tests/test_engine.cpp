@@ -199,7 +199,7 @@ double initial_voltage(int nodes) {
   model.control(0) = {models::ControlMode::kCurrent, 37.8, 0.0};
   BatchIntegrator integrator(model, SolverConfig{});
   model.initial_guess(0, 0.6, integrator.cell_state(0));
-  integrator.restart(0.0, 0, nullptr);
+  integrator.restart(0.0, nullptr);
   return model.cell_voltage(0, integrator.cell_state(0));
 }
 

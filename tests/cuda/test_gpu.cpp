@@ -715,7 +715,7 @@ TEST_F(Gpu, BatchIntegrationMatchesCpu) {
   SolverConfig config;
   BatchIntegrator cpu(cpu_model, config);
   std::copy(y_cpu.begin(), y_cpu.end(), cpu.y());
-  cpu.restart(0.0, 0, nullptr);
+  cpu.restart(0.0, nullptr);
   double t = 0.0;
   while (t < t_end) ASSERT_GE(cpu.step(t_end, &t), 0);
 
