@@ -95,7 +95,64 @@ __global__ void solve_kernel(BatchView v, const double* jacobians, const double*
                      pivots + std::size_t(c) * L.x_size(), bc, xc);
 }
 
+__global__ void root_kernel(BatchView v, RootView r, double t, const double* y, double* g) {
+  const int c = blockIdx.x * blockDim.x + threadIdx.x;
+  if (c >= v.cells) return;
+  const std::size_t k = std::size_t(c) * r.conditions;
+  models::step_end_values(r.kinds, r.thresholds + k, r.conditions, v.params[c], v.layout,
+                          y + std::size_t(c) * v.layout.size(), t - r.t0, r.voltage_direction[c],
+                          r.voltage_offset[c], v.frozen[c] != 0, g + k);
+}
+
+// One thread per particle: the particles of a cell are independent here.
+__global__ void sample_aging_kernel(BatchView v, const models::ParticleAging* aging, double t,
+                                    const double* y, models::AgingAccumulator* accumulators) {
+  const int particles = v.layout.particles();
+  const long i = long(blockIdx.x) * blockDim.x + threadIdx.x;
+  if (i >= long(v.cells) * particles) return;
+  const int c = int(i / particles), q = int(i % particles);
+  if (v.frozen[c] != 0) return;
+  const double* yc = y + std::size_t(c) * v.layout.size();
+  models::sample_particle_aging(v.params[c], aging[i], yc + v.layout.particle_offset(q),
+                                v.layout.shells, t, accumulators[i]);
+}
+
+__global__ void observables_kernel(BatchView v, const double* y, double* voltage,
+                                   double* current) {
+  const int c = blockIdx.x * blockDim.x + threadIdx.x;
+  if (c >= v.cells) return;
+  const double* yc = y + std::size_t(c) * v.layout.size();
+  voltage[c] = models::cell_terminal_voltage(v.params[c], v.layout, yc);
+  current[c] = yc[v.layout.current()];
+}
+
 }  // namespace
+
+void launch_root_values(const BatchView& view, const RootView& roots, double t, const double* y,
+                        double* g, cudaStream_t stream) {
+  if (view.cells < 1 || roots.conditions < 1) return;
+  root_kernel<<<cell_blocks(view.cells), kCellThreads, 0, stream>>>(view, roots, t, y, g);
+  HALITE_CUDA_CHECK_LAUNCH();
+}
+
+void launch_sample_aging(const BatchView& view, const models::ParticleAging* aging, double t,
+                         const double* y, models::AgingAccumulator* accumulators,
+                         cudaStream_t stream) {
+  const long n = long(view.cells) * view.layout.particles();
+  if (n < 1) return;
+  constexpr int kThreads = 128;
+  sample_aging_kernel<<<int((n + kThreads - 1) / kThreads), kThreads, 0, stream>>>(
+      view, aging, t, y, accumulators);
+  HALITE_CUDA_CHECK_LAUNCH();
+}
+
+void launch_observables(const BatchView& view, const double* y, double* voltage, double* current,
+                        cudaStream_t stream) {
+  if (view.cells < 1) return;
+  observables_kernel<<<cell_blocks(view.cells), kCellThreads, 0, stream>>>(view, y, voltage,
+                                                                           current);
+  HALITE_CUDA_CHECK_LAUNCH();
+}
 
 void launch_residual(const BatchView& view, const double* y, const double* yp, double* res,
                      int* nonfinite, int* nonfinite_count, cudaStream_t stream) {

@@ -19,11 +19,14 @@
 #include <vector>
 
 #include "cuda/cuda_check.hpp"
+#include "models/aging.hpp"
 #include "models/cell.hpp"
+#include "models/termination.hpp"
 #include "models/structured_solve.hpp"
 
 namespace halite {
 class BatchModel;
+struct StepRoots;
 }
 
 namespace halite::cuda {
@@ -46,7 +49,27 @@ struct BatchView {
   double* scratch = nullptr;                             // cells * scratch_per_cell(layout)
 };
 
+// The end conditions of the current protocol step (models/termination.hpp), on the device.
+struct RootView {
+  int conditions = 0;
+  const models::StepEnd* kinds = nullptr;  // conditions
+  const double* thresholds = nullptr;      // cells * conditions
+  const double* voltage_direction = nullptr;  // cells
+  const double* voltage_offset = nullptr;     // cells
+  double t0 = 0.0;
+};
+
 // Kernel launchers (asynchronous on `stream`; they check the launch, not the execution).
+// Root values g[cell * conditions + k] at (t, y) (models::step_end_values; -1 for frozen cells).
+void launch_root_values(const BatchView& view, const RootView& roots, double t, const double* y,
+                        double* g, cudaStream_t stream);
+// models::sample_particle_aging for every particle of every active cell (one thread each).
+void launch_sample_aging(const BatchView& view, const models::ParticleAging* aging, double t,
+                         const double* y, models::AgingAccumulator* accumulators,
+                         cudaStream_t stream);
+// Terminal voltage vs Li-In (models::cell_terminal_voltage) and current density of every cell.
+void launch_observables(const BatchView& view, const double* y, double* voltage, double* current,
+                        cudaStream_t stream);
 // Residual: frozen cells get F = y - y_frozen; for every other cell models::cell_residual.
 // nonfinite[c] = index of the first non-finite residual entry of cell c, or -1;
 // *nonfinite_count += number of cells with one (the caller zeroes it).
@@ -81,6 +104,22 @@ class DeviceBatchModel {
   void upload(const BatchModel& model, cudaStream_t stream);
   // Only the controls (cheap: one struct per cell).
   void upload_controls(const BatchModel& model, cudaStream_t stream);
+  // The aging states and accumulators of every particle (host model -> device), and the
+  // accumulators back (device -> host model) after sampling on the device.
+  void upload_aging(const BatchModel& model, cudaStream_t stream);
+  void download_accumulators(BatchModel& model, cudaStream_t stream);
+  // The end conditions of a protocol step (thresholds, directions, offsets), and only the
+  // voltage directions after they changed.
+  void upload_roots(const StepRoots& roots, cudaStream_t stream);
+  void upload_root_directions(const StepRoots& roots, cudaStream_t stream);
+
+  // g (host, cells * conditions) at (t, y); synchronises.
+  void root_values(double t, const double* y, double* g_host, cudaStream_t stream);
+  // Samples the aging drivers at (t, y) into the device accumulators (asynchronous).
+  void sample_aging(double t, const double* y, cudaStream_t stream);
+  // Voltage vs Li-In and current density of every cell, to the host; synchronises.
+  void observables(const double* y, std::vector<double>* voltage, std::vector<double>* current,
+                   cudaStream_t stream);
   // Only the frozen flags and the frozen states (after cells ended a step within a step).
   void upload_frozen(const BatchModel& model, cudaStream_t stream);
 
@@ -104,6 +143,12 @@ class DeviceBatchModel {
   DeviceBuffer<unsigned char> frozen_;
   DeviceBuffer<double> frozen_state_;
   DeviceBuffer<double> scratch_;
+  DeviceBuffer<models::ParticleAging> aging_;             // cells * particles
+  DeviceBuffer<models::AgingAccumulator> accumulators_;   // cells * particles
+  DeviceBuffer<models::StepEnd> root_kinds_;
+  DeviceBuffer<double> root_thresholds_, root_direction_, root_offset_, root_g_;
+  DeviceBuffer<double> observed_;                          // 2 * cells
+  RootView roots_;
   DeviceBuffer<int> nonfinite_;        // cells
   DeviceBuffer<int> nonfinite_count_;  // 1
   PinnedBuffer<int> host_count_;
@@ -113,6 +158,8 @@ class DeviceBatchModel {
   std::vector<models::ParticleCoefficients> h_coeffs_;
   std::vector<unsigned char> h_frozen_;
   std::vector<double> h_frozen_state_;
+  std::vector<models::ParticleAging> h_aging_;
+  std::vector<models::AgingAccumulator> h_accumulators_;
 };
 
 }  // namespace halite::cuda

@@ -4,6 +4,7 @@
 
 #include "cuda/batch_kernels.hpp"
 #include "host/batch_model.hpp"
+#include "host/integrator.hpp"
 
 namespace halite::cuda {
 
@@ -16,6 +17,9 @@ DeviceBatchModel::DeviceBatchModel(int cells, const models::CellLayout& layout)
       frozen_(std::size_t(cells)),
       frozen_state_(std::size_t(cells) * layout.size()),
       scratch_(std::size_t(cells) * scratch_per_cell(layout)),
+      aging_(std::size_t(cells) * layout.particles()),
+      accumulators_(std::size_t(cells) * layout.particles()),
+      observed_(2 * std::size_t(cells)),
       nonfinite_(std::size_t(cells)),
       nonfinite_count_(1),
       host_count_(1) {
@@ -45,20 +49,100 @@ void DeviceBatchModel::upload(const BatchModel& model, cudaStream_t stream) {
   coeffs_.upload(h_coeffs_.data(), h_coeffs_.size(), stream);
   frozen_.upload(h_frozen_.data(), h_frozen_.size(), stream);
   frozen_state_.upload(h_frozen_state_.data(), h_frozen_state_.size(), stream);
+  upload_aging(model, stream);
   upload_controls(model, stream);  // synchronises
 }
 
+void DeviceBatchModel::upload_aging(const BatchModel& model, cudaStream_t stream) {
+  const std::size_t n = std::size_t(cells_) * layout_.particles();
+  h_aging_.assign(model.aging_states(), model.aging_states() + n);
+  h_accumulators_.assign(model.accumulators(), model.accumulators() + n);
+  aging_.upload(h_aging_.data(), n, stream);
+  accumulators_.upload(h_accumulators_.data(), n, stream);
+  HALITE_CUDA_CHECK(cudaStreamSynchronize(stream));
+}
+
+void DeviceBatchModel::download_accumulators(BatchModel& model, cudaStream_t stream) {
+  const std::size_t n = std::size_t(cells_) * layout_.particles();
+  accumulators_.download(model.accumulators(), n, stream);
+  HALITE_CUDA_CHECK(cudaStreamSynchronize(stream));
+}
+
+void DeviceBatchModel::upload_roots(const StepRoots& roots, cudaStream_t stream) {
+  const int k = roots.conditions();
+  if (roots.thresholds.size() != std::size_t(cells_) * k ||
+      roots.voltage_direction.size() != std::size_t(cells_) ||
+      roots.voltage_offset.size() != std::size_t(cells_))
+    throw std::invalid_argument("DeviceBatchModel::upload_roots: sizes do not fit the batch");
+  roots_ = {};
+  roots_.conditions = k;
+  roots_.t0 = roots.t0;
+  if (k == 0) return;
+  root_kinds_.resize(k);
+  root_thresholds_.resize(roots.thresholds.size());
+  root_direction_.resize(cells_);
+  root_offset_.resize(cells_);
+  root_g_.resize(std::size_t(cells_) * k);
+  root_kinds_.upload(roots.kinds.data(), k, stream);
+  root_thresholds_.upload(roots.thresholds.data(), roots.thresholds.size(), stream);
+  root_offset_.upload(roots.voltage_offset.data(), cells_, stream);
+  roots_.kinds = root_kinds_.get();
+  roots_.thresholds = root_thresholds_.get();
+  roots_.voltage_direction = root_direction_.get();
+  roots_.voltage_offset = root_offset_.get();
+  upload_root_directions(roots, stream);  // synchronises
+}
+
+void DeviceBatchModel::upload_root_directions(const StepRoots& roots, cudaStream_t stream) {
+  if (roots_.conditions == 0) return;
+  root_direction_.upload(roots.voltage_direction.data(), cells_, stream);
+  HALITE_CUDA_CHECK(cudaStreamSynchronize(stream));
+}
+
+void DeviceBatchModel::root_values(double t, const double* y, double* g_host,
+                                   cudaStream_t stream) {
+  if (roots_.conditions == 0) return;
+  launch_root_values(view(), roots_, t, y, root_g_.get(), stream);
+  root_g_.download(g_host, std::size_t(cells_) * roots_.conditions, stream);
+  HALITE_CUDA_CHECK(cudaStreamSynchronize(stream));
+}
+
+void DeviceBatchModel::sample_aging(double t, const double* y, cudaStream_t stream) {
+  launch_sample_aging(view(), aging_.get(), t, y, accumulators_.get(), stream);
+}
+
+void DeviceBatchModel::observables(const double* y, std::vector<double>* voltage,
+                                   std::vector<double>* current, cudaStream_t stream) {
+  launch_observables(view(), y, observed_.get(), observed_.get() + cells_, stream);
+  voltage->resize(cells_);
+  current->resize(cells_);
+  HALITE_CUDA_CHECK(cudaMemcpyAsync(voltage->data(), observed_.get(), cells_ * sizeof(double),
+                                    cudaMemcpyDeviceToHost, stream));
+  HALITE_CUDA_CHECK(cudaMemcpyAsync(current->data(), observed_.get() + cells_,
+                                    cells_ * sizeof(double), cudaMemcpyDeviceToHost, stream));
+  HALITE_CUDA_CHECK(cudaStreamSynchronize(stream));
+}
+
 void DeviceBatchModel::upload_frozen(const BatchModel& model, cudaStream_t stream) {
+  // Only the cells whose flag changed since the last upload: in a heterogeneous batch cells
+  // freeze one by one, and copying every frozen state each time would cost O(cells^2).
   const int n = layout_.size();
-  h_frozen_.resize(cells_);
+  h_frozen_.resize(cells_, 0);
   h_frozen_state_.resize(std::size_t(cells_) * n);
+  bool changed = false;
   for (int c = 0; c < cells_; ++c) {
-    h_frozen_[c] = model.frozen(c) ? 1 : 0;
+    const unsigned char now = model.frozen(c) ? 1 : 0;
+    if (now == h_frozen_[c]) continue;
+    changed = true;
+    h_frozen_[c] = now;
+    if (now == 0) continue;
+    const std::size_t off = std::size_t(c) * n;
     const double* yf = model.frozen_state(c);
-    std::copy(yf, yf + n, h_frozen_state_.begin() + std::size_t(c) * n);
+    std::copy(yf, yf + n, h_frozen_state_.begin() + off);
+    HALITE_CUDA_CHECK(cudaMemcpyAsync(frozen_state_.get() + off, h_frozen_state_.data() + off,
+                                      n * sizeof(double), cudaMemcpyHostToDevice, stream));
   }
-  frozen_.upload(h_frozen_.data(), h_frozen_.size(), stream);
-  frozen_state_.upload(h_frozen_state_.data(), h_frozen_state_.size(), stream);
+  if (changed) frozen_.upload(h_frozen_.data(), h_frozen_.size(), stream);
   HALITE_CUDA_CHECK(cudaStreamSynchronize(stream));
 }
 

@@ -1,16 +1,21 @@
 // SUNDIALS IDA integrating a BatchModel on the GPU: one IDA instance for the whole batch (IDA's
 // own logic runs on the host), the device batch N_Vector (max-over-cells norms, reduced on the
-// device), the batched residual kernel and the device Schur linear solver. The device twin of
-// host/batch_integrator.hpp, with the same tolerances, Jacobian policy (reuse over
-// jacobian_reuse_steps_ steps, refactorisation at every new cj) and initial-condition
-// handling, so that the same batch gives the same answer within the integration tolerance.
+// device), the batched residual kernel and the device Schur linear solver. The CUDA backend of
+// host/integrator.hpp, with the tolerances, Jacobian policy (reuse over jacobian_reuse_steps_
+// steps, refactorisation at every new cj) and initial-condition handling of the CPU backend
+// (host/batch_integrator.hpp), so that the same batch gives the same answer within the
+// integration tolerance.
+//
+// What stays on the device during a protocol step: the state, the root functions of the step's
+// end conditions (models/termination.hpp: only g, cells x conditions doubles, comes back per
+// evaluation), the aging drivers' sampling (accumulators come back once per step), the terminal
+// voltage and current for recorded curves. The whole state comes to the host only when asked
+// for through y() (at step boundaries: pinning frozen cells, the aging update, cycle records),
+// and one cell when it ends its step (read_cell).
 //
 // The host BatchModel stays the owner of everything that is not the hot path (parameters,
-// controls, freezing, aging, initial guesses, messages): change it there, then call
-// sync_model() before the next restart().
-//
-// First version: no root functions (protocol steps end at a given time; per-cell cut-offs are
-// remaining work, docs/gpu.md).
+// controls, freezing, aging, initial guesses, messages); restart() uploads it, step() uploads
+// the cells frozen since the last call.
 #pragma once
 
 #include <memory>
@@ -20,55 +25,69 @@
 #include "cuda/batch_kernels.hpp"
 #include "cuda/device_linear_solver.hpp"
 #include "cuda/device_vector.hpp"
-#include "host/batch_integrator.hpp"  // IntegrationError
 #include "host/batch_model.hpp"
 #include "host/config.hpp"
+#include "host/integrator.hpp"
 #include "host/results.hpp"
 
 namespace halite::cuda {
 
-class GpuBatchIntegrator {
+class GpuBatchIntegrator final : public Integrator {
  public:
   GpuBatchIntegrator(BatchModel& model, const SolverConfig& config);
-  ~GpuBatchIntegrator();
+  ~GpuBatchIntegrator() override;
   GpuBatchIntegrator(const GpuBatchIntegrator&) = delete;
   GpuBatchIntegrator& operator=(const GpuBatchIntegrator&) = delete;
 
-  BatchModel& model() { return model_; }
-  // State transfer (whole batch, cell-major, cells * per_cell doubles).
+  const char* backend_name() const override { return "cuda"; }
+  BatchModel& model() override { return model_; }
+  // Host mirror of the device state (downloaded when stale; uploaded at the next restart).
+  double* y() override;
+  const double* read_cell(int cell) override;
+  void terminal_observables(std::vector<double>* voltage, std::vector<double>* current) override;
+
+  void restart(double t0, const StepRoots* roots) override;
+  void restart(double t0) { restart(t0, nullptr); }
+  void update_roots() override;
+  void root_values(double t, double* g) override;
+  int step(double t_limit, double* t_reached) override;
+  const std::vector<int>& roots_found() override;
+  std::string describe_failure(const char* call, int flag, int* blamed_cell) override;
+  bool nonfinite_residual() const override { return last_nonfinite_ > 0; }
+
+  void sample_aging(double t) override;
+  void collect_aging() override;
+
+  SolverStats stats() const override;
+  long factorizations() const override { return solver_->factorizations(); }
+  // Re-evaluate dF/dy only every n IDA steps (modified Newton); 1 = every step. The default
+  // and the HALITE_JACOBIAN_REUSE environment variable are those of BatchIntegrator.
+  void set_jacobian_reuse(long n) override { jacobian_reuse_steps_ = n < 1 ? 1 : n; }
+
+  // Whole-batch state transfer (cells * per_cell doubles, cell-major), for tests and benchmarks.
   void set_state(const double* y_host);
   void get_state(double* y_host) const;
   void get_derivative(double* yp_host) const;
   std::vector<double> state() const;
-
-  // Copies parameters, controls, coefficients, frozen flags/states and the norm mask from the
-  // host model to the device.
-  void sync_model();
-
-  // Restart IDA at t0 from the device state and compute consistent algebraic variables and
-  // derivatives (IDACalcIC), as BatchIntegrator::restart. Throws IntegrationError.
-  void restart(double t0);
-  // One internal IDA step towards t_limit (IDA_ONE_STEP, tstop = t_limit). Returns IDA's flag.
-  // Throws CudaError (as IntegrationError) if a device operation failed during the step.
-  int step(double t_limit, double* t_reached);
   // Integrates to t_end (several steps); returns the number of IDA steps taken. Throws
   // IntegrationError on failure.
   long advance_to(double t_end);
 
-  SolverStats stats() const;
-  // Re-evaluate dF/dy only every n IDA steps (modified Newton); 1 = every step. The default
-  // and the HALITE_JACOBIAN_REUSE environment variable are those of BatchIntegrator.
-  void set_jacobian_reuse(long n) { jacobian_reuse_steps_ = n < 1 ? 1 : n; }
   const DeviceSchurSolver& solver() const { return *solver_; }
   DeviceBatchShared& vectors() { return device_shared(y_.get()); }
   cudaStream_t stream() { return device_stream(y_.get()); }
 
  private:
   static int residual_callback(double t, N_Vector y, N_Vector yp, N_Vector res, void* data);
+  static int root_callback(double t, N_Vector y, N_Vector yp, double* g, void* data);
   static void error_callback(int code, const char* module, const char* function, char* msg,
                              void* data);
   void check_device(const char* call);
   void accumulate_stats();
+  // Host model -> device: parameters, controls, coefficients, aging, frozen cells, norm mask.
+  void sync_model();
+  // The host mirror, if the caller may have written to it, -> device.
+  void push_host_state();
 
   BatchModel& model_;
   SolverConfig config_;
@@ -81,6 +100,15 @@ class GpuBatchIntegrator {
   void* ida_ = nullptr;
   DeviceBuffer<double> last_residual_point_;
   std::string last_ida_message_;
+  // Host mirror: host_fresh_ = it equals the device state (or is newer: host_written_).
+  std::vector<double> host_y_, cell_buffer_;
+  bool host_fresh_ = true, host_written_ = true;
+  const StepRoots* roots_ = nullptr;
+  int roots_per_cell_ = 0;
+  std::vector<int> roots_found_;
+  unsigned long frozen_revision_ = 0;
+  bool accumulators_on_device_ = false;  // the device has sampled since the last collect
+  int last_nonfinite_ = 0;
   long epoch_ = 0;
   long jacobian_reuse_steps_ = 4;  // BatchIntegrator's default
   bool in_initial_condition_ = false;

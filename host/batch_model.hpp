@@ -77,6 +77,11 @@ class BatchModel {
   const models::ParticleCoefficients* coefficients(int cell) const {
     return coefficients_.data() + std::size_t(cell) * layout_.particles();
   }
+  // All particles' aging states and step accumulators, cell-major (cells * particles), for a
+  // backend that samples on its own copy of the state (cuda/).
+  const models::ParticleAging* aging_states() const { return aging_.data(); }
+  models::AgingAccumulator* accumulators() { return accumulators_.data(); }
+  const models::AgingAccumulator* accumulators() const { return accumulators_.data(); }
   // Samples the aging drivers of every active cell at time t (call after each IDA step).
   void sample_aging(double t, const double* y);
   // Advances the aging states of every cell that was sampled over the step, moves the Li the

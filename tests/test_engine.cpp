@@ -263,3 +263,26 @@ TEST(Engine, OneFailingCellInABatchIsMarkedAndTheOthersFinish) {
                 300 * kRelativeTolerance * single[0].discharge_capacity);
   }
 }
+
+// Without the CUDA library registered (this test binary never registers it), asking for the
+// cuda backend is a clear error that says why and what to do, not a crash.
+TEST(Backend, UnavailableCudaBackendIsAClearError) {
+  EXPECT_EQ(halite::parse_backend("cpu"), halite::Backend::kCpu);
+  EXPECT_EQ(halite::parse_backend("cuda"), halite::Backend::kCuda);
+  try {
+    halite::parse_backend("gpu");
+    FAIL() << "no exception";
+  } catch (const std::invalid_argument& e) {
+    EXPECT_NE(std::string(e.what()).find("allowed: cpu, cuda"), std::string::npos) << e.what();
+  }
+  EXPECT_EQ(halite::backend_unavailable_reason(halite::Backend::kCpu), "");
+  EXPECT_NE(halite::backend_unavailable_reason(halite::Backend::kCuda).find("built without CUDA"),
+            std::string::npos);
+  try {
+    halite::Cycler cycler({reference_setup()}, reference_layout(), halite::SolverConfig{}, cccv(1),
+                          halite::Backend::kCuda);
+    FAIL() << "no exception";
+  } catch (const std::runtime_error& e) {
+    EXPECT_NE(std::string(e.what()).find("cuda backend cannot run"), std::string::npos) << e.what();
+  }
+}

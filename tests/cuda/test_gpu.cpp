@@ -22,7 +22,11 @@
 #include "cuda/device_linear_solver.hpp"
 #include "cuda/device_vector.hpp"
 #include "cuda/gpu_integrator.hpp"
+#include "cuda/register_backend.hpp"
 #include "host/batch_integrator.hpp"
+#include "host/config.hpp"
+#include "host/cycler.hpp"
+#include "host/integrator.hpp"
 #include "host/batch_model.hpp"
 #include "host/nvector_batch.hpp"
 #include "host/schur_solver.hpp"
@@ -36,6 +40,10 @@ using models::CellLayout;
 using models::CellParams;
 using models::ControlMode;
 using Values = std::vector<double>;
+
+void register_cuda_backend_for_tests() {
+  cuda::register_cuda_backend();
+}
 
 class Gpu : public ::testing::Test {
  protected:
@@ -753,6 +761,127 @@ TEST_F(Gpu, BatchIntegrationMatchesCpu) {
   EXPECT_NEAR(double(sg.steps), double(sc.steps), 0.25 * sc.steps) << "IDA steps CPU vs GPU";
   RecordProperty("cpu_steps", int(sc.steps));
   RecordProperty("gpu_steps", int(sg.steps));
+}
+
+// The step-end root functions, the aging sampling and the terminal observables on the device
+// equal the host's (the same models/ functions) on the planted batch: every kind of condition,
+// frozen cells (g = -1, not sampled), stoichiometries at and beyond 0 and 1, zero current.
+TEST_F(Gpu, RootAgingAndObservableKernelsMatchCpu) {
+  Batch b = planted_batch(45, 71);
+  BatchModel& m = *b.model;
+  const CellLayout& L = b.layout;
+  const int cells = m.cells();
+  StepRoots roots;
+  roots.t0 = 100.0;
+  roots.kinds = {models::StepEnd::kVoltage, models::StepEnd::kCurrent, models::StepEnd::kTime,
+                 models::StepEnd::kCapacity};
+  std::mt19937 rng(5);
+  std::uniform_real_distribution<double> u(0.0, 1.0);
+  for (int c = 0; c < cells; ++c) {
+    roots.thresholds.insert(roots.thresholds.end(),
+                            {3.0 + u(rng), 40.0 * u(rng), 3600.0 * u(rng), 2e4 * u(rng)});
+    roots.voltage_direction.push_back(c % 2 == 0 ? 1.0 : -1.0);
+    roots.voltage_offset.push_back(c % 3 == 0 ? 0.62 : 0.0);
+  }
+  cuda::Stream stream;
+  cuda::DeviceBatchModel dm(cells, L);
+  dm.upload(m, stream.get());
+  dm.upload_roots(roots, stream.get());
+  const auto y = to_device(b.y);
+
+  const int k = roots.conditions();
+  Values g_cpu(std::size_t(cells) * k), g_gpu(g_cpu.size());
+  roots.evaluate(m, 250.0, b.y.data(), g_cpu.data());
+  dm.root_values(250.0, y.get(), g_gpu.data(), stream.get());
+  for (std::size_t i = 0; i < g_cpu.size(); ++i)
+    EXPECT_NEAR(g_gpu[i], g_cpu[i], 1e-12 * (1.0 + std::fabs(g_cpu[i])))
+        << "cell " << i / k << " condition " << i % k;
+  for (int c : b.frozen)
+    for (int j = 0; j < k; ++j) EXPECT_EQ(g_gpu[std::size_t(c) * k + j], -1.0) << "frozen " << c;
+
+  Values v_gpu, i_gpu;
+  dm.observables(y.get(), &v_gpu, &i_gpu, stream.get());
+  for (int c = 0; c < cells; ++c) {
+    const double* yc = b.y.data() + std::size_t(c) * L.size();
+    EXPECT_NEAR(v_gpu[c], m.cell_voltage(c, yc), 1e-12 * (1.0 + std::fabs(v_gpu[c]))) << c;
+    EXPECT_EQ(i_gpu[c], yc[L.current()]) << c;
+  }
+
+  // two samples (the second integrates the trapezoids), device vs host
+  Values y2 = b.y;
+  for (auto& v : y2) v *= 1.0 + 1e-3 * (u(rng) - 0.5);
+  const auto y2_device = to_device(y2);
+  BatchModel& host = m;
+  std::vector<models::AgingAccumulator> before(host.accumulators(),
+                                               host.accumulators() + cells * L.particles());
+  host.sample_aging(0.0, b.y.data());
+  host.sample_aging(30.0, y2.data());
+  std::vector<models::AgingAccumulator> expected(host.accumulators(),
+                                                 host.accumulators() + cells * L.particles());
+  std::copy(before.begin(), before.end(), host.accumulators());  // back to the uploaded ones
+  dm.sample_aging(0.0, y.get(), stream.get());
+  dm.sample_aging(30.0, y2_device.get(), stream.get());
+  dm.download_accumulators(host, stream.get());
+  for (int i = 0; i < cells * L.particles(); ++i) {
+    const auto& e = expected[i];
+    const auto& a = host.accumulators()[i];
+    EXPECT_EQ(a.started, e.started) << "particle " << i;
+    EXPECT_NEAR(a.time, e.time, 1e-12 * (1.0 + e.time)) << i;
+    EXPECT_NEAR(a.drive, e.drive, 1e-10 * (1e-30 + std::fabs(e.drive))) << i;
+    EXPECT_NEAR(a.mean_x, e.mean_x, 1e-12 * (1.0 + std::fabs(e.mean_x))) << i;
+    EXPECT_NEAR(a.hoop_power, e.hoop_power, 1e-10 * (1e-30 + std::fabs(e.hoop_power))) << i;
+    EXPECT_NEAR(a.max_hoop, e.max_hoop, 1e-9 * (1.0 + std::fabs(e.max_hoop))) << i;
+  }
+}
+
+// Cells whose events fall at different times (loading, C-rate via the 1C current, particle
+// size, stack pressure): the protocol engine on the CUDA backend reproduces the CPU backend's
+// per-cycle table over the first cycles of the reference protocol (formation, aging on).
+TEST_F(Gpu, CyclerOnGpuReproducesCpuCycleTable) {
+  register_cuda_backend_for_tests();
+  const auto config = load_config("", {});
+  const CellLayout L{6, 3, 8};
+  std::vector<CellSetup> cells;
+  std::mt19937 rng(17);
+  std::uniform_real_distribution<double> u(0.0, 1.0);
+  for (int c = 0; c < 40; ++c) {
+    CellSetup s = cell_setup_from_config(config);
+    if (c > 0) {
+      s.one_c_current_density *= 0.6 + 0.8 * u(rng);
+      s.params.stack_pressure *= 0.5 + u(rng);
+      for (int k = 0; k < s.params.particle_classes; ++k)
+        s.params.particle_radius[k] *= 0.8 + 0.4 * u(rng);
+    }
+    s.name = "cell " + std::to_string(c + 1);
+    cells.push_back(s);
+  }
+  Protocol protocol = config.protocol;
+  auto run = [&](Backend backend) {
+    Cycler cycler(cells, L, config.solver, protocol, backend);
+    std::vector<std::vector<CycleRecord>> table;
+    cycler.run(
+        3, [&](const std::vector<CycleRecord>& r) { table.push_back(r); }, nullptr, nullptr);
+    return table;
+  };
+  const auto cpu = run(Backend::kCpu);
+  const auto gpu = run(Backend::kCuda);
+  ASSERT_EQ(cpu.size(), gpu.size());
+  for (std::size_t k = 0; k < cpu.size(); ++k)
+    for (std::size_t c = 0; c < cells.size(); ++c) {
+      const auto &a = cpu[k][c], &g = gpu[k][c];
+      ASSERT_FALSE(a.failed) << a.failure;
+      ASSERT_FALSE(g.failed) << g.failure;
+      // events located by IDA's root finding at rtol 1e-6: capacities agree to ~1e-4
+      EXPECT_NEAR(g.discharge_capacity, a.discharge_capacity, 2e-4 * a.discharge_capacity)
+          << "cycle " << k + 1 << " cell " << c + 1;
+      EXPECT_NEAR(g.charge_capacity, a.charge_capacity, 2e-4 * a.charge_capacity)
+          << "cycle " << k + 1 << " cell " << c + 1;
+      EXPECT_NEAR(g.duration, a.duration, 2e-4 * a.duration) << "cycle " << k + 1;
+      ASSERT_EQ(g.aging.size(), a.aging.size());
+      for (std::size_t j = 0; j < a.aging.size(); ++j)
+        EXPECT_NEAR(g.aging[j], a.aging[j], 1e-3 * std::fabs(a.aging[j]) + 1e-12)
+            << "cycle " << k + 1 << " cell " << c + 1 << " aging column " << j;
+    }
 }
 
 }  // namespace
