@@ -32,23 +32,21 @@ void DeviceBatchModel::upload(const BatchModel& model, cudaStream_t stream) {
     throw std::invalid_argument("DeviceBatchModel::upload: the model has another shape (" +
                                 std::to_string(model.cells()) + " cells of " +
                                 std::to_string(model.per_cell()) + " unknowns)");
-  const int n = layout_.size(), particles = layout_.particles();
+  const int particles = layout_.particles();
   h_params_.resize(cells_);
   h_coeffs_.resize(std::size_t(cells_) * particles);
-  h_frozen_.resize(cells_);
-  h_frozen_state_.resize(std::size_t(cells_) * n);
   for (int c = 0; c < cells_; ++c) {
     h_params_[c] = model.params(c);
     const models::ParticleCoefficients* pc = model.coefficients(c);
     std::copy(pc, pc + particles, h_coeffs_.begin() + std::size_t(c) * particles);
-    h_frozen_[c] = model.frozen(c) ? 1 : 0;
-    const double* yf = model.frozen_state(c);
-    std::copy(yf, yf + n, h_frozen_state_.begin() + std::size_t(c) * n);
   }
   params_.upload(h_params_.data(), h_params_.size(), stream);
   coeffs_.upload(h_coeffs_.data(), h_coeffs_.size(), stream);
-  frozen_.upload(h_frozen_.data(), h_frozen_.size(), stream);
-  frozen_state_.upload(h_frozen_state_.data(), h_frozen_state_.size(), stream);
+  // Frozen flags from scratch, and the frozen states of the frozen cells only (at a step start
+  // that is just the failed ones: every other cell has been thawed).
+  h_frozen_.assign(cells_, 0);
+  frozen_.zero(stream);
+  upload_frozen(model, stream);
   upload_aging(model, stream);
   upload_controls(model, stream);  // synchronises
 }
