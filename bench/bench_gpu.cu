@@ -1,43 +1,56 @@
 // GPU benchmark of the protocol engine: batches of reference cells cycled through the main block of
 // the reference protocol by Cycler::integrate_cycle (full integration, no cycle skipping) on the
-// CUDA backend, and the same cells on the CPU backend on all host cores, in the same run. Prints
-// completed cell-cycles/s, cell-steps/s, the GPU/CPU ratio, the share of the memory-bandwidth
-// floor of docs/gpu.md and the heterogeneity penalty, with the issue's targets. The `## summary`
-// table comes last (bench/gpu_check.sh prints from there to the end). It measures and prints; it
-// asserts nothing, and exits 0 unless the arguments are bad.
+// CUDA backend, as one IDA instance and as G groups of IDA instances, and the same cells on the
+// CPU backend on all host cores, in the same run. Prints completed cell-cycles/s, cell-steps/s,
+// the GPU/CPU ratio, the share of the memory-bandwidth floor of docs/gpu.md and the heterogeneity
+// penalty, with the issue's targets. The `## summary` table comes last (bench/gpu_check.sh prints
+// from there to the end). It measures and prints; it asserts nothing, and exits 0 unless the
+// arguments are bad.
 //
-//   bench_gpu [--batches 1,64,1024,8192] [--cycles N] [--threads T] [--cpu-max-cells M]
-//             [--hetero B] [--mesh NX,NR] [--budget S]
+//   bench_gpu [--batches 1,64,1024,8192] [--cycles N] [--groups G] [--threads T]
+//             [--cpu-max-cells M] [--hetero B] [--mesh NX,NR] [--budget S]
 //
-// Stretch. Every batch starts from the pristine cells and runs one warm-up cycle (not timed: it
-// pays for module loading and first launches, and starts from the pristine state), then N timed
-// cycles (--cycles, default 2) of the protocol's first block: 1C charge to 4.3 V, 15 min hold at
-// 4.3 V, 1C discharge to 2.7 V. Every cell ends every protocol step on its own root; the step
-// lasts until the slowest cell has ended it.
+// Stretch. Every measurement starts from the pristine cells and runs one warm-up cycle (not
+// timed: it pays for module loading and first launches, and starts from the pristine state), then
+// N timed cycles (--cycles, default 2) of the protocol's first block: 1C charge to 4.3 V, 15 min
+// hold at 4.3 V, 1C discharge to 2.7 V. Every cell ends every protocol step on its own root; the
+// step lasts, for each IDA instance, until its slowest cell has ended it.
+//
+// Instances. A measurement splits its batch into K contiguous slices of (nearly) equal size, each
+// one Cycler (its own IDA instance; on the GPU also its own stream and SUNContext) driven by its
+// own host thread. All slices build and run the warm-up cycle together, then all start the timed
+// cycles together; the wall time runs until the last slice finishes. GPU: K = 1 (single
+// instance), and K = G (--groups, default 16; 1: no grouped runs) for batches of at least 2G
+// cells: the groups' kernels overlap through their streams and IDA's host logic runs on G host
+// threads. CPU: K = T (--threads, default all hardware threads; at most one slice per cell). With
+// --cpu-max-cells M, a larger batch is measured on the CPU with M of its cells (the same mix of
+// cell types): once every thread has cells, the CPU's cell-cycles/s on T threads does not depend
+// on the batch size, so the rate of M cells stands for the batch.
 //
 // cell-cycles/s: cycles completed by cells that had not failed, over the wall time of the timed
 // cycles. cell-steps/s: IDA steps summed over the cells that were active (not frozen), over the
 // same time. In a homogeneous batch every cell ends every step at the same root, so each cell is
-// active in every step of the batch: cells x batch steps. In a heterogeneous batch a cell counts
-// its own steps: the IDA steps it takes for the same cycles when integrated alone (CPU, measured
-// in this run for every cell type). Steps that the batch takes for other cells' events while a
-// cell is still active are not counted as that cell's work: they are the cost of batching it.
-//
-// CPU. The cells are split into T slices (--threads, default all hardware threads; at most one
-// slice per cell), each one Cycler(Backend::kCpu) on its own thread. All slices run the warm-up,
-// then all start the timed cycles together; the wall time runs until the last slice finishes.
-// With --cpu-max-cells M, a larger batch is measured on the CPU with its first M cells (same mix
-// of cell types): once every thread has cells, the CPU's cell-cycles/s on T threads does not
-// depend on the batch size, so the rate of M cells stands for the batch.
+// active in every step of its instance: cells x the instance's steps. In a heterogeneous batch a
+// cell counts its own steps: the IDA steps it takes for the same cycles when integrated alone
+// (CPU, measured in this run for every cell type). Steps that an instance takes for other cells'
+// events while a cell is still active are not counted as that cell's work: they are the cost of
+// batching it.
 //
 // Heterogeneous batch (--hetero B, default the largest batch; 0: none): 64 cell types, areal
 // loading 0.7-1.3x the reference (8 levels, set through the configuration's loading.areal_mass,
 // so that the cathode thickness, the 1C current and the active mass follow) times C-rate
 // 0.5-2C (8 geometric levels; the cell's 1C current is scaled, so the block's "1C" steps run at
-// that rate). Their cut-offs and hold ends fall at different times. Cell c has type c mod 64, in
-// a Latin-square order: each group of cells 8k..8k+7 spans all 8 loadings and all 8 rates, so
-// every warp holds a full mix. Penalty =
-// 1 - (heterogeneous cell-cycles/s) / (homogeneous cell-cycles/s) at the same batch size.
+// that rate). Their cut-offs and hold ends fall at different times. Two orders of the same cells:
+//  - mixed (the single GPU instance, and the CPU for reference): cell c has type c mod 64, in a
+//    Latin-square order: each run of cells 8k..8k+7 spans all 8 loadings and all 8 rates, so
+//    every warp and every slice holds a full mix;
+//  - sorted (the GPU groups and the CPU's slices): by (C-rate, loading), so that cells whose
+//    protocol events fall at similar times share an instance. With 64 types in 16 groups, a group
+//    holds 4 types of one C-rate and neighbouring loadings (the 1C current follows the loading,
+//    so the C-rate sets the step ends).
+// Penalty = 1 - (heterogeneous cell-cycles/s) / (homogeneous cell-cycles/s) at the same batch
+// size, for the single instance and for the groups; the target is judged on the faster
+// heterogeneous configuration against the faster homogeneous one (the summary names both).
 //
 // --budget S: no measurement starts after S seconds, and the timed cycles of a measurement are
 // cut (to at least 1) when its warm-up cycle says they would run past S; what was skipped or cut
@@ -93,6 +106,7 @@ double now() {
 struct Args {
   std::vector<int> batches{1, 64, 1024, 8192};
   int cycles = 2;
+  int groups = 16;        // GPU IDA instances of the grouped runs; 1: single instance only
   int threads = 0;        // 0: hardware_concurrency
   int cpu_max_cells = 0;  // 0: no cap
   int hetero = -1;        // -1: the largest batch; 0: none
@@ -132,6 +146,8 @@ bool parse_args(int argc, char** argv, Args* a) {
       ok = parse_count_list(v, &a->batches);
     } else if (k == "--cycles") {
       ok = parse_count(v, 1, &a->cycles);
+    } else if (k == "--groups") {
+      ok = parse_count(v, 1, &a->groups);
     } else if (k == "--threads") {
       ok = parse_count(v, 1, &a->threads);
     } else if (k == "--cpu-max-cells") {
@@ -155,10 +171,12 @@ bool parse_args(int argc, char** argv, Args* a) {
 void usage(const char* argv0) {
   std::fprintf(
       stderr,
-      "usage: %s [--batches 1,64,1024,8192] [--cycles N] [--threads T] [--cpu-max-cells M]\n"
-      "          [--hetero B] [--mesh NX,NR] [--budget S]\n"
+      "usage: %s [--batches 1,64,1024,8192] [--cycles N] [--groups G] [--threads T]\n"
+      "          [--cpu-max-cells M] [--hetero B] [--mesh NX,NR] [--budget S]\n"
       "  --batches L        batch sizes of reference cells (homogeneous batches)\n"
       "  --cycles N         timed cycles of protocol block 1 after 1 warm-up cycle (default 2)\n"
+      "  --groups G         GPU: also run batches of >= 2G cells as G IDA instances, one per\n"
+      "                     group of (sorted) cells, stream and host thread (default 16; 1: no)\n"
       "  --threads T        CPU backend threads (default: all hardware threads)\n"
       "  --cpu-max-cells M  measure larger batches on the CPU with their first M cells\n"
       "  --hetero B         heterogeneous batch size (default: the largest batch; 0: none)\n"
@@ -296,9 +314,16 @@ struct Bench {
   Budget budget;
 };
 
-// Each cell's own IDA steps per timed cycle, for heterogeneous batches: cell c has type
-// c % by_type.size(), and by_type[type][k] is its steps in timed cycle k when integrated alone.
-// Empty: a homogeneous batch (every cell active in every batch step).
+// The cells of a measurement and, for a heterogeneous batch, each cell's type: its index into
+// OwnSteps::by_type (empty: a homogeneous batch, every cell active in every step of its instance).
+struct Batch {
+  std::vector<CellSetup> cells;
+  std::vector<int> type;
+  int size() const { return int(cells.size()); }
+};
+
+// Each cell type's own IDA steps per timed cycle, for heterogeneous batches: by_type[type][k] is
+// the steps of a cell of that type in timed cycle k when integrated alone.
 struct OwnSteps {
   std::vector<std::vector<long>> by_type;
 };
@@ -306,40 +331,45 @@ struct OwnSteps {
 struct Measurement {
   std::string note;             // why it was not measured, or a failure
   int cells = 0;                // cells integrated
+  int instances = 0;            // IDA instances (GPU groups, CPU slices), one host thread each
   int cycles = 0;               // timed cycles
   double warmup = 0, wall = 0;  // s
   double cell_cycles = 0;       // completed by cells that had not failed
   double cell_steps = 0;        // active cell-steps (see the top of the file)
-  double batch_steps = NAN;     // IDA steps per cycle of the batch (CPU: mean over slices)
-  // per IDA step (GPU batch, or CPU slice 0): residuals, linear-solver setups, factorisations,
-  // Newton iterations; GPU only: device vector-op launches and host-synchronising reductions
+  // IDA steps per cycle of an instance: mean and largest over the instances
+  double batch_steps = NAN, max_batch_steps = NAN;
+  // per IDA step, over all instances: residuals, linear-solver setups, factorisations, Newton
+  // iterations; GPU only: device vector-op launches and host-synchronising reductions
   double residuals = NAN, jacobians = NAN, factorizations = NAN, newton = NAN;
   double launches = NAN, syncs = NAN;
   bool cut = false;          // fewer timed cycles than asked for (--budget)
   int failed = 0;            // cells failed by the end
   std::string failure;       // the first one's reason
-  double q_discharge = NAN;  // cell 1, last timed cycle, mAh/g
+  double q_discharge = NAN;  // first cell of type 0 (homogeneous: cell 1), last timed cycle, mAh/g
   bool measured() const { return note.empty() && wall > 0; }
   double cycles_per_s() const { return measured() ? cell_cycles / wall : NAN; }
   double steps_per_s() const { return measured() ? cell_steps / wall : NAN; }
 };
 
 // Adds the timed cycles of cells [first, first + records.size()) of a batch.
-void tally(const std::vector<std::vector<CycleRecord>>& cycles, int first, const OwnSteps& own,
-           Measurement* m) {
+void tally(const std::vector<std::vector<CycleRecord>>& cycles, const Batch& batch, int first,
+           const OwnSteps& own, Measurement* m) {
   for (std::size_t k = 0; k < cycles.size(); ++k)
     for (std::size_t c = 0; c < cycles[k].size(); ++c) {
       const CycleRecord& r = cycles[k][c];
       if (r.failed) continue;
       m->cell_cycles += 1;
-      m->cell_steps += own.by_type.empty()
-                           ? double(r.stats.steps)
-                           : double(own.by_type[(first + c) % own.by_type.size()][k]);
+      m->cell_steps += batch.type.empty() ? double(r.stats.steps)
+                                          : double(own.by_type[batch.type[first + c]][k]);
     }
   if (cycles.empty()) return;
-  for (const CycleRecord& r : cycles.back())
+  for (std::size_t c = 0; c < cycles.back().size(); ++c) {
+    const CycleRecord& r = cycles.back()[c];
     if (r.failed && ++m->failed == 1) m->failure = r.failure;
-  if (first == 0 && !cycles.back().empty()) m->q_discharge = cycles.back()[0].discharge_capacity;
+    const int cell = first + int(c);
+    const bool reference = batch.type.empty() ? cell == 0 : batch.type[cell] == 0;
+    if (reference && std::isnan(m->q_discharge)) m->q_discharge = r.discharge_capacity;
+  }
 }
 
 // IDA counters of a Cycler's integrator, for per-step ratios over the timed cycles.
@@ -360,18 +390,28 @@ struct Counters {
     }
     return c;
   }
+  // Adds b - a.
+  void add_difference(const Counters& a, const Counters& b) {
+    steps += b.steps - a.steps;
+    residuals += b.residuals - a.residuals;
+    jacobians += b.jacobians - a.jacobians;
+    factorizations += b.factorizations - a.factorizations;
+    newton += b.newton - a.newton;
+    launches += b.launches - a.launches;
+    syncs += b.syncs - a.syncs;
+  }
 };
 
-void set_per_step(const Counters& a, const Counters& b, Measurement* m) {
-  const double steps = double(b.steps - a.steps);
+void set_per_step(const Counters& d, Measurement* m) {
+  const double steps = double(d.steps);
   if (steps <= 0) return;
-  m->residuals = double(b.residuals - a.residuals) / steps;
-  m->jacobians = double(b.jacobians - a.jacobians) / steps;
-  m->factorizations = double(b.factorizations - a.factorizations) / steps;
-  m->newton = double(b.newton - a.newton) / steps;
-  if (a.device && b.device) {
-    m->launches = double(b.launches - a.launches) / steps;
-    m->syncs = double(b.syncs - a.syncs) / steps;
+  m->residuals = double(d.residuals) / steps;
+  m->jacobians = double(d.jacobians) / steps;
+  m->factorizations = double(d.factorizations) / steps;
+  m->newton = double(d.newton) / steps;
+  if (d.device) {
+    m->launches = double(d.launches) / steps;
+    m->syncs = double(d.syncs) / steps;
   }
 }
 
@@ -407,94 +447,86 @@ std::string parallel_for(int jobs, int threads, const std::function<void(int)>& 
   return "";
 }
 
-Measurement run_gpu(const Bench& b, const std::vector<CellSetup>& cells, const OwnSteps& own) {
+// The batch as `instances` contiguous slices (at most one per cell), each one Cycler on `backend`
+// driven by its own host thread (see "Instances" at the top of the file).
+Measurement run_batch(const Bench& b, const Batch& batch, const OwnSteps& own, Backend backend,
+                      int instances) {
   Measurement m;
-  m.cells = int(cells.size());
-  if (b.budget.spent()) {
-    m.note = "skipped: time budget spent";
-    return m;
-  }
-  try {
-    Cycler cycler(cells, b.layout, b.config.solver, b.config.protocol, Backend::kCuda);
-    const halite::Block& block = cycler.protocol().blocks.at(0);
-    double t0 = now();
-    cycler.integrate_cycle(block, 1);
-    HALITE_CUDA_CHECK(cudaDeviceSynchronize());
-    m.warmup = now() - t0;
-    m.cycles = b.budget.cycles_that_fit(b.cycles, m.warmup);
-    m.cut = m.cycles < b.cycles;
-    std::vector<std::vector<CycleRecord>> records;
-    const Counters before = Counters::of(cycler);
-    t0 = now();
-    for (int k = 0; k < m.cycles; ++k) records.push_back(cycler.integrate_cycle(block, k + 2));
-    HALITE_CUDA_CHECK(cudaDeviceSynchronize());
-    m.wall = now() - t0;
-    const Counters after = Counters::of(cycler);
-    m.batch_steps = double(after.steps - before.steps) / m.cycles;
-    set_per_step(before, after, &m);
-    tally(records, 0, own, &m);
-  } catch (const std::exception& e) {
-    m.note = std::string("FAILED: ") + e.what();
-  }
-  return m;
-}
-
-Measurement run_cpu(const Bench& b, const std::vector<CellSetup>& cells, const OwnSteps& own) {
-  Measurement m;
-  const int n = int(cells.size());
+  const int n = batch.size();
   m.cells = n;
   if (b.budget.spent()) {
     m.note = "skipped: time budget spent";
     return m;
   }
-  const int slices = std::max(1, std::min(b.threads, n));
+  const int slices = std::clamp(instances, 1, std::max(1, n));
+  m.instances = slices;
   std::vector<int> first(slices + 1, 0);  // slice k: cells [first[k], first[k + 1])
   for (int k = 0; k < slices; ++k) first[k + 1] = first[k] + n / slices + (k < n % slices);
   std::vector<std::unique_ptr<Cycler>> cyclers(slices);
   std::vector<std::vector<std::vector<CycleRecord>>> records(slices);
   std::vector<Counters> before(slices), after(slices);
+  // Every kernel of a slice runs on its integrator's stream, and integrate_cycle returns with the
+  // records on the host; the device-wide sync only makes sure nothing is left in flight.
+  auto synchronize = [&] {
+    if (backend == Backend::kCuda) HALITE_CUDA_CHECK(cudaDeviceSynchronize());
+  };
 
-  // Build every slice's Cycler and run its warm-up cycle, all slices at once.
-  double t0 = now();
-  std::string error = parallel_for(slices, slices, [&](int k) {
-    cyclers[k] = std::make_unique<Cycler>(
-        std::vector<CellSetup>(cells.begin() + first[k], cells.begin() + first[k + 1]), b.layout,
-        b.config.solver, b.config.protocol, Backend::kCpu);
-    cyclers[k]->integrate_cycle(cyclers[k]->protocol().blocks.at(0), 1);
-  });
-  m.warmup = now() - t0;
-  if (error.empty()) {
-    m.cycles = b.budget.cycles_that_fit(b.cycles, m.warmup);
-    m.cut = m.cycles < b.cycles;
-    t0 = now();
+  std::string error;
+  try {
+    // Build every slice's Cycler and run its warm-up cycle, all slices at once.
+    double t0 = now();
     error = parallel_for(slices, slices, [&](int k) {
-      before[k] = Counters::of(*cyclers[k]);
-      for (int c = 0; c < m.cycles; ++c)
-        records[k].push_back(
-            cyclers[k]->integrate_cycle(cyclers[k]->protocol().blocks.at(0), c + 2));
-      after[k] = Counters::of(*cyclers[k]);
+      cyclers[k] =
+          std::make_unique<Cycler>(std::vector<CellSetup>(batch.cells.begin() + first[k],
+                                                          batch.cells.begin() + first[k + 1]),
+                                   b.layout, b.config.solver, b.config.protocol, backend);
+      cyclers[k]->integrate_cycle(cyclers[k]->protocol().blocks.at(0), 1);
     });
-    m.wall = now() - t0;
+    if (error.empty()) synchronize();
+    m.warmup = now() - t0;
+    if (error.empty()) {
+      m.cycles = b.budget.cycles_that_fit(b.cycles, m.warmup);
+      m.cut = m.cycles < b.cycles;
+      for (int k = 0; k < slices; ++k) before[k] = Counters::of(*cyclers[k]);
+      t0 = now();
+      error = parallel_for(slices, slices, [&](int k) {
+        const halite::Block& block = cyclers[k]->protocol().blocks.at(0);
+        for (int c = 0; c < m.cycles; ++c)
+          records[k].push_back(cyclers[k]->integrate_cycle(block, c + 2));
+      });
+      if (error.empty()) synchronize();
+      m.wall = now() - t0;
+    }
+  } catch (const std::exception& e) {
+    if (error.empty()) error = e.what();
   }
   if (!error.empty()) {
     m.note = "FAILED: " + error;
     return m;
   }
-  m.batch_steps = 0;
+  Counters total;
+  total.device = backend == Backend::kCuda;
+  m.batch_steps = m.max_batch_steps = 0;
   for (int k = 0; k < slices; ++k) {
-    tally(records[k], first[k], own, &m);
-    m.batch_steps += double(after[k].steps - before[k].steps) / m.cycles / slices;
+    after[k] = Counters::of(*cyclers[k]);
+    total.device = total.device && after[k].device;
+    total.add_difference(before[k], after[k]);
+    tally(records[k], batch, first[k], own, &m);
+    const double steps = double(after[k].steps - before[k].steps) / m.cycles;
+    m.batch_steps += steps / slices;
+    m.max_batch_steps = std::max(m.max_batch_steps, steps);
   }
-  set_per_step(before[0], after[0], &m);
+  set_per_step(total, &m);
   return m;
 }
 
 // --- cell types --------------------------------------------------------------------------------
 
-std::vector<CellSetup> homogeneous_cells(const RunConfig& config, int count) {
-  std::vector<CellSetup> cells(count, halite::cell_setup_from_config(config));
-  for (int c = 0; c < count; ++c) cells[c].name += " #" + std::to_string(c + 1);
-  return cells;
+Batch homogeneous_cells(const RunConfig& config, int count) {
+  Batch batch;
+  batch.cells.assign(count, halite::cell_setup_from_config(config));
+  for (int c = 0; c < count; ++c) batch.cells[c].name += " #" + std::to_string(c + 1);
+  return batch;
 }
 
 double loading_factor(int level) {
@@ -504,9 +536,17 @@ double rate_factor(int level) {
   return 0.5 * std::pow(4.0, double(level) / (kRateLevels - 1));
 }
 
-// The 64 cell types of the heterogeneous batch. Type t has loading level t % 8 and rate level
-// (5 (t % 8) + t / 8) % 8: a Latin square, so each group of types 8k..8k+7 covers all loadings
-// and all rates, and the 64 types are all 64 pairs.
+// Type t of the heterogeneous batch has loading level t % 8 and rate level (5 (t % 8) + t / 8) % 8:
+// a Latin square, so each run of types 8k..8k+7 covers all loadings and all rates, and the 64
+// types are all 64 pairs.
+int loading_level(int type) {
+  return type % kLoadingLevels;
+}
+int rate_level(int type) {
+  return (5 * loading_level(type) + type / kLoadingLevels) % kRateLevels;
+}
+
+// The 64 cell types of the heterogeneous batch.
 std::vector<CellSetup> heterogeneous_types(const RunConfig& config) {
   // loading.areal_mass is in kg/m^2 in the resolved configuration; 1 kg/m^2 = 100 mg/cm^2.
   const double reference_mg_cm2 = config.loading.areal_mass * 100.0;
@@ -519,7 +559,7 @@ std::vector<CellSetup> heterogeneous_types(const RunConfig& config) {
   }
   std::vector<CellSetup> types;
   for (int t = 0; t < kLoadingLevels * kRateLevels; ++t) {
-    const int i = t % kLoadingLevels, j = (5 * i + t / kLoadingLevels) % kRateLevels;
+    const int i = loading_level(t), j = rate_level(t);
     CellSetup s = by_loading[i];
     s.one_c_current_density *= rate_factor(j);
     char name[64];
@@ -530,13 +570,35 @@ std::vector<CellSetup> heterogeneous_types(const RunConfig& config) {
   return types;
 }
 
-std::vector<CellSetup> heterogeneous_cells(const std::vector<CellSetup>& types, int count) {
-  std::vector<CellSetup> cells;
+// `count` cells in the mixed order: cell c has type c % types.size().
+Batch heterogeneous_cells(const std::vector<CellSetup>& types, int count) {
+  Batch batch;
   for (int c = 0; c < count; ++c) {
-    cells.push_back(types[c % types.size()]);
-    cells.back().name += " #" + std::to_string(c + 1);
+    const int t = c % int(types.size());
+    batch.cells.push_back(types[t]);
+    batch.cells.back().name += " #" + std::to_string(c + 1);
+    batch.type.push_back(t);
   }
-  return cells;
+  return batch;
+}
+
+// The same cells sorted by (C-rate, loading) level of their type, stably: contiguous slices then
+// hold cells whose protocol events fall at similar times. Type 0 (the lowest loading and rate)
+// comes first, as in the mixed order.
+Batch sorted_by_type(const Batch& batch) {
+  std::vector<int> order(batch.size());
+  for (int c = 0; c < batch.size(); ++c) order[c] = c;
+  auto key = [&](int c) {
+    const int t = batch.type[c];
+    return rate_level(t) * kLoadingLevels + loading_level(t);
+  };
+  std::stable_sort(order.begin(), order.end(), [&](int a, int c) { return key(a) < key(c); });
+  Batch sorted;
+  for (const int c : order) {
+    sorted.cells.push_back(batch.cells[c]);
+    sorted.type.push_back(batch.type[c]);
+  }
+  return sorted;
 }
 
 // Every type integrated alone on the CPU (one single-cell Cycler per type, types spread over the
@@ -607,25 +669,52 @@ std::string num(double v, const char* format = "%.4g", const char* unit = "") {
 }
 
 void print_row_header() {
-  std::printf("%-6s %-6s %-4s %6s %4s %9s %8s %8s %11s %12s %6s %6s %6s %6s %6s %8s %8s\n", "batch",
-              "mix", "side", "cells", "cyc", "steps/cyc", "warmup_s", "wall_s", "cell-cyc/s",
-              "cell-steps/s", "failed", "res/st", "jac/st", "fac/st", "nl/st", "vecop/st",
-              "sync/st");
+  std::printf("%-6s %-8s %-4s %6s %4s %4s %9s %8s %8s %8s %11s %12s %6s %6s %6s %6s %6s %8s %8s\n",
+              "batch", "mix", "side", "cells", "inst", "cyc", "steps/cyc", "max/cyc", "warmup_s",
+              "wall_s", "cell-cyc/s", "cell-steps/s", "failed", "res/st", "jac/st", "fac/st",
+              "nl/st", "vecop/st", "sync/st");
 }
 
 void print_row(int batch, const char* mix, const char* side, const Measurement& m) {
-  std::printf("%-6d %-6s %-4s %6d ", batch, mix, side, m.cells);
+  std::printf("%-6d %-8s %-4s %6d ", batch, mix, side, m.cells);
   if (!m.measured()) {
     std::printf("%s\n", m.note.empty() ? "not measured" : m.note.c_str());
     return;
   }
-  std::printf("%4d %9.1f %8.3f %8.3f %11.4g %12.4g %6d %6.2f %6.2f %6.2f %6.2f %8s %8s\n", m.cycles,
-              m.batch_steps, m.warmup, m.wall, m.cycles_per_s(), m.steps_per_s(), m.failed,
-              m.residuals, m.jacobians, m.factorizations, m.newton, num(m.launches, "%.1f").c_str(),
+  std::printf("%4d %4d %9.1f %8.0f %8.3f %8.3f %11.4g %12.4g %6d %6.2f %6.2f %6.2f %6.2f %8s %8s\n",
+              m.instances, m.cycles, m.batch_steps, m.max_batch_steps, m.warmup, m.wall,
+              m.cycles_per_s(), m.steps_per_s(), m.failed, m.residuals, m.jacobians,
+              m.factorizations, m.newton, num(m.launches, "%.1f").c_str(),
               num(m.syncs, "%.2f").c_str());
   if (m.cut) std::printf("       timed cycles cut to %d by the time budget\n", m.cycles);
   if (m.failed > 0) std::printf("       first failed cell: %s\n", m.failure.c_str());
   std::fflush(stdout);
+}
+
+// What the contiguous slices of a sorted heterogeneous batch hold: "T types, R C-rates" (ranges
+// over the slices), with the slicing of run_batch.
+std::string slice_mix(const Batch& batch, int instances) {
+  const int n = batch.size(), slices = std::clamp(instances, 1, std::max(1, n));
+  int min_types = n, max_types = 0, min_rates = n, max_rates = 0;
+  for (int k = 0, first = 0; k < slices; ++k) {
+    const int last = first + n / slices + (k < n % slices);
+    std::vector<bool> type(kLoadingLevels * kRateLevels, false), rate(kRateLevels, false);
+    for (int c = first; c < last; ++c) {
+      type[batch.type[c]] = true;
+      rate[rate_level(batch.type[c])] = true;
+    }
+    const int t = int(std::count(type.begin(), type.end(), true));
+    const int r = int(std::count(rate.begin(), rate.end(), true));
+    min_types = std::min(min_types, t), max_types = std::max(max_types, t);
+    min_rates = std::min(min_rates, r), max_rates = std::max(max_rates, r);
+    first = last;
+  }
+  auto range = [](int a, int b) {
+    return a == b ? std::to_string(a) : std::to_string(a) + "-" + std::to_string(b);
+  };
+  return std::to_string(slices) + " slices of " + range(n / slices, (n + slices - 1) / slices) +
+         " cells, " + range(min_types, max_types) + " types and " + range(min_rates, max_rates) +
+         " C-rate" + (max_rates == 1 ? "" : "s") + " each";
 }
 
 // PASS/MISS; "n/a" without a value; marked "*" when measured on a device the target is not for.
@@ -662,6 +751,9 @@ int main(int argc, char** argv) {
   b.budget.seconds = args.budget;
   const int largest = *std::max_element(args.batches.begin(), args.batches.end());
   const int hetero = args.hetero < 0 ? largest : args.hetero;
+  const int groups = args.groups;
+  // Whether a batch is also run as G groups on the GPU.
+  auto grouped = [&](int batch) { return groups > 1 && batch >= 2 * groups; };
 
   const std::string gpu_reason = halite::backend_unavailable_reason(Backend::kCuda);
   const bool gpu = gpu_reason.empty();
@@ -684,6 +776,14 @@ int main(int argc, char** argv) {
               halite::build_info::kGitCommit);
   std::printf("gpu: %s\n", device.c_str());
   if (!gpu) std::printf("no CUDA device: GPU columns skipped (%s)\n", gpu_reason.c_str());
+  if (groups > 1)
+    std::printf(
+        "gpu instances: every batch as one IDA instance; batches of >= %d cells also as %d "
+        "groups (one Cycler, IDA instance, stream and host thread each; heterogeneous cells "
+        "sorted by type)\n",
+        2 * groups, groups);
+  else
+    std::printf("gpu instances: every batch as one IDA instance (--groups 1)\n");
   std::printf("cpu: %s; CPU backend on %d threads (one Cycler per slice of the batch)\n",
               cpu_model().c_str(), b.threads);
   std::printf("cell: %s; mesh nodes=%d classes=%d shells=%d -> %d unknowns per cell\n",
@@ -692,27 +792,33 @@ int main(int argc, char** argv) {
   std::printf("cycle: protocol block 1:");
   for (const auto& s : b.config.protocol.blocks.at(0).steps) std::printf(" %s;", s.text.c_str());
   std::printf(
-      "\nstretch: 1 warm-up cycle (not timed), then %d timed cycle%s per batch; "
+      "\nstretch: 1 warm-up cycle (not timed), then %d timed cycle%s per measurement; "
       "Cycler::integrate_cycle, every cycle integrated (no skipping); rtol %g\n",
       b.cycles, b.cycles == 1 ? "" : "s", b.config.solver.relative_tolerance);
   if (args.cpu_max_cells > 0)
     std::printf(
-        "cpu cells: batches above %d cells are measured on the CPU with their first %d cells "
-        "(the CPU's cell-cycles/s on %d threads does not depend on the batch once every "
-        "thread has cells)\n",
+        "cpu cells: batches above %d cells are measured on the CPU with %d of their cells (the "
+        "first in the mixed order; the CPU's cell-cycles/s on %d threads does not depend on the "
+        "batch once every thread has cells)\n",
         args.cpu_max_cells, args.cpu_max_cells, b.threads);
   if (args.budget > 0) std::printf("budget: %.0f s\n", args.budget);
   std::printf(
-      "columns: steps/cyc = batch IDA steps per cycle (CPU: mean over slices); cell-steps/s = "
-      "active cell-steps (bench_gpu.cu, top); per IDA step: res = residuals, jac = Jacobian "
-      "evaluations, fac = factorisations, nl = Newton iterations (GPU batch, CPU slice 1), "
-      "vecop = device vector-op launches, sync = host-synchronising reductions (GPU)\n\n");
+      "columns: inst = IDA instances (GPU groups, CPU slices), one host thread each; steps/cyc, "
+      "max/cyc = IDA steps per cycle of an instance, mean and largest over the instances; "
+      "cell-steps/s = active cell-steps (bench_gpu.cu, top); per IDA step over all instances: "
+      "res = residuals, jac = Jacobian evaluations, fac = factorisations, nl = Newton "
+      "iterations, vecop = device vector-op launches, sync = host-synchronising reductions "
+      "(GPU); mix: homo = reference cells, het/mix = heterogeneous in the mixed order, "
+      "het/sort = heterogeneous sorted by (C-rate, loading)\n\n");
   print_floor(b.layout);
   const Floor floor = bandwidth_floor(b.layout, {});
 
+  // One batch size: the GPU as one IDA instance and as groups, and the CPU. In the heterogeneous
+  // row the single instance and cpu_mixed take the cells in the mixed order, the groups and cpu
+  // sorted by type.
   struct Row {
-    int batch;
-    Measurement gpu, cpu;
+    int batch = 0;
+    Measurement single, grouped, cpu, cpu_mixed;
   };
   auto cpu_count = [&](int batch) {
     return args.cpu_max_cells > 0 ? std::min(batch, args.cpu_max_cells) : batch;
@@ -722,20 +828,26 @@ int main(int argc, char** argv) {
   print_row_header();
   std::vector<Row> rows;
   for (const int batch : args.batches) {
-    Row row{batch, {}, {}};
-    const std::vector<CellSetup> cells = homogeneous_cells(b.config, batch);
+    Row row;
+    row.batch = batch;
     if (gpu) {
-      row.gpu = run_gpu(b, cells, {});
-      print_row(batch, "homo", "gpu", row.gpu);
+      const Batch cells = homogeneous_cells(b.config, batch);
+      row.single = run_batch(b, cells, {}, Backend::kCuda, 1);
+      print_row(batch, "homo", "gpu", row.single);
+      if (grouped(batch)) {
+        row.grouped = run_batch(b, cells, {}, Backend::kCuda, groups);
+        print_row(batch, "homo", "gpu", row.grouped);
+      }
     }
     row.cpu =
-        run_cpu(b, std::vector<CellSetup>(cells.begin(), cells.begin() + cpu_count(batch)), {});
+        run_batch(b, homogeneous_cells(b.config, cpu_count(batch)), {}, Backend::kCpu, b.threads);
     print_row(batch, "homo", "cpu", row.cpu);
     rows.push_back(std::move(row));
   }
 
   // Heterogeneous batch: first each cell type alone (its own steps per cycle), then the batch.
-  Row het{hetero, {}, {}};
+  Row het;
+  het.batch = hetero;
   TypesAlone alone;
   if (hetero > 0) {
     const std::vector<CellSetup> all_types = heterogeneous_types(b.config);
@@ -754,15 +866,27 @@ int main(int argc, char** argv) {
           alone.min_steps, alone.max_steps, alone.mean_steps, alone.min_duration,
           alone.max_duration, alone.cell_cycles_per_s,
           std::max(1, std::min<int>(b.threads, int(types.size()))));
-      const std::vector<CellSetup> cells = heterogeneous_cells(types, hetero);
+      const Batch mixed = heterogeneous_cells(types, hetero);
+      const Batch sorted = sorted_by_type(mixed);
+      const Batch cpu_mixed = heterogeneous_cells(types, cpu_count(hetero));
+      const Batch cpu_sorted = sorted_by_type(cpu_mixed);
+      if (grouped(hetero)) std::printf("gpu groups: %s\n", slice_mix(sorted, groups).c_str());
+      std::printf("cpu, sorted: %s; mixed: %s\n", slice_mix(cpu_sorted, b.threads).c_str(),
+                  slice_mix(cpu_mixed, b.threads).c_str());
       print_row_header();
-      if (gpu) {
-        het.gpu = run_gpu(b, cells, alone.own);
-        print_row(hetero, "hetero", "gpu", het.gpu);
+      // The groups first: under a tight --budget, the slow single instance is the one skipped.
+      if (gpu && grouped(hetero)) {
+        het.grouped = run_batch(b, sorted, alone.own, Backend::kCuda, groups);
+        print_row(hetero, "het/sort", "gpu", het.grouped);
       }
-      het.cpu = run_cpu(b, std::vector<CellSetup>(cells.begin(), cells.begin() + cpu_count(hetero)),
-                        alone.own);
-      print_row(hetero, "hetero", "cpu", het.cpu);
+      if (gpu) {
+        het.single = run_batch(b, mixed, alone.own, Backend::kCuda, 1);
+        print_row(hetero, "het/mix", "gpu", het.single);
+      }
+      het.cpu = run_batch(b, cpu_sorted, alone.own, Backend::kCpu, b.threads);
+      print_row(hetero, "het/sort", "cpu", het.cpu);
+      het.cpu_mixed = run_batch(b, cpu_mixed, alone.own, Backend::kCpu, b.threads);
+      print_row(hetero, "het/mix", "cpu", het.cpu_mixed);
     }
   }
 
@@ -772,71 +896,124 @@ int main(int argc, char** argv) {
       "gpu: %s)\n",
       b.cycles, b.cycles == 1 ? "" : "s", b.threads,
       gpu ? device.c_str() : "none, GPU columns skipped");
-  std::printf("%-7s %-6s %11s %11s %8s %12s %12s %8s %9s %9s\n", "batch", "mix", "gpu_cyc/s",
-              "cpu_cyc/s", "gpu/cpu", "gpu_steps/s", "cpu_steps/s", "%floor", "cpu_cells",
-              "|dQ|mAh/g");
-  auto summary_row = [&](const Row& r, const char* mix) {
-    const double g = r.gpu.cycles_per_s(), c = r.cpu.cycles_per_s();
-    std::printf("%-7d %-6s %11s %11s %8s %12s %12s %8s %9d %9s\n", r.batch, mix, num(g).c_str(),
-                num(c).c_str(), num(g / c, "%.3g").c_str(), num(r.gpu.steps_per_s()).c_str(),
-                num(r.cpu.steps_per_s()).c_str(),
-                num(100 * r.gpu.steps_per_s() / floor.cell_steps_per_s(), "%.3g").c_str(),
-                r.cpu.cells, num(std::fabs(r.gpu.q_discharge - r.cpu.q_discharge), "%.2g").c_str());
+  std::printf("%-7s %-8s %8s %11s %11s %8s %12s %12s %8s %9s %9s\n", "batch", "mix", "gpu_inst",
+              "gpu_cyc/s", "cpu_cyc/s", "gpu/cpu", "gpu_steps/s", "cpu_steps/s", "%floor",
+              "cpu_cells", "|dQ|mAh/g");
+  auto summary_row = [&](int batch, const char* mix, int instances, const Measurement& g,
+                         const Measurement& c) {
+    const double gc = g.cycles_per_s(), cc = c.cycles_per_s();
+    std::printf("%-7d %-8s %8s %11s %11s %8s %12s %12s %8s %9d %9s\n", batch, mix,
+                instances > 0 ? std::to_string(instances).c_str() : "-", num(gc).c_str(),
+                num(cc).c_str(), num(gc / cc, "%.3g").c_str(), num(g.steps_per_s()).c_str(),
+                num(c.steps_per_s()).c_str(),
+                num(100 * g.steps_per_s() / floor.cell_steps_per_s(), "%.3g").c_str(), c.cells,
+                num(std::fabs(g.q_discharge - c.q_discharge), "%.2g").c_str());
   };
   const Row* top = nullptr;   // the largest homogeneous batch
   const Row* same = nullptr;  // the homogeneous batch of the heterogeneous batch's size
   for (const Row& r : rows) {
-    summary_row(r, "homo");
+    summary_row(r.batch, "homo", 1, r.single, r.cpu);
+    if (grouped(r.batch)) summary_row(r.batch, "homo", groups, r.grouped, r.cpu);
     if (r.batch == largest) top = &r;
     if (r.batch == hetero) same = &r;
   }
-  double penalty_gpu = NAN, penalty_gpu_steps = NAN, penalty_cpu = NAN;
   if (hetero > 0) {
-    summary_row(het, "hetero");
-    if (same) {
-      penalty_gpu = 1 - het.gpu.cycles_per_s() / same->gpu.cycles_per_s();
-      penalty_gpu_steps = 1 - het.gpu.steps_per_s() / same->gpu.steps_per_s();
-      penalty_cpu = 1 - het.cpu.cycles_per_s() / same->cpu.cycles_per_s();
-    }
-    std::printf(
-        "heterogeneity penalty at B=%d (1 - hetero/homo)%s: gpu %s in cell-cycles/s, %s in "
-        "active cell-steps/s; cpu (batched slices) %s in cell-cycles/s\n"
-        "  batch IDA steps per cycle, hetero / homo: gpu %s / %s, cpu %s / %s; own steps per "
-        "cycle of the types alone: mean %s\n"
-        "  cpu, one cell per Cycler (no batching): %s cell-cycles/s\n",
-        hetero, same ? "" : " (no homogeneous batch of this size: add it to --batches)",
-        num(100 * penalty_gpu, "%.3g", " %").c_str(),
-        num(100 * penalty_gpu_steps, "%.3g", " %").c_str(),
-        num(100 * penalty_cpu, "%.3g", " %").c_str(), num(het.gpu.batch_steps, "%.0f").c_str(),
-        num(same ? same->gpu.batch_steps : NAN, "%.0f").c_str(),
-        num(het.cpu.batch_steps, "%.0f").c_str(),
-        num(same ? same->cpu.batch_steps : NAN, "%.0f").c_str(),
-        num(alone.mean_steps, "%.1f").c_str(), num(alone.cell_cycles_per_s).c_str());
+    summary_row(hetero, "het/mix", 1, het.single, het.cpu_mixed);
+    summary_row(hetero, "het/sort", grouped(hetero) ? groups : 0, het.grouped, het.cpu);
   }
   std::printf(
       "%%floor = gpu cell-steps/s / (%.1f TB/s / %.0f B per cell-step); |dQ| = |GPU - CPU| "
-      "discharge capacity of cell 1 in the last timed cycle (mAh/g)\n",
+      "discharge capacity of the first cell of type 0 (homo: cell 1) in the last timed cycle "
+      "(mAh/g); cpu_cyc/s of het/mix: the CPU's slices in the mixed order, of het/sort: sorted\n",
       kH200Bandwidth / 1e12, floor.total());
 
-  const double top_share = top ? top->gpu.steps_per_s() / floor.cell_steps_per_s() : NAN;
-  const double top_steps = top ? top->gpu.steps_per_s() : NAN;
-  const double top_ratio = top ? top->gpu.cycles_per_s() / top->cpu.cycles_per_s() : NAN;
-  std::printf("targets at the largest batch (B=%d%s), for an H200%s:\n", largest,
-              hetero > 0 ? (", heterogeneous B=" + std::to_string(hetero)).c_str() : "",
-              !gpu    ? " (no GPU: n/a)"
-              : !h200 ? " (* = measured on another GPU, against the H200's targets)"
-                      : "");
-  std::printf("%-44s %12s %12s %7s\n", "target", "value", "target", "status");
-  std::printf("%-44s %12s %11.0f%% %7s\n", "gpu cell-steps/s, share of bandwidth floor",
+  // 1 - hetero/homo in cell-cycles/s and in active cell-steps/s.
+  auto penalty = [](const Measurement& h, const Measurement& o) {
+    return std::pair{1 - h.cycles_per_s() / o.cycles_per_s(),
+                     1 - h.steps_per_s() / o.steps_per_s()};
+  };
+  // IDA steps per cycle of an instance: "mean (largest)".
+  auto steps = [](const Measurement& m) {
+    return num(m.batch_steps, "%.0f") + " (" + num(m.max_batch_steps, "%.0f") + ")";
+  };
+  const Measurement none;
+  const Measurement& homo_single = same ? same->single : none;
+  const Measurement& homo_grouped = same ? same->grouped : none;
+  const Measurement& homo_cpu = same ? same->cpu : none;
+  if (hetero > 0) {
+    std::printf(
+        "heterogeneity penalty at B=%d, 1 - hetero/homo in cell-cycles/s (in active "
+        "cell-steps/s)%s; IDA steps per cycle of an instance, mean (largest), hetero / homo:\n",
+        hetero, same ? "" : " (no homogeneous batch of this size: add it to --batches)");
+    auto line = [&](const char* what, const Measurement& h, const Measurement& o) {
+      const auto [cycles, cell_steps] = penalty(h, o);
+      std::printf("  %-40s %8s (%s); steps %s / %s\n", what,
+                  num(100 * cycles, "%.3g", " %").c_str(),
+                  num(100 * cell_steps, "%.3g", " %").c_str(), steps(h).c_str(), steps(o).c_str());
+    };
+    line("gpu, single instance, mixed order", het.single, homo_single);
+    const std::string g = "gpu, " + std::to_string(groups) + " groups, sorted by type";
+    if (grouped(hetero)) line(g.c_str(), het.grouped, homo_grouped);
+    const std::string c = "cpu, " + std::to_string(het.cpu.instances) + " slices, ";
+    line((c + "sorted by type").c_str(), het.cpu, homo_cpu);
+    line((c + "mixed order").c_str(), het.cpu_mixed, homo_cpu);
+    std::printf(
+        "  own steps per cycle of the types alone: mean %s; cpu, one cell per Cycler (no "
+        "batching): %s cell-cycles/s\n",
+        num(alone.mean_steps, "%.1f").c_str(), num(alone.cell_cycles_per_s).c_str());
+  }
+  if (groups > 1) {
+    std::printf("grouping itself, homogeneous, gpu %d groups / single instance, cell-cycles/s:",
+                groups);
+    bool any = false;
+    for (const Row& r : rows)
+      if (grouped(r.batch)) {
+        std::printf(" B=%d %s;", r.batch,
+                    num(r.grouped.cycles_per_s() / r.single.cycles_per_s(), "%.3g", "x").c_str());
+        any = true;
+      }
+    std::printf("%s\n", any ? "" : " no batch of that size");
+  }
+
+  // The faster GPU configuration of a batch (by cell-cycles/s) and its name.
+  auto faster = [&](const Measurement& single, const Measurement& in_groups) {
+    const double s = single.cycles_per_s(), g = in_groups.cycles_per_s();
+    if (std::isfinite(g) && !(s >= g))
+      return std::pair<const Measurement*, std::string>{&in_groups,
+                                                        std::to_string(groups) + " groups"};
+    return std::pair<const Measurement*, std::string>{&single,
+                                                      std::isfinite(s) ? "single instance" : "-"};
+  };
+  const auto [top_gpu, top_config] = top ? faster(top->single, top->grouped)
+                                         : std::pair<const Measurement*, std::string>{&none, "-"};
+  const auto [het_gpu, het_config] = faster(het.single, het.grouped);
+  const auto [same_gpu, same_config] = faster(homo_single, homo_grouped);
+  const double top_share = top_gpu->steps_per_s() / floor.cell_steps_per_s();
+  const double top_steps = top_gpu->steps_per_s();
+  const double top_ratio = top ? top_gpu->cycles_per_s() / top->cpu.cycles_per_s() : NAN;
+  const double best_penalty = penalty(*het_gpu, *same_gpu).first;
+  const std::string penalty_config =
+      het_config == "-" ? "-" : "het: " + het_config + ", homo: " + same_config;
+  std::printf(
+      "targets at the largest batch (B=%d%s), for an H200%s; each from the faster GPU "
+      "configuration (the penalty: the faster heterogeneous one against the faster homogeneous "
+      "one):\n",
+      largest, hetero > 0 ? (", heterogeneous B=" + std::to_string(hetero)).c_str() : "",
+      !gpu    ? " (no GPU: n/a)"
+      : !h200 ? " (* = measured on another GPU, against the H200's targets)"
+              : "");
+  std::printf("%-44s %12s %12s %7s  %s\n", "target", "value", "target", "status", "configuration");
+  std::printf("%-44s %12s %11.0f%% %7s  %s\n", "gpu cell-steps/s, share of bandwidth floor",
               num(100 * top_share, "%.3g", "%").c_str(), 100 * kTargetFloorShare,
-              status(top_share, kTargetFloorShare, true, h200).c_str());
-  std::printf("%-44s %12s %12.3g %7s\n", "gpu cell-steps/s", num(top_steps).c_str(),
-              kTargetCellSteps, status(top_steps, kTargetCellSteps, true, h200).c_str());
-  std::printf("%-44s %12s %11.0fx %7s\n", "gpu/cpu cell-cycles/s",
+              status(top_share, kTargetFloorShare, true, h200).c_str(), top_config.c_str());
+  std::printf("%-44s %12s %12.3g %7s  %s\n", "gpu cell-steps/s", num(top_steps).c_str(),
+              kTargetCellSteps, status(top_steps, kTargetCellSteps, true, h200).c_str(),
+              top_config.c_str());
+  std::printf("%-44s %12s %11.0fx %7s  %s\n", "gpu/cpu cell-cycles/s",
               num(top_ratio, "%.3g", "x").c_str(), kTargetRatio,
-              status(top_ratio, kTargetRatio, true, h200).c_str());
-  std::printf("%-44s %12s %11.0f%% %7s\n", "heterogeneity penalty, gpu cell-cycles/s",
-              num(100 * penalty_gpu, "%.3g", "%").c_str(), 100 * kTargetPenalty,
-              status(penalty_gpu, kTargetPenalty, false, h200).c_str());
+              status(top_ratio, kTargetRatio, true, h200).c_str(), top_config.c_str());
+  std::printf("%-44s %12s %11.0f%% %7s  %s\n", "heterogeneity penalty, gpu cell-cycles/s",
+              num(100 * best_penalty, "%.3g", "%").c_str(), 100 * kTargetPenalty,
+              status(best_penalty, kTargetPenalty, false, h200).c_str(), penalty_config.c_str());
   return 0;
 }

@@ -76,11 +76,17 @@ void DeviceBatchModel::upload_roots(const StepRoots& roots, cudaStream_t stream)
   roots_.conditions = k;
   roots_.t0 = roots.t0;
   if (k == 0) return;
-  root_kinds_.resize(k);
-  root_thresholds_.resize(roots.thresholds.size());
+  // Buffers only grow: cudaFree waits for the whole device, which would stall the other
+  // batches sharing it (a sweep runs several groups at once on their own streams).
+  constexpr int kConditionCapacity = 8;
+  const std::size_t capacity = std::size_t(k > kConditionCapacity ? k : kConditionCapacity);
+  if (root_kinds_.size() < capacity) {
+    root_kinds_.resize(capacity);
+    root_thresholds_.resize(std::size_t(cells_) * capacity);
+    root_g_.resize(std::size_t(cells_) * capacity);
+  }
   root_direction_.resize(cells_);
   root_offset_.resize(cells_);
-  root_g_.resize(std::size_t(cells_) * k);
   root_kinds_.upload(roots.kinds.data(), k, stream);
   root_thresholds_.upload(roots.thresholds.data(), roots.thresholds.size(), stream);
   root_offset_.upload(roots.voltage_offset.data(), cells_, stream);
