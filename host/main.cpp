@@ -1,6 +1,6 @@
 // halite command line: `halite run [CONFIG]` (also `--resume FILE.h5`), `halite config [CONFIG]`,
 // `halite sweep SWEEP.yaml` (host/sweep.hpp),
-// `--version`, `--help`.
+// `--version`, `--help`. `run` and `sweep` take `--backend cpu|cuda` (host/integrator.hpp).
 // Exit codes (host/runner.hpp): 0 ok, 1 other error, 2 bad input (config or arguments),
 // 3 solver failure (from run_job).
 #include <fmt/format.h>
@@ -8,14 +8,20 @@
 #include <CLI/CLI.hpp>
 #include <exception>
 #include <fstream>
+#include <optional>
 #include <sstream>
+#include <stdexcept>
 #include <string>
 #include <vector>
 
 #include "halite/build_info.hpp"
 #include "host/config.hpp"
+#include "host/integrator.hpp"
 #include "host/runner.hpp"
 #include "host/sweep.hpp"
+#ifdef HALITE_WITH_CUDA
+#include "cuda/register_backend.hpp"
+#endif
 
 namespace {
 
@@ -58,10 +64,33 @@ void report(const halite::ConfigError& error, const std::vector<std::string>& se
   fmt::print(stderr, "{}{}\n{:>5} | {}^\n", gutter, line, "", caret);
 }
 
+// The backend named by `--backend TEXT` of `command` ("halite run"), or nullopt after a line on
+// stderr when it is unknown or cannot run here (built without CUDA, no device).
+std::optional<halite::Backend> resolve_backend(const char* command, const std::string& text) {
+  halite::Backend backend = halite::Backend::kCpu;
+  try {
+    backend = halite::parse_backend(text);
+  } catch (const std::invalid_argument& e) {
+    fmt::print(stderr, "{}: --backend {}: {}\n", command, text, e.what());
+    return std::nullopt;
+  }
+  if (const std::string why = halite::backend_unavailable_reason(backend); !why.empty()) {
+    fmt::print(stderr, "{}: --backend {}: {}\n", command, text, why);
+    return std::nullopt;
+  }
+  return backend;
+}
+
 int run_cli(int argc, char** argv, std::vector<std::string>& sets) {
   CLI::App app{"halite: P2D simulator of solid-state battery aging (NMC | sulfide SE | Li-In)"};
-  app.set_version_flag("--version", fmt::format("halite {} (git {})", halite::build_info::kVersion,
-                                                halite::build_info::kGitCommit));
+#ifdef HALITE_WITH_CUDA
+  constexpr const char* kBackends = "cpu, cuda";
+#else
+  constexpr const char* kBackends = "cpu";
+#endif
+  app.set_version_flag("--version",
+                       fmt::format("halite {} (git {}; backends: {})", halite::build_info::kVersion,
+                                   halite::build_info::kGitCommit, kBackends));
   app.require_subcommand(1);
 
   std::string config_path;
@@ -78,6 +107,7 @@ int run_cli(int argc, char** argv, std::vector<std::string>& sets) {
   };
 
   halite::RunOptions options;
+  std::string run_backend = "cpu";
   CLI::App* run = app.add_subcommand("run", "Simulate the protocol of CONFIG and write HDF5");
   add_config_options(run);
   run->add_option("-o,--output", options.output, "HDF5 file to write")->capture_default_str();
@@ -102,6 +132,10 @@ int run_cli(int argc, char** argv, std::vector<std::string>& sets) {
       ->type_name("SECONDS")
       ->capture_default_str()
       ->check(CLI::NonNegativeNumber);
+  run->add_option("--backend", run_backend,
+                  "Integration backend: cpu, or cuda (a halite built with CUDA, on a machine "
+                  "with a GPU)")
+      ->capture_default_str();
 
   halite::SweepOptions sweep_options;
   std::string sweep_path, sweep_backend = "cpu";
@@ -122,15 +156,19 @@ int run_cli(int argc, char** argv, std::vector<std::string>& sets) {
       ->check(CLI::PositiveNumber);
   sweep
       ->add_option("--batch-size", sweep_options.batch_size,
-                   "Cases per batch (one IDA instance); 1 = every case on its own (default: "
-                   "each keeps its own cycle skipping and equals a single run); 0 = split the "
-                   "cases into one batch per thread")
-      ->capture_default_str()
+                   "Cases per batch (one IDA instance). Default: 1 on the cpu backend (every "
+                   "case on its own: keeps its own cycle skipping and equals a single run), all "
+                   "compatible cases in one batch (at most 8192) on cuda; 0 = split the cases "
+                   "into one batch per thread")
+      ->type_name("N")
       ->check(CLI::NonNegativeNumber);
   sweep->add_flag("--no-skip", sweep_options.no_skip,
                   "Integrate every cycle (no adaptive cycle skipping)");
   sweep->add_flag("-q,--quiet", sweep_options.quiet, "No progress output");
-  sweep->add_option("--backend", sweep_backend, "cpu (cuda is not wired into sweeps yet)")
+  sweep
+      ->add_option("--backend", sweep_backend,
+                   "Integration backend: cpu, or cuda (a halite built with CUDA, on a machine "
+                   "with a GPU)")
       ->capture_default_str();
 
   CLI::App* config = app.add_subcommand(
@@ -156,16 +194,16 @@ int run_cli(int argc, char** argv, std::vector<std::string>& sets) {
     }
   }
 
+  // The backend first: an unknown or unusable one stops before any file is read or written.
+  if (run->parsed()) {
+    const auto backend = resolve_backend("halite run", run_backend);
+    if (!backend) return halite::kExitBadInput;
+    options.backend = *backend;
+  }
   if (sweep->parsed()) {
-    if (sweep_backend == "cuda") {
-      fmt::print(stderr, "halite sweep: the CUDA backend is not wired into sweeps yet\n");
-      return halite::kExitBadInput;
-    }
-    if (sweep_backend != "cpu") {
-      fmt::print(stderr, "halite sweep: unknown backend '{}' (expected cpu or cuda)\n",
-                 sweep_backend);
-      return halite::kExitBadInput;
-    }
+    const auto backend = resolve_backend("halite sweep", sweep_backend);
+    if (!backend) return halite::kExitBadInput;
+    sweep_options.backend = *backend;
     try {
       const halite::SweepSpec spec = halite::load_sweep(sweep_path);
       const auto cases = halite::generate_cases(spec);
@@ -190,6 +228,9 @@ int run_cli(int argc, char** argv, std::vector<std::string>& sets) {
 int main(int argc, char** argv) {
   std::vector<std::string> sets;
   try {
+#ifdef HALITE_WITH_CUDA
+    halite::cuda::register_cuda_backend();  // --backend cuda ("no CUDA device" without one)
+#endif
     return run_cli(argc, argv, sets);
   } catch (const halite::ConfigError& e) {
     report(e, sets);

@@ -152,15 +152,28 @@ void write_units(hid_t obj, const std::string& obj_path, const std::string& unit
   h5::write_attribute(obj, obj_path, "description", std::string_view(description));
 }
 
-// A dataset of shape (cells, 0[, depth]) that grows along its second dimension.
+// A dataset of shape (cells, 0[, depth]) that grows along its second dimension, or, for a fixed
+// table, of shape (cells, fixed_cycles[, depth]) from the start.
 h5::Dataset create_cycle_dataset(const h5::Group& group, const ColumnSpec& spec, Kind kind,
-                                 hsize_t cells, hsize_t depth) {
+                                 hsize_t cells, hsize_t depth, const TableLayout& layout) {
   const std::string path = group.path() + "/" + spec.name;
-  std::vector<hsize_t> dims{cells, 0};
+  const auto fixed = static_cast<hsize_t>(std::max(0, layout.fixed_cycles));
+  std::vector<hsize_t> dims{cells, fixed};
   std::vector<hsize_t> maxdims{cells, H5S_UNLIMITED};
-  // About 16 Ki values per chunk (128 KiB of doubles), at most 256 cycles.
-  const hsize_t per_cycle = cells * std::max<hsize_t>(depth, 1);
-  std::vector<hsize_t> chunk{cells, std::clamp<hsize_t>(16384 / per_cycle, 1, 256)};
+  // About 16 Ki values per chunk (128 KiB of doubles). A growing table is written one cycle of
+  // every cell at a time: chunks of all cells and at most 256 cycles. A fixed table is written a
+  // few rows at a time: chunks of those rows and as many cycles as fit.
+  std::vector<hsize_t> chunk;
+  if (fixed == 0) {
+    const hsize_t per_cycle = cells * std::max<hsize_t>(depth, 1);
+    chunk = {cells, std::clamp<hsize_t>(16384 / per_cycle, 1, 256)};
+  } else {
+    const hsize_t rows = layout.rows_per_write > 0
+                             ? std::min<hsize_t>(cells, static_cast<hsize_t>(layout.rows_per_write))
+                             : cells;
+    const hsize_t per_cycle = rows * std::max<hsize_t>(depth, 1);
+    chunk = {rows, std::clamp<hsize_t>(16384 / per_cycle, 1, fixed)};
+  }
   if (depth > 0) {
     dims.push_back(depth);
     maxdims.push_back(depth);
@@ -199,6 +212,35 @@ void write_last_cycle(const h5::Dataset& ds, hid_t mem_type, const void* buffer,
                                 count.data(), nullptr),
             "H5Sselect_hyperslab", ds.path());
   h5::Dataspace mem_space = h5::create_simple_space(count, {}, ds.path());
+  h5::check(H5Dwrite(ds.id(), mem_type, mem_space.id(), file_space.id(), H5P_DEFAULT, buffer),
+            "H5Dwrite", ds.path());
+}
+
+// Writes columns [first, first + cycles) of the rows `rows` (ascending) from `buffer`, ordered
+// row by row (rows.size() x cycles[ x depth] values).
+void write_row_block(const h5::Dataset& ds, hid_t mem_type, const void* buffer,
+                     const std::vector<int>& rows, hsize_t first, hsize_t cycles, hsize_t depth) {
+  h5::Dataspace file_space = h5::dataset_space(ds);
+  h5::check(H5Sselect_none(file_space.id()), "H5Sselect_none", ds.path());
+  // One hyperslab per run of consecutive rows; HDF5 visits the union in file order, row by row,
+  // which is the order of the buffer.
+  for (std::size_t k = 0; k < rows.size();) {
+    std::size_t end = k + 1;
+    while (end < rows.size() && rows[end] == rows[end - 1] + 1) ++end;
+    std::vector<hsize_t> start{static_cast<hsize_t>(rows[k]), first};
+    std::vector<hsize_t> count{static_cast<hsize_t>(end - k), cycles};
+    if (depth > 0) {
+      start.push_back(0);
+      count.push_back(depth);
+    }
+    h5::check(H5Sselect_hyperslab(file_space.id(), H5S_SELECT_OR, start.data(), nullptr,
+                                  count.data(), nullptr),
+              "H5Sselect_hyperslab", ds.path());
+    k = end;
+  }
+  std::vector<hsize_t> mem_dims{static_cast<hsize_t>(rows.size()), cycles};
+  if (depth > 0) mem_dims.push_back(depth);
+  h5::Dataspace mem_space = h5::create_simple_space(mem_dims, {}, ds.path());
   h5::check(H5Dwrite(ds.id(), mem_type, mem_space.id(), file_space.id(), H5P_DEFAULT, buffer),
             "H5Dwrite", ds.path());
 }
@@ -287,6 +329,7 @@ struct ResultWriter::Impl {
   int cycles = 0;
   Provenance provenance;
   std::vector<ColumnSpec> extra_specs;
+  TableLayout layout;               // fixed_cycles > 0: a fixed table (write_rows)
   std::vector<std::string> status;  // current /cells/status, to detect the first failure
 
   // Declared file first: members are destroyed in reverse order, so every object id is closed
@@ -362,6 +405,7 @@ void ResultWriter::Impl::create(bool overwrite) {
     h5::write_attribute(root, r, "config_source", std::string_view(p.config_source));
     h5::write_attribute(root, r, "resolved_config_yaml", std::string_view(p.resolved_config_yaml));
     h5::write_attribute(root, r, "voltage_reference", std::string_view(p.voltage_reference));
+    h5::write_attribute(root, r, "backend", std::string_view(p.backend));
     h5::write_attribute(root, r, "current_sign_convention",
                         std::string_view(p.current_sign_convention));
     h5::write_attribute(root, r, "active_mass_per_area [kg.m-2]", p.active_mass_per_area);
@@ -373,22 +417,32 @@ void ResultWriter::Impl::create(bool overwrite) {
     h5::write_attribute(root, r, "format_version", std::int64_t{kFormatVersion});
 
     // /cycles
+    const bool fixed = layout.fixed_cycles > 0;
     cycles_group = h5::create_group(root, "cycles", path + ":/cycles");
-    h5::write_attribute(cycles_group.id(), cycles_group.path(), "cycles_written", std::int64_t{0});
-    h5::write_attribute(cycles_group.id(), cycles_group.path(), "description",
-                        std::string_view("one row per cell, one column per cycle; datasets are "
-                                         "extended and the file flushed after every cycle"));
+    h5::write_attribute(cycles_group.id(), cycles_group.path(), "cycles_written",
+                        std::int64_t{fixed ? layout.fixed_cycles : 0});
+    h5::write_attribute(
+        cycles_group.id(), cycles_group.path(), "description",
+        std::string_view(fixed ? "one row per cell, one column per cycle; the table has its full "
+                                 "width from the start (NaN, integers 0, until written) and rows "
+                                 "are written, and the file flushed, as cells finish"
+                               : "one row per cell, one column per cycle; datasets are extended "
+                                 "and the file flushed after every cycle"));
+    if (fixed)
+      h5::write_attribute(cycles_group.id(), cycles_group.path(), "fixed_cycles",
+                          std::int64_t{layout.fixed_cycles});
+    cycles = fixed ? layout.fixed_cycles : 0;
     const auto n = static_cast<hsize_t>(cells);
     for (const auto& col : builtin_table()) {
-      builtin.push_back(create_cycle_dataset(cycles_group, col.spec, col.kind, n, 0));
+      builtin.push_back(create_cycle_dataset(cycles_group, col.spec, col.kind, n, 0, layout));
     }
     step_end_times = create_cycle_dataset(
         cycles_group,
         {kStepEndTimes, "s",
          "end time of each protocol step since the start of the cycle, NaN after the last step"},
-        Kind::kDouble, n, static_cast<hsize_t>(max_steps));
+        Kind::kDouble, n, static_cast<hsize_t>(max_steps), layout);
     for (const auto& spec : extra_specs) {
-      extra.push_back(create_cycle_dataset(cycles_group, spec, Kind::kDouble, n, 0));
+      extra.push_back(create_cycle_dataset(cycles_group, spec, Kind::kDouble, n, 0, layout));
     }
 
     // /cells
@@ -398,10 +452,12 @@ void ResultWriter::Impl::create(bool overwrite) {
       for (int k = 0; k < cells; ++k) names.push_back("cell_" + std::to_string(k));
     }
     create_string_dataset(cells_group, "name", names, "name of each cell (row of /cycles)");
-    status.assign(static_cast<std::size_t>(cells), "running");
+    status.assign(static_cast<std::size_t>(cells), fixed ? "not run" : "running");
     status_ds = create_string_dataset(
         cells_group, "status", status,
-        "running (still running, or the run was interrupted), completed or failed");
+        fixed ? "not run (no results written yet), running (results written in part), completed "
+                "or failed"
+              : "running (still running, or the run was interrupted), completed or failed");
     reason_ds = create_string_dataset(cells_group, "failure reason",
                                       std::vector<std::string>(static_cast<std::size_t>(cells)),
                                       "why the cell failed (empty unless status is failed)");
@@ -457,6 +513,8 @@ void ResultWriter::Impl::open_existing() {
   p.config_source = h5::read_string_attribute(root, r, "config_source");
   p.resolved_config_yaml = h5::read_string_attribute(root, r, "resolved_config_yaml");
   p.voltage_reference = h5::read_string_attribute(root, r, "voltage_reference");
+  // Files from before the attribute existed were all integrated on the CPU.
+  p.backend = has_attribute("backend") ? h5::read_string_attribute(root, r, "backend") : "cpu";
   p.current_sign_convention = h5::read_string_attribute(root, r, "current_sign_convention");
   p.active_mass_per_area = h5::read_numeric_attribute(root, r, "active_mass_per_area [kg.m-2]");
   p.is_reference_cell = h5::read_numeric_attribute(root, r, "reference_cell") != 0.0;
@@ -464,6 +522,10 @@ void ResultWriter::Impl::open_existing() {
   cycles_group = h5::open_group(root, "cycles", path + ":/cycles");
   cycles = static_cast<int>(
       h5::read_numeric_attribute(cycles_group.id(), cycles_group.path(), "cycles_written"));
+  if (h5::check_tri(H5Aexists(cycles_group.id(), "fixed_cycles"), "H5Aexists",
+                    cycles_group.path() + "@fixed_cycles"))
+    layout.fixed_cycles = static_cast<int>(
+        h5::read_numeric_attribute(cycles_group.id(), cycles_group.path(), "fixed_cycles"));
   auto open_column = [&](const std::string& name) {
     const std::string where = cycles_group.path() + "/" + name;
     if (!h5::link_exists(cycles_group.id(), name, where))
@@ -496,7 +558,7 @@ void ResultWriter::Impl::set_status(int cell, const std::string& new_status,
 
 ResultWriter::ResultWriter(const std::string& path, bool overwrite, int cells,
                            Provenance provenance, int max_steps,
-                           std::vector<ColumnSpec> extra_columns)
+                           std::vector<ColumnSpec> extra_columns, TableLayout layout)
     : impl_(std::make_unique<Impl>()) {
   if (path.empty()) throw std::invalid_argument("ResultWriter: empty output path");
   if (cells < 1) {
@@ -529,7 +591,11 @@ ResultWriter::ResultWriter(const std::string& path, bool overwrite, int cells,
   impl_->cells = cells;
   impl_->max_steps = max_steps;
   impl_->provenance = std::move(provenance);
+  if (layout.fixed_cycles < 0 || layout.rows_per_write < 0) {
+    throw std::invalid_argument("ResultWriter: negative fixed_cycles or rows_per_write");
+  }
   impl_->extra_specs = std::move(extra_columns);
+  impl_->layout = layout;
   h5::QuietErrors quiet;
   impl_->create(overwrite);
 }
@@ -559,6 +625,8 @@ void ResultWriter::truncate_cycles(int cycles) {
   if (!impl_) throw std::logic_error("ResultWriter::truncate_cycles on a moved-from writer");
   Impl& w = *impl_;
   w.require_open("truncate_cycles");
+  if (w.layout.fixed_cycles > 0)
+    throw std::logic_error("ResultWriter::truncate_cycles: '" + w.path + "' has a fixed table");
   if (cycles < 0 || cycles > w.cycles) {
     throw std::invalid_argument("ResultWriter::truncate_cycles: " + std::to_string(cycles) +
                                 " cycles asked, the file holds " + std::to_string(w.cycles));
@@ -664,6 +732,9 @@ void ResultWriter::append_cycle(const std::vector<CycleRecord>& per_cell,
   if (!impl_) throw std::logic_error("ResultWriter::append_cycle on a moved-from writer");
   Impl& w = *impl_;
   w.require_open("append_cycle");
+  if (w.layout.fixed_cycles > 0)
+    throw std::logic_error("ResultWriter::append_cycle: '" + w.path +
+                           "' has a fixed table; use write_rows");
   const auto cells = static_cast<std::size_t>(w.cells);
   // Validate everything first: a rejected call leaves the file as it was.
   if (per_cell.size() != cells) {
@@ -749,6 +820,134 @@ void ResultWriter::append_cycle(const std::vector<CycleRecord>& per_cell,
   w.flush();
 }
 
+void ResultWriter::write_rows(const RowBlock& block) {
+  if (!impl_) throw std::logic_error("ResultWriter::write_rows on a moved-from writer");
+  Impl& w = *impl_;
+  w.require_open("write_rows");
+  if (w.layout.fixed_cycles <= 0)
+    throw std::logic_error("ResultWriter::write_rows: '" + w.path +
+                           "' has a growing table; use append_cycle");
+  const std::size_t rows = block.cells.size();
+  const std::size_t cycles = block.records.size();
+  const auto fail = [](const std::string& why) {
+    throw std::invalid_argument("ResultWriter::write_rows: " + why);
+  };
+  // Validate everything first: a rejected call leaves the file as it was.
+  if (rows == 0) fail("no rows");
+  for (std::size_t k = 0; k < rows; ++k) {
+    if (block.cells[k] < 0 || block.cells[k] >= w.cells)
+      fail("row " + std::to_string(block.cells[k]) + " out of range [0, " +
+           std::to_string(w.cells) + ")");
+    if (k > 0 && block.cells[k] <= block.cells[k - 1]) fail("rows not ascending");
+  }
+  if (block.first_cycle < 0 || static_cast<std::size_t>(block.first_cycle) + cycles >
+                                   static_cast<std::size_t>(w.layout.fixed_cycles))
+    fail("cycles [" + std::to_string(block.first_cycle) + ", " +
+         std::to_string(block.first_cycle + static_cast<long>(cycles)) + ") outside the table (" +
+         std::to_string(w.layout.fixed_cycles) + " cycles)");
+  for (const auto& records : block.records) {
+    if (records.size() != rows)
+      fail(std::to_string(records.size()) + " records in a cycle for " + std::to_string(rows) +
+           " rows");
+    for (const auto& r : records)
+      if (r.step_end_times.size() > static_cast<std::size_t>(w.max_steps))
+        fail("cycle " + std::to_string(r.cycle) + " has " +
+             std::to_string(r.step_end_times.size()) +
+             " step end times but the writer was created with max_steps = " +
+             std::to_string(w.max_steps));
+  }
+  if (!block.extra.empty() && block.extra.size() != w.extra_specs.size())
+    fail(std::to_string(block.extra.size()) + " extra columns given, " +
+         std::to_string(w.extra_specs.size()) + " declared");
+  for (std::size_t c = 0; c < block.extra.size(); ++c)
+    if (block.extra[c].size() != rows * cycles)
+      fail("extra column '" + w.extra_specs[c].name + "' has " +
+           std::to_string(block.extra[c].size()) + " values for " + std::to_string(rows * cycles));
+  if ((!block.status.empty() && block.status.size() != rows) ||
+      (!block.reason.empty() && block.reason.size() != block.status.size()))
+    fail("status and reason must be empty or one per row");
+
+  bool failed_records = false;
+  for (const auto& records : block.records)
+    for (const auto& r : records) failed_records = failed_records || r.failed;
+
+  h5::QuietErrors quiet;
+  if (cycles > 0) {
+    // Gather the column buffers, row by row (the order of the file selection).
+    const std::size_t values = rows * cycles;
+    const auto steps_per = static_cast<std::size_t>(w.max_steps);
+    std::vector<std::vector<double>> doubles(kBuiltinCount);
+    std::vector<std::vector<std::int64_t>> ints(kBuiltinCount);
+    std::vector<std::vector<std::int8_t>> flags(kBuiltinCount);
+    for (const auto& col : {kChargeCapacity, kDischargeCapacity, kCoulombicEfficiency,
+                            kChargeEnergy, kDischargeEnergy, kLithiumInventory, kDuration})
+      doubles[col].resize(values);
+    for (const auto& col : {kCycleNumber, kIdaSteps, kResidualEvals, kJacobianEvals,
+                            kNonlinearIters, kErrorTestFails, kNonlinearConvFails})
+      ints[col].resize(values);
+    flags[kSimulated].resize(values);
+    flags[kFailed].resize(values);
+    std::vector<double> steps(values * steps_per, kNaN);
+    std::vector<std::vector<double>> extra(w.extra_specs.size(), std::vector<double>(values, kNaN));
+    for (std::size_t k = 0; k < rows; ++k) {
+      for (std::size_t c = 0; c < cycles; ++c) {
+        const std::size_t i = k * cycles + c;
+        const CycleRecord& r = block.records[c][k];
+        ints[kCycleNumber][i] = r.cycle;
+        doubles[kChargeCapacity][i] = r.charge_capacity;
+        doubles[kDischargeCapacity][i] = r.discharge_capacity;
+        doubles[kCoulombicEfficiency][i] = r.coulombic_efficiency;
+        doubles[kChargeEnergy][i] = r.charge_energy;
+        doubles[kDischargeEnergy][i] = r.discharge_energy;
+        doubles[kLithiumInventory][i] = r.lithium_inventory;
+        doubles[kDuration][i] = r.duration;
+        flags[kSimulated][i] = r.simulated ? 1 : 0;
+        flags[kFailed][i] = r.failed ? 1 : 0;
+        ints[kIdaSteps][i] = r.stats.steps;
+        ints[kResidualEvals][i] = r.stats.residual_evals;
+        ints[kJacobianEvals][i] = r.stats.jacobian_evals;
+        ints[kNonlinearIters][i] = r.stats.nonlinear_iters;
+        ints[kErrorTestFails][i] = r.stats.error_test_fails;
+        ints[kNonlinearConvFails][i] = r.stats.nonlinear_conv_fails;
+        std::copy(r.step_end_times.begin(), r.step_end_times.end(),
+                  steps.begin() + static_cast<std::ptrdiff_t>(i * steps_per));
+        for (std::size_t e = 0; e < block.extra.size(); ++e)
+          extra[e][i] = block.extra[e][c * rows + k];
+      }
+    }
+    const auto first = static_cast<hsize_t>(block.first_cycle);
+    const auto count = static_cast<hsize_t>(cycles);
+    const auto& table = builtin_table();
+    for (std::size_t c = 0; c < kBuiltinCount; ++c) {
+      const Kind kind = table[c].kind;
+      const void* buffer = kind == Kind::kDouble  ? static_cast<const void*>(doubles[c].data())
+                           : kind == Kind::kInt64 ? static_cast<const void*>(ints[c].data())
+                                                  : static_cast<const void*>(flags[c].data());
+      write_row_block(w.builtin[c], memory_type(kind), buffer, block.cells, first, count, 0);
+    }
+    write_row_block(w.step_end_times, H5T_NATIVE_DOUBLE, steps.data(), block.cells, first, count,
+                    static_cast<hsize_t>(w.max_steps));
+    for (std::size_t e = 0; e < w.extra.size(); ++e)
+      write_row_block(w.extra[e], H5T_NATIVE_DOUBLE, extra[e].data(), block.cells, first, count, 0);
+  }
+  // The rows reach the file before the statuses that vouch for them: the status datasets are
+  // written through to the file at once, the rows' chunks only when flushed, so without this
+  // flush a kill could leave a row "completed" whose values never reached the disk.
+  if (cycles > 0 && (!block.status.empty() || failed_records)) w.flush();
+  for (std::size_t k = 0; k < block.status.size(); ++k)
+    w.set_status(block.cells[k], block.status[k], block.reason.empty() ? "" : block.reason[k]);
+  for (std::size_t k = 0; k < rows; ++k) {
+    const auto cell = static_cast<std::size_t>(block.cells[k]);
+    for (const auto& records : block.records) {
+      if (records[k].failed && w.status[cell] != "failed") {
+        w.set_status(block.cells[k], "failed", records[k].failure);
+        break;
+      }
+    }
+  }
+  w.flush();
+}
+
 void ResultWriter::set_cell_status(int cell, const std::string& status, const std::string& reason) {
   if (!impl_) throw std::logic_error("ResultWriter::set_cell_status on a moved-from writer");
   impl_->require_open("set_cell_status");
@@ -810,12 +1009,50 @@ void ResultWriter::write_curve(int cell, const Curve& curve) {
   w.flush();
 }
 
-void ResultWriter::write_array(const std::string& path, const std::vector<double>& values,
-                               const std::vector<std::size_t>& dims, const std::string& units,
-                               const std::string& description) {
-  if (!impl_) throw std::logic_error("ResultWriter::write_array on a moved-from writer");
-  Impl& w = *impl_;
-  w.require_open("write_array");
+namespace {
+
+// The parent group of an absolute or relative (-> /final_state) path, missing groups created,
+// and the leaf's name and full path. Throws if the leaf exists.
+struct Placement {
+  h5::Group parent;
+  std::string leaf, leaf_path;
+};
+
+Placement place(hid_t file, const std::string& file_path, const std::string& path,
+                const char* what) {
+  const std::string full = path.starts_with('/') ? path : "/final_state/" + path;
+  // Split into components; create the missing groups.
+  std::vector<std::string> parts;
+  for (std::size_t begin = 1; begin <= full.size();) {
+    const std::size_t end = std::min(full.find('/', begin), full.size());
+    if (end > begin) parts.push_back(full.substr(begin, end - begin));
+    begin = end + 1;
+  }
+  if (parts.empty())
+    throw std::invalid_argument(std::string("ResultWriter::") + what + ": empty path");
+  for (const auto& part : parts) validate_name(part, std::string(what) + " path component");
+
+  std::string current = file_path + ":";
+  h5::Group parent = h5::open_group(file, "/", current + "/");
+  for (std::size_t i = 0; i + 1 < parts.size(); ++i) {
+    current += "/" + parts[i];
+    parent = h5::link_exists(parent.id(), parts[i], current)
+                 ? h5::open_group(parent.id(), parts[i], current)
+                 : h5::create_group(parent.id(), parts[i], current);
+  }
+  Placement out{std::move(parent), parts.back(), current + "/" + parts.back()};
+  if (h5::link_exists(out.parent.id(), out.leaf, out.leaf_path)) {
+    throw std::runtime_error(std::string("ResultWriter::") + what + ": '" + out.leaf_path +
+                             "' already exists; not replaced");
+  }
+  return out;
+}
+
+template <class T>
+void write_numeric_array(const std::string& file_path, hid_t file, const std::string& path,
+                         const std::vector<T>& values, const std::vector<std::size_t>& dims,
+                         hid_t file_type, const std::string& units,
+                         const std::string& description) {
   std::vector<hsize_t> shape;
   std::size_t total = 1;
   for (std::size_t d : dims) {
@@ -831,44 +1068,97 @@ void ResultWriter::write_array(const std::string& path, const std::vector<double
                                 std::to_string(values.size()) + " values but dims give " +
                                 std::to_string(total));
   }
-  const std::string full = path.starts_with('/') ? path : "/final_state/" + path;
-  // Split into components; create the missing groups.
-  std::vector<std::string> parts;
-  for (std::size_t begin = 1; begin <= full.size();) {
-    const std::size_t end = std::min(full.find('/', begin), full.size());
-    if (end > begin) parts.push_back(full.substr(begin, end - begin));
-    begin = end + 1;
-  }
-  if (parts.empty()) throw std::invalid_argument("ResultWriter::write_array: empty path");
-  for (const auto& part : parts) validate_name(part, "write_array path component");
-
-  h5::QuietErrors quiet;
-  std::string current = w.path + ":";
-  h5::Group parent = h5::open_group(w.file.id(), "/", current + "/");
-  for (std::size_t i = 0; i + 1 < parts.size(); ++i) {
-    current += "/" + parts[i];
-    parent = h5::link_exists(parent.id(), parts[i], current)
-                 ? h5::open_group(parent.id(), parts[i], current)
-                 : h5::create_group(parent.id(), parts[i], current);
-  }
-  const std::string& leaf = parts.back();
-  const std::string leaf_path = current + "/" + leaf;
-  if (h5::link_exists(parent.id(), leaf, leaf_path)) {
-    throw std::runtime_error("ResultWriter::write_array: '" + leaf_path +
-                             "' already exists; not replaced");
-  }
-  h5::Dataspace space = h5::create_simple_space(shape, {}, leaf_path);
-  h5::Dataset ds{h5::check_id(H5Dcreate2(parent.id(), leaf.c_str(), H5T_IEEE_F64LE, space.id(),
-                                         H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT),
-                              "H5Dcreate2", leaf_path),
-                 leaf_path};
+  Placement where = place(file, file_path, path, "write_array");
+  h5::Dataspace space = h5::create_simple_space(shape, {}, where.leaf_path);
+  h5::Dataset ds{h5::check_id(H5Dcreate2(where.parent.id(), where.leaf.c_str(), file_type,
+                                         space.id(), H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT),
+                              "H5Dcreate2", where.leaf_path),
+                 where.leaf_path};
   if (!values.empty()) {
-    h5::check(H5Dwrite(ds.id(), H5T_NATIVE_DOUBLE, H5S_ALL, H5S_ALL, H5P_DEFAULT, values.data()),
-              "H5Dwrite", leaf_path);
+    h5::check(H5Dwrite(ds.id(), h5::detail::native_type<T>(), H5S_ALL, H5S_ALL, H5P_DEFAULT,
+                       values.data()),
+              "H5Dwrite", where.leaf_path);
   }
-  write_units(ds.id(), leaf_path, units, description);
+  write_units(ds.id(), where.leaf_path, units, description);
   ds.close("H5Dclose");
-  parent.close("H5Gclose");
+  where.parent.close("H5Gclose");
+}
+
+}  // namespace
+
+void ResultWriter::write_array(const std::string& path, const std::vector<double>& values,
+                               const std::vector<std::size_t>& dims, const std::string& units,
+                               const std::string& description) {
+  if (!impl_) throw std::logic_error("ResultWriter::write_array on a moved-from writer");
+  Impl& w = *impl_;
+  w.require_open("write_array");
+  h5::QuietErrors quiet;
+  write_numeric_array(w.path, w.file.id(), path, values, dims, H5T_IEEE_F64LE, units, description);
+  w.flush();
+}
+
+void ResultWriter::write_int_array(const std::string& path, const std::vector<std::int64_t>& values,
+                                   const std::vector<std::size_t>& dims, const std::string& units,
+                                   const std::string& description) {
+  if (!impl_) throw std::logic_error("ResultWriter::write_int_array on a moved-from writer");
+  Impl& w = *impl_;
+  w.require_open("write_int_array");
+  h5::QuietErrors quiet;
+  write_numeric_array(w.path, w.file.id(), path, values, dims, H5T_STD_I64LE, units, description);
+  w.flush();
+}
+
+void ResultWriter::write_strings(const std::string& path, const std::vector<std::string>& values,
+                                 const std::string& description) {
+  if (!impl_) throw std::logic_error("ResultWriter::write_strings on a moved-from writer");
+  Impl& w = *impl_;
+  w.require_open("write_strings");
+  h5::QuietErrors quiet;
+  Placement where = place(w.file.id(), w.path, path, "write_strings");
+  create_string_dataset(where.parent, where.leaf, values, description).close("H5Dclose");
+  where.parent.close("H5Gclose");
+  w.flush();
+}
+
+void ResultWriter::add_link(const std::string& existing, const std::string& link_path) {
+  if (!impl_) throw std::logic_error("ResultWriter::add_link on a moved-from writer");
+  Impl& w = *impl_;
+  w.require_open("add_link");
+  if (!existing.starts_with('/') || !link_path.starts_with('/'))
+    throw std::invalid_argument("ResultWriter::add_link: paths must be absolute ('" + existing +
+                                "', '" + link_path + "')");
+  h5::QuietErrors quiet;
+  h5::Object target = h5::open_object(w.file.id(), existing, w.path + ":" + existing);
+  Placement where = place(w.file.id(), w.path, link_path, "add_link");
+  h5::check(H5Lcreate_hard(target.id(), ".", where.parent.id(), where.leaf.c_str(), H5P_DEFAULT,
+                           H5P_DEFAULT),
+            "H5Lcreate_hard", where.leaf_path);
+  where.parent.close("H5Gclose");
+  w.flush();
+}
+
+void ResultWriter::set_attribute(const std::string& name, const std::string& value) {
+  if (!impl_) throw std::logic_error("ResultWriter::set_attribute on a moved-from writer");
+  Impl& w = *impl_;
+  w.require_open("set_attribute");
+  h5::QuietErrors quiet;
+  const std::string r = w.path + ":/";
+  if (h5::check_tri(H5Aexists(w.file.id(), name.c_str()), "H5Aexists", r + "@" + name))
+    h5::check(H5Adelete(w.file.id(), name.c_str()), "H5Adelete", r + "@" + name);
+  h5::write_attribute(w.file.id(), r, name, std::string_view(value));
+  if (name == "backend") w.provenance.backend = value;
+  w.flush();
+}
+
+void ResultWriter::set_attribute(const std::string& name, std::int64_t value) {
+  if (!impl_) throw std::logic_error("ResultWriter::set_attribute on a moved-from writer");
+  Impl& w = *impl_;
+  w.require_open("set_attribute");
+  h5::QuietErrors quiet;
+  const std::string r = w.path + ":/";
+  if (h5::check_tri(H5Aexists(w.file.id(), name.c_str()), "H5Aexists", r + "@" + name))
+    h5::check(H5Adelete(w.file.id(), name.c_str()), "H5Adelete", r + "@" + name);
+  h5::write_attribute(w.file.id(), r, name, value);
   w.flush();
 }
 
@@ -890,6 +1180,9 @@ int ResultWriter::cells() const {
 }
 int ResultWriter::cycles() const {
   return impl_->cycles;
+}
+bool ResultWriter::fixed_table() const {
+  return impl_->layout.fixed_cycles > 0;
 }
 int ResultWriter::max_steps() const {
   return impl_->max_steps;

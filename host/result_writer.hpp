@@ -4,6 +4,7 @@
 #pragma once
 
 #include <cstddef>
+#include <cstdint>
 #include <limits>
 #include <memory>
 #include <stdexcept>
@@ -29,6 +30,35 @@ struct Provenance {
   double active_mass_per_area = std::numeric_limits<double>::quiet_NaN();  // kg/m^2 of CAM
   bool is_reference_cell = false;       // the run models the measured reference cell
   std::vector<std::string> cell_names;  // one per cell; empty = "cell_0", "cell_1", ...
+  // The integration backend (host/integrator.hpp): "cpu" or "cuda"; a run resumed on another
+  // backend lists them in the order they ran, comma-separated ("cpu,cuda").
+  std::string backend = "cpu";
+};
+
+// How the /cycles table is laid out.
+struct TableLayout {
+  // 0 (a run): every dataset starts without cycle columns and grows by one per append_cycle.
+  // > 0 (a sweep): every dataset is created with this many cycle columns, which read as NaN
+  // (floating-point columns) or 0 (integer columns) until write_rows fills them, and
+  // cycles_written is this width from the start; /cells/status starts as "not run".
+  int fixed_cycles = 0;
+  // Fixed tables: the rows write_rows usually writes at once (sets the chunk shape so that such
+  // a write touches few chunks); 0 = all rows.
+  int rows_per_write = 1;
+};
+
+// A block of a fixed table for ResultWriter::write_rows: columns [first_cycle, first_cycle +
+// records.size()) of the rows `cells`.
+struct RowBlock {
+  std::vector<int> cells;                         // rows, ascending, no repeats
+  int first_cycle = 0;                            // 0-based column of records[0]
+  std::vector<std::vector<CycleRecord>> records;  // [cycle][k]: the record of row cells[k]
+  // One vector per declared extra column, records.size() * cells.size() values, value of row
+  // cells[k] in cycle c at [c * cells.size() + k]; empty = all NaN.
+  std::vector<std::vector<double>> extra;
+  // /cells/status and failure reason to set with the rows, one per row (empty = unchanged). A
+  // record with failed == true sets its row "failed" with its failure text after these.
+  std::vector<std::string> status, reason;
 };
 
 // An extra per-cycle column (shape (cells, cycles), double), declared when the writer is made.
@@ -55,8 +85,10 @@ class ResultWriter {
   // provenance, the empty /cycles table and /cells. `max_steps` is the width of
   // "Step end times [s]" (cycles with more steps are rejected). Throws std::invalid_argument for
   // bad arguments, std::runtime_error (naming the HDF5 call and path) for HDF5 failures.
+  // `layout`: a growing table (a run, the default) or a fixed one filled row by row (a sweep).
   ResultWriter(const std::string& path, bool overwrite, int cells, Provenance provenance,
-               int max_steps = 8, std::vector<ColumnSpec> extra_columns = {});
+               int max_steps = 8, std::vector<ColumnSpec> extra_columns = {},
+               TableLayout layout = {});
   // Opens an existing result file for appending (halite run --resume). `extra_columns` must name
   // the extra columns it was created with, in the same order. The provenance is read back from
   // the file. Throws std::runtime_error if the file is not a halite result file, has another
@@ -74,8 +106,14 @@ class ResultWriter {
   // cells(); empty = all extra columns NaN for this cycle. Arguments are validated before
   // anything is written. A record with failed == true also sets that cell's status to "failed"
   // with its failure text as reason.
+  // Growing tables only.
   void append_cycle(const std::vector<CycleRecord>& per_cell,
                     const std::vector<std::vector<double>>& extra = {});
+
+  // Fixed tables (TableLayout::fixed_cycles > 0): writes a block of rows (any part of the
+  // table, any number of times) and flushes, then its statuses and flushes again (so a status
+  // is never on disk before its rows). Validated before anything is written.
+  void write_rows(const RowBlock& block);
 
   // /cells/status and /cells/failure reason of one cell (0-based); flushed.
   void set_cell_status(int cell, const std::string& status, const std::string& reason = "");
@@ -89,18 +127,32 @@ class ResultWriter {
   void write_array(const std::string& path, const std::vector<double>& values,
                    const std::vector<std::size_t>& dims, const std::string& units,
                    const std::string& description = "");
+  // The same for int64 values.
+  void write_int_array(const std::string& path, const std::vector<std::int64_t>& values,
+                       const std::vector<std::size_t>& dims, const std::string& units,
+                       const std::string& description = "");
+  // A 1-D variable-length UTF-8 string dataset, placed as write_array places arrays; flushed.
+  void write_strings(const std::string& path, const std::vector<std::string>& values,
+                     const std::string& description = "");
+  // A second name for an existing object (an HDF5 hard link: both names are the same dataset),
+  // e.g. /cases/status for /cells/status. Absolute paths; missing groups are created; flushed.
+  void add_link(const std::string& existing, const std::string& link_path);
+  // Sets (creates or replaces) a root attribute; flushed. "backend" also updates provenance().
+  void set_attribute(const std::string& name, const std::string& value);
+  void set_attribute(const std::string& name, std::int64_t value);
 
   // Keeps the first `cycles` cycles of /cycles (0 <= cycles <= cycles()) and drops the rest,
   // with the curves of the dropped cycles (/curves/cell_<k>/cycle_<n> with n above the largest
   // cycle number kept); sets cycles_written; flushed. (HDF5 does not give the space back: the
-  // file keeps its size.)
+  // file keeps its size.) Growing tables only.
   void truncate_cycles(int cycles);
 
   void flush();
   void close();  // flush and close now, reporting errors; later calls other than close() throw
 
   int cells() const;
-  int cycles() const;  // cycles appended so far
+  int cycles() const;  // cycles appended so far (a fixed table: its width)
+  bool fixed_table() const;
   int max_steps() const;
   const std::string& path() const;
   const std::vector<ColumnSpec>& extra_columns() const;

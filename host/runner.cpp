@@ -162,6 +162,11 @@ std::uint64_t config_hash(const std::string& resolved_yaml) {
 }
 
 int run_job(const RunConfig& config, const RunOptions& options) {
+  if (const std::string why = backend_unavailable_reason(options.backend); !why.empty()) {
+    std::fprintf(stderr, "halite run: --backend %s: %s\n", backend_name(options.backend),
+                 why.c_str());
+    return kExitBadInput;
+  }
   const int protocol_cycles = config.protocol.total_cycles();
   const int total_cycles =
       options.max_cycles > 0 ? std::min(options.max_cycles, protocol_cycles) : protocol_cycles;
@@ -178,7 +183,8 @@ int run_job(const RunConfig& config, const RunOptions& options) {
 
   const models::CellLayout layout{config.mesh.cathode_nodes, config.cell.particle_classes,
                                   config.mesh.radial_shells};
-  Cycler cycler({cell_setup_from_config(config)}, layout, config.solver, config.protocol);
+  Cycler cycler({cell_setup_from_config(config)}, layout, config.solver, config.protocol,
+                options.backend);
   std::unique_ptr<ResultWriter> writer;
   std::optional<Checkpoint> resume_from;
   double first_discharge = NAN;
@@ -215,6 +221,7 @@ int run_job(const RunConfig& config, const RunOptions& options) {
     provenance.active_mass_per_area = config.loading.active_areal_mass;
     provenance.is_reference_cell = config.source == "<embedded reference>";
     provenance.cell_names = {config.name};
+    provenance.backend = backend_name(options.backend);
     provenance.date = iso8601_utc_now();
     return provenance;
   };
@@ -293,6 +300,16 @@ int run_job(const RunConfig& config, const RunOptions& options) {
     const int dropped = writer->cycles() - cycles;
     writer->truncate_cycles(cycles);
     writer->set_cell_status(0, "running");
+    // The backend attribute lists every backend that integrated the run, in order.
+    const std::string before = writer->provenance().backend;
+    const std::string now = backend_name(options.backend);
+    if (before.substr(before.rfind(',') + 1) != now) {
+      writer->set_attribute("backend", before.empty() ? now : before + "," + now);
+      if (!options.quiet)
+        std::fprintf(stderr,
+                     "halite: %s was integrated on the %s backend so far; continuing on %s\n",
+                     output.c_str(), before.c_str(), now.c_str());
+    }
     if (!options.quiet)
       std::fprintf(
           stderr, "halite: resuming %s after cycle %d%s\n", output.c_str(), cycles,

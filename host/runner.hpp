@@ -5,6 +5,7 @@
 #include <string>
 
 #include "host/config.hpp"
+#include "host/integrator.hpp"
 
 namespace halite {
 
@@ -20,6 +21,7 @@ struct RunOptions {
   std::string resume;
   double checkpoint_interval_s = 10.0;  // wall time between checkpoints; 0 = after every cycle
   int retries = 2;                      // re-integrations of a failed cycle (RunControl::retries)
+  Backend backend = Backend::kCpu;      // integration backend (host/integrator.hpp)
 };
 
 // Exit codes scripts can rely on.
@@ -28,6 +30,8 @@ inline constexpr int kExitOther = 1;
 inline constexpr int kExitBadInput = 2;
 inline constexpr int kExitSolverFailed = 3;
 
+// Runs the job. A backend that cannot run here (backend_unavailable_reason) is refused with exit
+// code 2 and a line on stderr before anything is written.
 int run_job(const RunConfig& config, const RunOptions& options);
 
 // The configuration hash stored in checkpoints: FNV-1a of the resolved YAML without its

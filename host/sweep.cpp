@@ -1,5 +1,5 @@
 // Parameter sweeps: sweep file -> cases -> batches of compatible cases, one Cycler per thread ->
-// one HDF5 file with a leading case dimension (docs/sweep.md).
+// one HDF5 file with a leading case dimension, written batch by batch (docs/sweep.md).
 #include "host/sweep.hpp"
 
 #include <fmt/format.h>
@@ -9,12 +9,15 @@
 #include <atomic>
 #include <chrono>
 #include <cmath>
+#include <cstdlib>
 #include <ctime>
+#include <exception>
 #include <filesystem>
 #include <fstream>
 #include <limits>
 #include <map>
 #include <mutex>
+#include <optional>
 #include <random>
 #include <set>
 #include <sstream>
@@ -23,7 +26,6 @@
 #include "halite/build_info.hpp"
 #include "host/aging_report.hpp"
 #include "host/cycler.hpp"
-#include "host/h5.hpp"
 #include "host/result_writer.hpp"
 #include "host/runner.hpp"
 #include "host/units.hpp"
@@ -512,14 +514,6 @@ std::string batch_key(const RunConfig& c) {
          yaml_section(c.resolved_yaml, "solver") + yaml_section(c.resolved_yaml, "protocol");
 }
 
-struct Batch {
-  std::vector<int> cases;                        // indices into the case list
-  std::vector<std::vector<CycleRecord>> cycles;  // [cycle][cell of batch]
-  std::string error;                             // a batch-wide failure (exception)
-  int integrated = 0, skipped = 0;
-  double seconds = 0.0;
-};
-
 std::string iso8601_utc_now() {
   const std::time_t now = std::chrono::system_clock::to_time_t(std::chrono::system_clock::now());
   std::tm utc{};
@@ -529,71 +523,225 @@ std::string iso8601_utc_now() {
   return buffer;
 }
 
-CycleRecord missing_record(int cycle, int steps, bool failed, const std::string& why) {
+// The record of a cycle a case did not reach (its batch stopped, or its protocol is shorter).
+CycleRecord missing_record(int cycle) {
   const double nan = std::numeric_limits<double>::quiet_NaN();
   CycleRecord r;
   r.cycle = cycle;
   r.charge_capacity = r.discharge_capacity = r.coulombic_efficiency = nan;
   r.charge_energy = r.discharge_energy = r.lithium_inventory = r.duration = nan;
-  r.step_end_times.assign(static_cast<std::size_t>(steps), nan);
   r.aging.assign(aging_column_specs().size(), nan);
   r.simulated = false;
-  r.failed = failed;
-  r.failure = why;
   return r;
 }
 
-void write_string_dataset(hid_t group, const std::string& group_path, const std::string& name,
-                          const std::vector<std::string>& values) {
-  const std::string path = group_path + "/" + name;
-  h5::Datatype type = h5::utf8_string_type(path);
-  h5::Dataspace space = h5::create_simple_space({values.size()}, {}, path);
-  h5::Dataset ds{h5::check_id(H5Dcreate2(group, name.c_str(), type.id(), space.id(), H5P_DEFAULT,
-                                         H5P_DEFAULT, H5P_DEFAULT),
-                              "H5Dcreate2", path),
-                 path};
-  std::vector<const char*> ptrs;
-  for (const auto& v : values) ptrs.push_back(v.c_str());
-  h5::check(H5Dwrite(ds.id(), type.id(), H5S_ALL, H5S_ALL, H5P_DEFAULT, ptrs.data()), "H5Dwrite",
-            path);
-  ds.close("H5Dclose");
+// HALITE_TEST_ABORT_AFTER_BATCHES (tests only, see sweep.hpp); 0 = unset.
+int test_abort_after_batches() {
+  const char* text = std::getenv("HALITE_TEST_ABORT_AFTER_BATCHES");
+  if (!text || !*text) return 0;
+  char* end = nullptr;
+  const long n = std::strtol(text, &end, 10);
+  return *end == '\0' && n > 0 && n < std::numeric_limits<int>::max() ? static_cast<int>(n) : 0;
 }
 
-template <class T>
-h5::Dataset write_numeric_dataset(hid_t group, const std::string& group_path,
-                                  const std::string& name, const std::vector<T>& values) {
-  const std::string path = group_path + "/" + name;
-  h5::Dataspace space = h5::create_simple_space({values.size()}, {}, path);
-  h5::Dataset ds{h5::check_id(H5Dcreate2(group, name.c_str(), h5::detail::native_type<T>(),
-                                         space.id(), H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT),
-                              "H5Dcreate2", path),
-                 path};
-  if (!values.empty())
-    h5::check(H5Dwrite(ds.id(), h5::detail::native_type<T>(), H5S_ALL, H5S_ALL, H5P_DEFAULT,
-                       values.data()),
-              "H5Dwrite", path);
-  return ds;
-}
+// The sweep's output file: the result table (cases x cycles, fixed width) and /cases, written
+// from the worker threads one block at a time under a mutex (one writer, one thread at a time:
+// the serial HDF5 library is not thread-safe).
+class SweepOutput {
+ public:
+  SweepOutput(const SweepSpec& spec, const std::vector<SweepCase>& cases,
+              const std::vector<RunConfig>& configs, const SweepOptions& options, int total_cycles,
+              int max_steps, int rows_per_write)
+      : total_cycles_(total_cycles),
+        writer_(create(spec, cases, configs, options, total_cycles, max_steps, rows_per_write)) {
+    try {
+      write_cases(spec, cases);
+    } catch (...) {
+      // Do not leave a file without its /cases table (it would block a rerun).
+      try {
+        writer_.close();
+      } catch (const std::exception&) {
+      }
+      std::error_code ec;
+      std::filesystem::remove(options.output, ec);
+      throw;
+    }
+  }
+
+  int total_cycles() const { return total_cycles_; }
+  std::mutex& mutex() { return mutex_; }
+  // Under mutex().
+  void write(const RowBlock& block) { writer_.write_rows(block); }
+  void close() { writer_.close(); }
+
+ private:
+  static ResultWriter create(const SweepSpec& spec, const std::vector<SweepCase>& cases,
+                             const std::vector<RunConfig>& configs, const SweepOptions& options,
+                             int total_cycles, int max_steps, int rows_per_write) {
+    const int n = static_cast<int>(cases.size());
+    std::vector<ColumnSpec> columns;
+    for (const auto& c : aging_column_specs()) columns.push_back({c.name, c.units, c.description});
+    Provenance provenance;
+    provenance.version = build_info::kVersion;
+    provenance.git_commit = build_info::kGitCommit;
+    provenance.config_name = spec.name.empty() ? "sweep" : spec.name;
+    provenance.config_source = spec.file;
+    provenance.resolved_config_yaml = configs[0].resolved_yaml;  // case 0; see /cases
+    provenance.voltage_reference = to_string(configs[0].protocol.reference);
+    provenance.is_reference_cell = false;
+    provenance.backend = backend_name(options.backend);
+    for (int i = 0; i < n; ++i) provenance.cell_names.push_back(fmt::format("case_{}", i));
+    provenance.date = iso8601_utc_now();
+    return ResultWriter(options.output, options.overwrite, n, std::move(provenance), max_steps,
+                        std::move(columns), TableLayout{total_cycles, rows_per_write});
+  }
+
+  // The /cases group and the sweep attributes; /cases/status and /cases/failure reason are
+  // second names of /cells/status and /cells/failure reason (the same datasets).
+  void write_cases(const SweepSpec& spec, const std::vector<SweepCase>& cases) {
+    const std::size_t n = cases.size();
+    writer_.set_attribute("sweep_yaml", spec.text);
+    writer_.set_attribute("sweep_design", to_string(spec.design));
+    writer_.set_attribute("sweep_base", spec.base.empty() ? "<embedded reference>" : spec.base);
+    if (spec.seed) writer_.set_attribute("sweep_seed", static_cast<std::int64_t>(*spec.seed));
+    if (spec.design == SweepDesign::kLatinHypercube || spec.design == SweepDesign::kSobol)
+      writer_.set_attribute("sweep_n_samples", static_cast<std::int64_t>(spec.n_samples));
+    std::vector<std::int64_t> index(n);
+    for (std::size_t i = 0; i < n; ++i) index[i] = cases[i].index;
+    writer_.write_int_array("/cases/index", index, {}, "-", "the case index (row of /cycles)");
+    std::vector<std::string> factor_names;
+    for (std::size_t d = 0; d < spec.factors.size(); ++d) {
+      const SweepFactor& f = spec.factors[d];
+      factor_names.push_back(f.key);
+      std::vector<std::string> values(n);
+      std::vector<double> si(n);
+      bool numeric = true;
+      std::string si_unit;
+      for (std::size_t i = 0; i < n; ++i) {
+        values[i] = cases[i].values[d];
+        si[i] = value_in_si(values[i]);
+        numeric = numeric && std::isfinite(si[i]);
+        if (i == 0 && numeric) {
+          const units::WrittenQuantity q = units::split_quantity(values[i]);
+          const units::Unit* u =
+              q.unit.empty() || q.unit == "%" ? nullptr : units::find_unit(q.unit);
+          si_unit = u ? std::string(units::canonical_unit(u->dimension)) : "";
+        }
+      }
+      writer_.write_strings("/cases/" + f.key, values,
+                            "value of factor " + f.key + " in every case, as written");
+      if (numeric)
+        writer_.write_array("/cases/" + f.key + " [SI]", si, {}, si_unit,
+                            "value of factor " + f.key + " in every case, in SI");
+    }
+    writer_.write_strings("/cases/factors", factor_names, "the factor keys, in sweep-file order");
+    writer_.add_link("/cells/status", "/cases/status");
+    writer_.add_link("/cells/failure reason", "/cases/failure reason");
+    std::vector<std::string> overrides(n);
+    for (std::size_t i = 0; i < n; ++i) {
+      for (const auto& o : cases[i].overrides)
+        overrides[i] += (overrides[i].empty() ? "" : "\n") + o;
+    }
+    writer_.write_strings("/cases/overrides", overrides,
+                          "every override of the case (base + set + factors), one per line");
+  }
+
+  int total_cycles_;
+  ResultWriter writer_;
+  std::mutex mutex_;
+};
+
+// A failure to write the output (stored, then rethrown by run_sweep); unwinds a Cycler::run.
+struct OutputFailed {};
+
+struct Batch {
+  std::vector<int> cases;  // indices into the case list, ascending
+  std::string error;       // a batch-wide failure (exception)
+  int cycles = 0, integrated = 0, skipped = 0, failed = 0;
+  double seconds = 0.0;
+};
+
+// Collects one batch's records and writes them in blocks of whole cycles.
+class BatchWriter {
+ public:
+  BatchWriter(SweepOutput& out, const Batch& batch, int block_records)
+      : out_(out),
+        batch_(batch),
+        block_cycles_(std::max<std::size_t>(
+            1, static_cast<std::size_t>(std::max(1, block_records)) / batch.cases.size())),
+        failure_(batch.cases.size()) {}
+
+  // One cycle of every case of the batch (Cycler::run's on_cycle); writes a block when enough
+  // cycles are pending. Call add() and finish() under the output mutex.
+  void add(const std::vector<CycleRecord>& records) {
+    for (std::size_t k = 0; k < records.size(); ++k)
+      if (records[k].failed && failure_[k].empty()) failure_[k] = records[k].failure;
+    pending_.push_back(records);
+    if (pending_.size() >= block_cycles_) write(false, "");
+  }
+  // The batch ended (error: what stopped it, "" = it ran to its end): the remaining records, the
+  // cycles it did not reach, and the final statuses. Returns how many of its cases failed.
+  int finish(const std::string& error) {
+    const std::size_t rows = batch_.cases.size();
+    const auto total = static_cast<std::size_t>(out_.total_cycles());
+    while (written_ + pending_.size() < total) {
+      if (pending_.size() >= block_cycles_) write(false, "");
+      pending_.emplace_back(rows, missing_record(static_cast<int>(written_ + pending_.size()) + 1));
+    }
+    write(true, error);
+    int failed = 0;
+    for (std::size_t k = 0; k < rows; ++k) failed += failure_[k].empty() && error.empty() ? 0 : 1;
+    return failed;
+  }
+
+ private:
+  void write(bool final, const std::string& error) {
+    const std::size_t rows = batch_.cases.size();
+    const std::size_t aging = aging_column_specs().size();
+    RowBlock block;
+    block.cells = batch_.cases;
+    block.first_cycle = static_cast<int>(written_);
+    block.extra.assign(aging, std::vector<double>(pending_.size() * rows));
+    for (std::size_t c = 0; c < pending_.size(); ++c)
+      for (std::size_t k = 0; k < rows; ++k)
+        for (std::size_t e = 0; e < aging; ++e)
+          block.extra[e][c * rows + k] = e < pending_[c][k].aging.size()
+                                             ? pending_[c][k].aging[e]
+                                             : std::numeric_limits<double>::quiet_NaN();
+    if (final) {
+      for (std::size_t k = 0; k < rows; ++k) {
+        const std::string& why = failure_[k].empty() ? error : failure_[k];
+        block.status.push_back(why.empty() ? "completed" : "failed");
+        block.reason.push_back(why);
+      }
+    } else if (written_ == 0) {
+      block.status.assign(rows, "running");
+      block.reason.assign(rows, "");
+    }
+    const std::size_t count = pending_.size();
+    block.records = std::move(pending_);
+    pending_.clear();
+    out_.write(block);
+    written_ += count;
+  }
+
+  SweepOutput& out_;
+  const Batch& batch_;
+  std::size_t block_cycles_;
+  std::vector<std::vector<CycleRecord>> pending_;  // [cycle][case of the batch], not written yet
+  std::vector<std::string> failure_;               // first failure per case of the batch
+  std::size_t written_ = 0;                        // cycles of the batch in the file
+};
 
 }  // namespace
 
-int run_sweep(const SweepSpec& spec, const std::vector<SweepCase>& cases,
-              const std::vector<RunConfig>& configs, const SweepOptions& options) {
-  if (cases.empty() || cases.size() != configs.size())
-    throw std::invalid_argument("run_sweep: no cases, or not one configuration per case");
-  std::error_code ec;
-  if (!options.overwrite &&
-      std::filesystem::exists(std::filesystem::symlink_status(options.output, ec))) {
-    fmt::print(stderr, "halite: {}\n", OutputExistsError(options.output).what());
-    return kExitBadInput;
-  }
-  const int n = static_cast<int>(cases.size());
+std::vector<std::vector<int>> plan_batches(const std::vector<RunConfig>& configs,
+                                           const SweepOptions& options) {
+  const int n = static_cast<int>(configs.size());
   int threads =
       options.threads > 0 ? options.threads : static_cast<int>(std::thread::hardware_concurrency());
   threads = std::max(1, threads);
-
-  // Group compatible cases (first-seen order), split every group into batches of batch_size
-  // cases (or into `threads` batches when batch_size <= 0).
+  // Group compatible cases (first-seen order).
   std::vector<std::string> keys;
   std::vector<std::vector<int>> groups;
   for (int i = 0; i < n; ++i) {
@@ -606,18 +754,47 @@ int run_sweep(const SweepSpec& spec, const std::vector<SweepCase>& cases,
       groups[static_cast<std::size_t>(it - keys.begin())].push_back(i);
     }
   }
-  std::vector<Batch> batches;
+  // Split every group into `parts` batches of even size.
+  std::vector<std::vector<int>> batches;
   for (const auto& g : groups) {
     const int size = static_cast<int>(g.size());
-    const int parts = options.batch_size > 0 ? (size + options.batch_size - 1) / options.batch_size
-                                             : std::min(threads, size);
+    int batch_size = options.batch_size;
+    if (batch_size < 0) batch_size = options.backend == Backend::kCuda ? kMaxCudaBatch : 1;
+    const int parts =
+        batch_size > 0 ? (size + batch_size - 1) / batch_size : std::min(threads, size);
     for (int p = 0, begin = 0; p < parts; ++p) {
       const int end = begin + size / parts + (p < size % parts ? 1 : 0);
-      Batch b;
-      b.cases.assign(g.begin() + begin, g.begin() + end);
-      batches.push_back(std::move(b));
+      batches.emplace_back(g.begin() + begin, g.begin() + end);
       begin = end;
     }
+  }
+  return batches;
+}
+
+int run_sweep(const SweepSpec& spec, const std::vector<SweepCase>& cases,
+              const std::vector<RunConfig>& configs, const SweepOptions& options) {
+  if (cases.empty() || cases.size() != configs.size())
+    throw std::invalid_argument("run_sweep: no cases, or not one configuration per case");
+  if (const std::string why = backend_unavailable_reason(options.backend); !why.empty()) {
+    fmt::print(stderr, "halite sweep: --backend {}: {}\n", backend_name(options.backend), why);
+    return kExitBadInput;
+  }
+  std::error_code ec;
+  if (!options.overwrite &&
+      std::filesystem::exists(std::filesystem::symlink_status(options.output, ec))) {
+    fmt::print(stderr, "halite: {}\n", OutputExistsError(options.output).what());
+    return kExitBadInput;
+  }
+  const int n = static_cast<int>(cases.size());
+  int threads =
+      options.threads > 0 ? options.threads : static_cast<int>(std::thread::hardware_concurrency());
+  threads = std::max(1, threads);
+
+  std::vector<Batch> batches;
+  std::size_t largest = 1;
+  for (auto& cases_of_batch : plan_batches(configs, options)) {
+    largest = std::max(largest, cases_of_batch.size());
+    batches.emplace_back().cases = std::move(cases_of_batch);
   }
   int max_steps = 1, total_cycles = 0;
   std::vector<int> case_cycles(n);
@@ -629,22 +806,47 @@ int run_sweep(const SweepSpec& spec, const std::vector<SweepCase>& cases,
         options.max_cycles > 0 ? std::min(options.max_cycles, protocol_cycles) : protocol_cycles;
     total_cycles = std::max(total_cycles, case_cycles[i]);
   }
+  const int workers = std::min<int>(threads, static_cast<int>(batches.size()));
   if (!options.quiet)
     fmt::print(stderr,
-               "halite sweep: {} case(s), {} group(s) of compatible cases, {} batch(es) on "
-               "{} thread(s), {} cycle(s)\n",
-               n, groups.size(), batches.size(), std::min<int>(threads, batches.size()),
-               total_cycles);
+               "halite sweep: {} case(s), {} batch(es) on {} thread(s), backend {}, {} cycle(s)\n",
+               n, batches.size(), workers, backend_name(options.backend), total_cycles);
 
-  // Execute: a pool of threads takes batches in order; each batch has its own Cycler.
+  // The file first, with every case "not run": from here on, every finished batch is in it.
+  std::optional<SweepOutput> output;
+  try {
+    output.emplace(spec, cases, configs, options, total_cycles, max_steps,
+                   static_cast<int>(largest));
+  } catch (const OutputExistsError& e) {  // created by someone else meanwhile
+    fmt::print(stderr, "halite: {}\n", e.what());
+    return kExitBadInput;
+  }
+  SweepOutput& out = *output;
+  const int abort_after = test_abort_after_batches();
+
+  // Execute: a pool of threads takes batches in order; each batch has its own Cycler and writes
+  // its rows as it goes (BatchWriter).
   std::atomic<std::size_t> next{0};
-  std::atomic<int> done{0};
-  std::mutex print_mutex;
+  std::atomic<bool> stop{false};
+  std::exception_ptr output_error;
+  int done = 0, failed_cases = 0;
   const auto start = std::chrono::steady_clock::now();
   auto worker = [&] {
-    for (std::size_t k; (k = next.fetch_add(1)) < batches.size();) {
+    for (std::size_t k; !stop && (k = next.fetch_add(1)) < batches.size();) {
       Batch& batch = batches[k];
       const auto t0 = std::chrono::steady_clock::now();
+      BatchWriter rows(out, batch, options.block_records);
+      // Writes under the output mutex; a write error stops the sweep.
+      auto guarded = [&](auto&& write) {
+        std::lock_guard<std::mutex> lock(out.mutex());
+        try {
+          write();
+        } catch (...) {
+          if (!output_error) output_error = std::current_exception();
+          stop = true;
+          throw OutputFailed{};
+        }
+      };
       try {
         const RunConfig& first = configs[batch.cases[0]];
         std::vector<CellSetup> setups;
@@ -654,155 +856,60 @@ int run_sweep(const SweepSpec& spec, const std::vector<SweepCase>& cases,
         }
         const models::CellLayout layout{first.mesh.cathode_nodes, first.cell.particle_classes,
                                         first.mesh.radial_shells};
-        Cycler cycler(std::move(setups), layout, first.solver, first.protocol);
+        Cycler cycler(std::move(setups), layout, first.solver, first.protocol, options.backend);
         RunControl control;
         control.retries = std::max(0, options.retries);
         cycler.run(
             case_cycles[batch.cases[0]],
-            [&](const std::vector<CycleRecord>& records) { batch.cycles.push_back(records); },
+            [&](const std::vector<CycleRecord>& records) {
+              ++batch.cycles;
+              guarded([&] { rows.add(records); });
+            },
             nullptr, nullptr, CycleSkipping{!options.no_skip, options.skip_tolerance}, control);
         batch.integrated = cycler.integrated_cycles();
         batch.skipped = cycler.skipped_cycles();
+      } catch (const OutputFailed&) {
+        return;
       } catch (const std::exception& e) {
         batch.error = e.what();
       }
-      batch.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-      const int finished = ++done;
-      if (!options.quiet) {
-        int failed = 0;
-        if (!batch.error.empty()) {
-          failed = static_cast<int>(batch.cases.size());
-        } else if (!batch.cycles.empty()) {
-          for (const auto& r : batch.cycles.back()) failed += r.failed ? 1 : 0;
-        }
-        std::lock_guard<std::mutex> lock(print_mutex);
-        fmt::print(stderr,
-                   "halite sweep: batch {}/{} done ({} case(s) from case {}, {} cycle(s), {} "
-                   "integrated, {} extrapolated, {} failed) in {:.1f} s\n",
-                   finished, batches.size(), batch.cases.size(), batch.cases.front(),
-                   batch.cycles.size(), batch.integrated, batch.skipped, failed, batch.seconds);
+      try {
+        guarded([&] {
+          batch.failed = rows.finish(batch.error);
+          batch.seconds =
+              std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+          ++done;
+          failed_cases += batch.failed;
+          if (!options.quiet)
+            fmt::print(stderr,
+                       "halite sweep: batch {}/{} done ({} case(s) from case {}, {} cycle(s), {} "
+                       "integrated, {} extrapolated, {} failed) in {:.1f} s\n",
+                       done, batches.size(), batch.cases.size(), batch.cases.front(), batch.cycles,
+                       batch.integrated, batch.skipped, batch.failed, batch.seconds);
+          if (abort_after > 0 && done == abort_after) {
+            fmt::print(stderr,
+                       "halite sweep: HALITE_TEST_ABORT_AFTER_BATCHES={}: ending the process as "
+                       "a crash would (test hook)\n",
+                       abort_after);
+            std::_Exit(137);
+          }
+        });
+      } catch (const OutputFailed&) {
+        return;
       }
     }
   };
   {
     std::vector<std::thread> pool;
-    const int workers = std::min<int>(threads, static_cast<int>(batches.size()));
     for (int t = 0; t < workers; ++t) pool.emplace_back(worker);
     for (auto& t : pool) t.join();
   }
-
-  // Write: the whole table at the end (append_cycle takes every case of a cycle at once).
-  std::vector<std::vector<CycleRecord>> by_case(n);  // [case][cycle]
-  std::vector<std::string> status(n, "completed"), reason(n);
-  for (const Batch& batch : batches) {
-    for (std::size_t j = 0; j < batch.cases.size(); ++j) {
-      const int i = batch.cases[j];
-      for (const auto& records : batch.cycles) by_case[i].push_back(records[j]);
-      for (const auto& r : by_case[i])
-        if (r.failed) {
-          status[i] = "failed";
-          reason[i] = r.failure;
-          break;
-        }
-      if (!batch.error.empty() && status[i] != "failed") {
-        status[i] = "failed";
-        reason[i] = batch.error;
-      }
-    }
-  }
-  std::vector<ColumnSpec> columns;
-  for (const auto& c : aging_column_specs()) columns.push_back({c.name, c.units, c.description});
-  Provenance provenance;
-  provenance.version = build_info::kVersion;
-  provenance.git_commit = build_info::kGitCommit;
-  provenance.config_name = spec.name.empty() ? "sweep" : spec.name;
-  provenance.config_source = spec.file;
-  provenance.resolved_config_yaml = configs[0].resolved_yaml;  // case 0; see /cases
-  provenance.voltage_reference = to_string(configs[0].protocol.reference);
-  provenance.is_reference_cell = false;
-  for (int i = 0; i < n; ++i) provenance.cell_names.push_back(fmt::format("case_{}", i));
-  provenance.date = iso8601_utc_now();
-  {
-    ResultWriter writer(options.output, options.overwrite, n, provenance, max_steps, columns);
-    std::vector<CycleRecord> row(n);
-    std::vector<std::vector<double>> extra(columns.size(), std::vector<double>(n));
-    for (int cycle = 0; cycle < total_cycles; ++cycle) {
-      for (int i = 0; i < n; ++i) {
-        if (cycle < static_cast<int>(by_case[i].size())) {
-          row[i] = by_case[i][cycle];
-          row[i].aging.resize(columns.size(), std::numeric_limits<double>::quiet_NaN());
-        } else {
-          row[i] = missing_record(cycle + 1, 0, false, "");
-        }
-        for (std::size_t k = 0; k < columns.size(); ++k) extra[k][i] = row[i].aging[k];
-      }
-      writer.append_cycle(row, extra);
-    }
-    for (int i = 0; i < n; ++i) writer.set_cell_status(i, status[i], reason[i]);
-    writer.close();
-  }
-  // The /cases group and the sweep attributes.
-  {
-    h5::QuietErrors quiet;
-    h5::File file{h5::check_id(H5Fopen(options.output.c_str(), H5F_ACC_RDWR, H5P_DEFAULT),
-                               "H5Fopen", options.output),
-                  options.output};
-    h5::write_attribute(file.id(), "/", "sweep_yaml", std::string_view(spec.text));
-    h5::write_attribute(file.id(), "/", "sweep_design", std::string_view(to_string(spec.design)));
-    h5::write_attribute(file.id(), "/", "sweep_base",
-                        std::string_view(spec.base.empty() ? "<embedded reference>" : spec.base));
-    if (spec.seed)
-      h5::write_attribute(file.id(), "/", "sweep_seed", static_cast<std::int64_t>(*spec.seed));
-    if (spec.design == SweepDesign::kLatinHypercube || spec.design == SweepDesign::kSobol)
-      h5::write_attribute(file.id(), "/", "sweep_n_samples",
-                          static_cast<std::int64_t>(spec.n_samples));
-    h5::Group group = h5::create_group(file.id(), "cases", "/cases");
-    std::vector<std::int64_t> index(n);
-    for (int i = 0; i < n; ++i) index[i] = cases[i].index;
-    write_numeric_dataset(group.id(), "/cases", "index", index).close("H5Dclose");
-    std::vector<std::string> factor_names;
-    for (std::size_t d = 0; d < spec.factors.size(); ++d) {
-      const SweepFactor& f = spec.factors[d];
-      factor_names.push_back(f.key);
-      std::vector<std::string> values(n);
-      std::vector<double> si(n);
-      bool numeric = true;
-      std::string si_unit;
-      for (int i = 0; i < n; ++i) {
-        values[i] = cases[i].values[d];
-        si[i] = value_in_si(values[i]);
-        numeric = numeric && std::isfinite(si[i]);
-        if (i == 0 && numeric) {
-          const units::WrittenQuantity q = units::split_quantity(values[i]);
-          const units::Unit* u =
-              q.unit.empty() || q.unit == "%" ? nullptr : units::find_unit(q.unit);
-          si_unit = u ? std::string(units::canonical_unit(u->dimension)) : "";
-        }
-      }
-      write_string_dataset(group.id(), "/cases", f.key, values);
-      if (numeric) {
-        h5::Dataset ds = write_numeric_dataset(group.id(), "/cases", f.key + " [SI]", si);
-        h5::write_attribute(ds.id(), ds.path(), "units", std::string_view(si_unit));
-        ds.close("H5Dclose");
-      }
-    }
-    write_string_dataset(group.id(), "/cases", "factors", factor_names);
-    write_string_dataset(group.id(), "/cases", "status", status);
-    write_string_dataset(group.id(), "/cases", "failure reason", reason);
-    std::vector<std::string> overrides(n);
-    for (int i = 0; i < n; ++i) {
-      for (const auto& o : cases[i].overrides)
-        overrides[i] += (overrides[i].empty() ? "" : "\n") + o;
-    }
-    write_string_dataset(group.id(), "/cases", "overrides", overrides);
-    group.close("H5Gclose");
-    file.close("H5Fclose");
-  }
-  const int failed = static_cast<int>(std::count(status.begin(), status.end(), "failed"));
+  if (output_error) std::rethrow_exception(output_error);
+  out.close();
   if (!options.quiet)
     fmt::print(stderr,
                "halite sweep: {} case(s) x {} cycle(s) written to {} ({} failed) in {:.1f} s\n", n,
-               total_cycles, options.output, failed,
+               total_cycles, options.output, failed_cases,
                std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
   return kExitOk;
 }

@@ -1,10 +1,12 @@
 // Parameter sweeps (`halite sweep SWEEP.yaml`): a sweep file names a base configuration, common
 // overrides and the factors to vary; a design turns the factors into a list of cases (each a set
 // of `--set`-style overrides of the base), and the executor runs the cases in batches, one
-// Cycler per thread, and writes one HDF5 file with a leading case dimension. docs/sweep.md.
+// Cycler per thread, and writes one HDF5 file with a leading case dimension, each batch's rows
+// as soon as they are done. docs/sweep.md.
 //
-// Case generation (load_sweep, generate_cases, design_points) is kept apart from execution
-// (run_sweep) so that a case list can later be sharded over processes or machines.
+// Case generation (load_sweep, generate_cases, design_points), batching (plan_batches) and
+// execution (run_sweep) are kept apart so that a case list can later be sharded over processes
+// or machines.
 #pragma once
 
 #include <cstdint>
@@ -14,6 +16,7 @@
 #include <vector>
 
 #include "host/config.hpp"
+#include "host/integrator.hpp"
 
 namespace halite {
 
@@ -87,23 +90,47 @@ std::vector<RunConfig> resolve_cases(const SweepSpec& spec, const std::vector<Sw
 // A factor value in SI (e.g. "50 MPa" -> 5e7), NaN if it is not a number with a known unit.
 double value_in_si(const std::string& value);
 
+// The largest batch the cuda backend gets by default.
+inline constexpr int kMaxCudaBatch = 8192;
+
 struct SweepOptions {
   std::string output = "halite_sweep.h5";
   bool overwrite = false;
   int max_cycles = -1;  // <= 0: the full protocol
   int threads = 0;      // <= 0: std::thread::hardware_concurrency()
-  // Cases per batch (one Cycler, one IDA instance). 1 (the default on the CPU): every case keeps
-  // its own cycle-skipping decisions and equals a single run; the thread pool uses all cores.
-  // <= 0: split every group of compatible cases into `threads` batches (GPU-style batching).
-  int batch_size = 1;
+  // Cases per batch (one Cycler, one IDA instance).
+  // < 0 (the default): the backend's default. CPU: 1, every case keeps its own cycle-skipping
+  //   decisions and equals a single run, and the thread pool uses all cores. CUDA: all compatible
+  //   cases in one batch, at most kMaxCudaBatch per batch (the GPU wants large batches).
+  // 0: split every group of compatible cases into `threads` batches.
+  int batch_size = -1;
   bool no_skip = false;
   double skip_tolerance = 2e-4;
   int retries = 2;
   bool quiet = false;
+  Backend backend = Backend::kCpu;
+  // A batch buffers at most this many records (cycles x its cases) before it writes them: a batch
+  // of one case writes once, at its end; a batch of 8192 cases every 8 cycles. Bounds the memory
+  // of a batch's results.
+  int block_records = 65536;
 };
 
-// Runs all cases and writes SweepOptions::output. Returns an exit code (host/runner.hpp): 0 when
-// the sweep ran (failed cases are recorded in the file, not an error), 2 for bad input.
+// The batches of a sweep, as case indices (ascending within a batch): cases that can share one
+// Cycler (same mesh, particle classes, solver section and protocol) are grouped in case order,
+// and every group is split into batches of options.batch_size cases (see SweepOptions), as even
+// as possible. Depends only on the configurations and the options.
+std::vector<std::vector<int>> plan_batches(const std::vector<RunConfig>& configs,
+                                           const SweepOptions& options);
+
+// Runs all cases and writes SweepOptions::output: the file, with its /cases table and every case
+// "not run", is created first; each batch's rows and statuses are written and flushed (fsync)
+// as soon as the batch finishes (a large batch writes blocks of cycles as it goes), so an
+// interrupted sweep keeps every finished case. Returns an exit code (host/runner.hpp): 0 when the
+// sweep ran (failed cases are recorded in the file, not an error), 2 for bad input (an existing
+// output without overwrite, a backend that cannot run here), before anything is written.
+//
+// Test hook: with the environment variable HALITE_TEST_ABORT_AFTER_BATCHES=N (tests only), the
+// process ends with std::_Exit(137), like a crash, right after the N-th batch is in the file.
 int run_sweep(const SweepSpec& spec, const std::vector<SweepCase>& cases,
               const std::vector<RunConfig>& configs, const SweepOptions& options);
 

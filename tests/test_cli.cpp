@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <sys/wait.h>
 
+#include <algorithm>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
@@ -14,6 +15,7 @@
 
 #include "halite/build_info.hpp"
 #include "host/config.hpp"
+#include "host/result_writer.hpp"
 
 namespace halite {
 namespace {
@@ -85,6 +87,7 @@ TEST_F(Cli, VersionPrintsVersionAndCommit) {
   EXPECT_EQ(r.exit_code, 0);
   EXPECT_NE(r.out.find(build_info::kVersion), std::string::npos) << r.out;
   EXPECT_NE(r.out.find(build_info::kGitCommit), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("backends: cpu"), std::string::npos) << r.out;
 }
 
 TEST_F(Cli, HelpForTheAppAndEachSubcommand) {
@@ -201,6 +204,32 @@ TEST_F(Cli, RunThreeCyclesOfTheReferenceWritesAReadableFile) {
   const std::string command = "python3 " + shell_quoted(check) + " " + shell_quoted(out) + " > " +
                               shell_quoted((dir_ / "py.txt").string()) + " 2>&1";
   EXPECT_EQ(std::system(command.c_str()), 0) << read_text(dir_ / "py.txt");
+}
+
+// --backend: an unknown name or a backend this binary cannot run exits 2 with one line naming
+// why, before the output file exists; the backend that ran is in the file's provenance.
+TEST_F(Cli, RunBackendIsCheckedBeforeAnyFileAndRecorded) {
+  const std::string out = (dir_ / "b.h5").string();
+  const Outcome unknown = halite({"run", "--cycles", "1", "-q", "-o", out, "--backend", "foo"});
+  EXPECT_EQ(unknown.exit_code, 2) << unknown.err;
+  EXPECT_EQ(unknown.err, "halite run: --backend foo: unknown backend 'foo' (allowed: cpu, cuda)\n");
+  EXPECT_FALSE(std::filesystem::exists(out));
+
+  const Outcome cpu = halite({"run", "--cycles", "1", "-q", "-o", out, "--backend", "cpu"});
+  ASSERT_EQ(cpu.exit_code, 0) << cpu.err;
+  EXPECT_EQ(read_string_attribute(out, "/", "backend"), "cpu");
+  std::filesystem::remove(out);
+  std::filesystem::remove(out + ".checkpoint");
+
+  if (halite({"--version"}).out.find("cuda") != std::string::npos)
+    GTEST_SKIP() << "this halite was built with CUDA";
+  const Outcome cuda = halite({"run", "--cycles", "1", "-q", "-o", out, "--backend", "cuda"});
+  EXPECT_EQ(cuda.exit_code, 2) << cuda.err;
+  EXPECT_EQ(cuda.err.rfind("halite run: --backend cuda: ", 0), 0u) << cuda.err;
+  EXPECT_NE(cuda.err.find("built without CUDA"), std::string::npos) << cuda.err;
+  EXPECT_EQ(std::count(cuda.err.begin(), cuda.err.end(), '\n'), 1) << cuda.err;
+  EXPECT_FALSE(std::filesystem::exists(out));
+  EXPECT_FALSE(std::filesystem::exists(out + ".checkpoint"));
 }
 
 // A second run onto the same file refuses (exit 2) and leaves it alone.

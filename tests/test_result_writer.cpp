@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include <cmath>
+#include <cstdint>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
@@ -446,6 +447,120 @@ TEST_F(ResultWriterTest, ProvenanceAttributesArePresent) {
   EXPECT_EQ(halite::read_numeric_attribute(path, "/", "active_mass_per_area [kg.m-2]"), 0.252);
   EXPECT_EQ(halite::read_numeric_attribute(path, "/", "cells"), 2.0);
   EXPECT_EQ(halite::read_numeric_attribute(path, "/", "max_steps"), 8.0);
+  EXPECT_EQ(attr("backend"), "cpu");
+  // Replaced in place (a run resumed on another backend); old files without it read as cpu.
+  {
+    auto w = ResultWriter::open_existing(path);
+    EXPECT_EQ(w.provenance().backend, "cpu");
+    w.set_attribute("backend", "cpu,cuda");
+    EXPECT_EQ(w.provenance().backend, "cpu,cuda");
+  }
+  EXPECT_EQ(attr("backend"), "cpu,cuda");
+}
+
+// A fixed table (halite sweep): full width from the start, rows written in any order and any
+// block of cycles, the rest NaN / 0 and "not run"; append_cycle refused; a bad block rejected
+// before anything is written.
+TEST_F(ResultWriterTest, FixedTableIsFilledRowByRow) {
+  const std::string path = file("fixed.h5");
+  halite::TableLayout layout;
+  layout.fixed_cycles = 3;
+  layout.rows_per_write = 2;
+  ResultWriter w(path, false, 5, make_provenance(5), 8,
+                 {{"RSP fraction", "-", "mean rock-salt phase fraction"}}, layout);
+  EXPECT_TRUE(w.fixed_table());
+  EXPECT_EQ(w.cycles(), 3);
+  EXPECT_THROW(w.append_cycle(make_cycle(5, 1)), std::logic_error);
+  EXPECT_EQ(halite::read_string_dataset(path, "/cells/status"),
+            std::vector<std::string>(5, "not run"));
+
+  // Rows 1 and 3 (not contiguous), cycles 2..3, then cycle 1; row 4 fails in cycle 2.
+  auto rows = [](const std::vector<int>& cells, int first, int count) {
+    halite::RowBlock block;
+    block.cells = cells;
+    block.first_cycle = first;
+    for (int c = first; c < first + count; ++c) {
+      std::vector<CycleRecord> records;
+      for (int cell : cells) records.push_back(make_record(cell, c + 1));
+      block.records.push_back(records);
+    }
+    block.extra.assign(1, {});
+    for (int c = 0; c < count; ++c)
+      for (int cell : cells) block.extra[0].push_back(0.01 * cell + 0.001 * (first + c));
+    return block;
+  };
+  halite::RowBlock later = rows({1, 3}, 1, 2);
+  later.status = {"running", "running"};
+  later.reason = {"", ""};
+  w.write_rows(later);
+  halite::RowBlock first = rows({1, 3}, 0, 1);
+  first.status = {"completed", "completed"};
+  first.reason = {"", ""};
+  w.write_rows(first);
+  halite::RowBlock failing = rows({4}, 0, 2);
+  failing.records[1][0].failed = true;
+  failing.records[1][0].failure = "cycle 2 failed";
+  w.write_rows(failing);
+  // Rejected: rows out of order, beyond the table, records of the wrong size.
+  EXPECT_THROW(w.write_rows(rows({3, 1}, 0, 1)), std::invalid_argument);
+  EXPECT_THROW(w.write_rows(rows({0}, 2, 2)), std::invalid_argument);
+  halite::RowBlock ragged = rows({0, 2}, 0, 1);
+  ragged.records[0].pop_back();
+  EXPECT_THROW(w.write_rows(ragged), std::invalid_argument);
+  w.close();
+
+  EXPECT_EQ(halite::read_numeric_attribute(path, "/cycles", "cycles_written"), 3.0);
+  const auto discharge = halite::read_cycle_column(path, "Discharge capacity [mA.h.g-1]");
+  const auto number = halite::read_cycle_column(path, "Cycle number");
+  const auto rsp = halite::read_cycle_column(path, "RSP fraction");
+  ASSERT_EQ(discharge.size(), 5u);
+  for (int cell : {1, 3}) {
+    for (int c = 0; c < 3; ++c) {
+      EXPECT_EQ(discharge[cell][c], make_record(cell, c + 1).discharge_capacity);
+      EXPECT_EQ(number[cell][c], c + 1);
+      EXPECT_DOUBLE_EQ(rsp[cell][c], 0.01 * cell + 0.001 * c);
+    }
+  }
+  for (int cell : {0, 2}) {
+    for (int c = 0; c < 3; ++c) {
+      EXPECT_TRUE(std::isnan(discharge[cell][c]));
+      EXPECT_EQ(number[cell][c], 0.0);
+      EXPECT_TRUE(std::isnan(rsp[cell][c]));
+    }
+  }
+  EXPECT_EQ(number[4], (std::vector<double>{1, 2, 0}));
+  const auto steps = halite::read_array(path, "/cycles/Step end times [s]");
+  ASSERT_EQ(steps.dims, (std::vector<std::size_t>{5, 3, 8}));
+  EXPECT_EQ(steps.values[(1 * 3 + 2) * 8 + 3], 7300.0);  // row 1 (ragged), cycle 3, step 4
+  EXPECT_TRUE(std::isnan(steps.values[(3 * 3 + 2) * 8 + 3]));
+  EXPECT_EQ(halite::read_string_dataset(path, "/cells/status"),
+            (std::vector<std::string>{"not run", "completed", "not run", "completed", "failed"}));
+  EXPECT_EQ(halite::read_string_dataset(path, "/cells/failure reason")[4], "cycle 2 failed");
+}
+
+// Extra datasets, links and attributes beside the table (the /cases group of a sweep).
+TEST_F(ResultWriterTest, StringsIntegersLinksAndAttributes) {
+  const std::string path = file("extras.h5");
+  {
+    ResultWriter w(path, false, 2, make_provenance(2));
+    w.write_strings("/cases/pressure", {"50 MPa", "760 MPa"}, "as written");
+    w.write_int_array("/cases/index", {0, 1}, {}, "-", "case index");
+    w.add_link("/cells/status", "/cases/status");
+    w.set_attribute("sweep_design", "list");
+    w.set_attribute("sweep_seed", std::int64_t{42});
+    w.set_attribute("sweep_design", "sobol");  // replaced
+    EXPECT_THROW(w.write_strings("/cases/pressure", {"x", "y"}), std::runtime_error);
+    EXPECT_THROW(w.add_link("/cells/nothing", "/cases/nothing"), std::runtime_error);
+    w.set_cell_status(1, "failed", "why");
+  }
+  EXPECT_EQ(halite::read_string_dataset(path, "/cases/pressure"),
+            (std::vector<std::string>{"50 MPa", "760 MPa"}));
+  EXPECT_EQ(halite::read_array(path, "/cases/index").values, (std::vector<double>{0, 1}));
+  EXPECT_EQ(halite::read_string_dataset(path, "/cases/status"),
+            (std::vector<std::string>{"running", "failed"}));  // the same dataset as /cells/status
+  EXPECT_EQ(halite::read_string_attribute(path, "/", "sweep_design"), "sobol");
+  EXPECT_EQ(halite::read_numeric_attribute(path, "/", "sweep_seed"), 42.0);
+  EXPECT_EQ(halite::read_string_attribute(path, "/cases/pressure", "description"), "as written");
 }
 
 TEST_F(ResultWriterTest, CurvesStatusAndArrays) {

@@ -225,6 +225,21 @@ TEST_F(Resume, ExtendsAFinishedRunWithMoreCycles) {
   const Outcome r = halite(base + std::vector<std::string>{"--cycles", "6", "--resume", b});
   ASSERT_EQ(r.exit_code, 0) << r.err;
   expect_same_table(read_table(a), read_table(b), 6, 100 * kRelativeTolerance);
+  EXPECT_EQ(read_string_attribute(b, "/", "backend"), "cpu");  // one backend throughout
+}
+
+// The backend attribute lists every backend that integrated a run, in order (here the file
+// pretends to come from the cuda backend, which a CPU-only build cannot run).
+TEST_F(Resume, ABackendChangeIsRecorded) {
+  const auto base = std::vector<std::string>{"run", "-q", "--no-skip"} + kFastFade;
+  const std::string b = file("b.h5");
+  ASSERT_EQ(halite(base + std::vector<std::string>{"--cycles", "1", "-o", b}).exit_code, 0);
+  ResultWriter::open_existing(b).set_attribute("backend", "cuda");
+  const Outcome r =
+      halite(base + std::vector<std::string>{"--cycles", "2", "--resume", b, "--backend", "cpu"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(read_string_attribute(b, "/", "backend"), "cuda,cpu");
+  EXPECT_EQ(read_table(b).cycles, 2);
 }
 
 TEST_F(Resume, RefusesAChangedConfigurationAndLeavesTheFileAlone) {

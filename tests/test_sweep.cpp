@@ -1,19 +1,29 @@
 // Parameter sweeps (host/sweep.hpp, `halite sweep`): design generators, sweep-file validation,
-// and an end-to-end sweep whose cases match single `halite run`s.
+// batching, the backend option, an end-to-end sweep whose cases match single `halite run`s, and
+// sweeps killed part-way that keep every finished case.
+#include <fcntl.h>
 #include <gtest/gtest.h>
+#include <signal.h>
 #include <stdlib.h>
 #include <sys/wait.h>
+#include <unistd.h>
 
 #include <algorithm>
+#include <chrono>
 #include <cmath>
+#include <cstdio>
 #include <cstdlib>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <map>
 #include <set>
 #include <sstream>
 #include <string>
+#include <thread>
 #include <vector>
 
+#include "host/aging_report.hpp"
 #include "host/result_writer.hpp"
 #include "host/sweep.hpp"
 
@@ -205,8 +215,9 @@ class SweepCli : public ::testing::Test {
     std::ofstream(dir_ / name) << text;
     return path(name);
   }
-  Outcome halite(const std::vector<std::string>& args) const {
-    std::string command = shell_quoted(HALITE_BINARY);
+  // `environment`: "NAME=value " assignments put before the command.
+  Outcome halite(const std::vector<std::string>& args, const std::string& environment = "") const {
+    std::string command = environment + shell_quoted(HALITE_BINARY);
     for (const std::string& arg : args) command += " " + shell_quoted(arg);
     command += " >/dev/null 2>" + shell_quoted(path("stderr")) + " </dev/null";
     const int status = std::system(command.c_str());
@@ -233,7 +244,7 @@ design: list
   EXPECT_NE(r.err.find("did you mean 'stack_pressure'"), std::string::npos) << r.err;
   EXPECT_FALSE(std::filesystem::exists(path("out.h5")));
 
-  // A value out of range is caught the same way; so is a bad sweep file and the CUDA backend.
+  // A value out of range is caught the same way; so is a missing sweep file.
   write("range.yaml",
         "factors:\n  - {key: cell.cathode.contact_fraction, values: [0.3, 7]}\ndesign: list\n");
   const Outcome range = halite({"sweep", path("range.yaml"), "-o", path("out.h5")});
@@ -242,9 +253,6 @@ design: list
       range.err.find("range.yaml:2:5: factor 'cell.cathode.contact_fraction' (case 1, value '7')"),
       std::string::npos)
       << range.err;
-  const Outcome cuda = halite({"sweep", path("range.yaml"), "--backend", "cuda"});
-  EXPECT_EQ(cuda.exit_code, 2);
-  EXPECT_NE(cuda.err.find("CUDA backend is not wired into sweeps yet"), std::string::npos);
   const Outcome missing = halite({"sweep", path("nope.yaml")});
   EXPECT_EQ(missing.exit_code, 2) << missing.err;
 }
@@ -322,6 +330,296 @@ TEST_F(SweepCli, ShippedExampleParsesAndResolves) {
   const auto cases = generate_cases(spec);
   EXPECT_EQ(cases.size(), 8u);
   EXPECT_EQ(resolve_cases(spec, cases).size(), 8u);
+}
+
+// ---- backends
+// ------------------------------------------------------------------------------------
+
+// Whether the halite binary was built with the CUDA backend (`halite --version` lists it).
+bool binary_has_cuda() {
+  std::string text;
+  if (FILE* pipe = ::popen((shell_quoted(HALITE_BINARY) + " --version").c_str(), "r")) {
+    char buffer[256];
+    while (std::fgets(buffer, sizeof buffer, pipe)) text += buffer;
+    ::pclose(pipe);
+  }
+  EXPECT_NE(text.find("backends: cpu"), std::string::npos) << text;
+  return text.find("cuda") != std::string::npos;
+}
+
+const char* kTwoCases = R"(factors:
+  - key: cell.mechanics.stack_pressure
+    values: [760 MPa, 300 MPa]
+design: list
+)";
+
+TEST_F(SweepCli, UnknownOrUnavailableBackendExitsTwoBeforeAnyFile) {
+  const std::string sweep = write("two.yaml", kTwoCases);
+  const Outcome unknown = halite({"sweep", sweep, "-o", path("foo.h5"), "--backend", "foo"});
+  EXPECT_EQ(unknown.exit_code, 2) << unknown.err;
+  EXPECT_NE(unknown.err.find("halite sweep: --backend foo: unknown backend 'foo' (allowed: cpu, "
+                             "cuda)"),
+            std::string::npos)
+      << unknown.err;
+  EXPECT_FALSE(std::filesystem::exists(path("foo.h5")));
+
+  if (binary_has_cuda()) GTEST_SKIP() << "this halite was built with CUDA";
+  const Outcome cuda = halite({"sweep", sweep, "-o", path("cuda.h5"), "--backend", "cuda"});
+  EXPECT_EQ(cuda.exit_code, 2) << cuda.err;
+  EXPECT_EQ(cuda.err.rfind("halite sweep: --backend cuda: ", 0), 0u) << cuda.err;
+  EXPECT_NE(cuda.err.find("built without CUDA"), std::string::npos) << cuda.err;
+  EXPECT_EQ(std::count(cuda.err.begin(), cuda.err.end(), '\n'), 1) << cuda.err;  // one line
+  EXPECT_FALSE(std::filesystem::exists(path("cuda.h5")));
+}
+
+TEST(SweepPlan, BatchSizeDefaultsDependOnTheBackend) {
+  const RunConfig reference = load_config("");
+  const std::vector<RunConfig> five(5, reference);
+  SweepOptions options;
+  EXPECT_EQ(plan_batches(five, options),
+            (std::vector<std::vector<int>>{{0}, {1}, {2}, {3}, {4}}));  // cpu: one case each
+  options.backend = Backend::kCuda;
+  EXPECT_EQ(plan_batches(five, options), (std::vector<std::vector<int>>{{0, 1, 2, 3, 4}}));
+  options.batch_size = 0;  // one batch per thread
+  options.threads = 2;
+  EXPECT_EQ(plan_batches(five, options), (std::vector<std::vector<int>>{{0, 1, 2}, {3, 4}}));
+  options.batch_size = 2;
+  EXPECT_EQ(plan_batches(five, options), (std::vector<std::vector<int>>{{0, 1}, {2, 3}, {4}}));
+
+  // Incompatible cases (another solver section) go to other batches, in case order.
+  std::vector<RunConfig> mixed = five;
+  for (int i : {1, 3}) mixed[i] = load_config("", {"solver.relative_tolerance=1e-7"});
+  options.batch_size = -1;
+  EXPECT_EQ(plan_batches(mixed, options), (std::vector<std::vector<int>>{{0, 2, 4}, {1, 3}}));
+
+  // The default cuda batch is capped: 8193 compatible cases make two batches.
+  RunConfig light = reference;
+  light.resolved_yaml.clear();  // (only compared between cases here; keeps the copies small)
+  const std::vector<RunConfig> many(kMaxCudaBatch + 1, light);
+  const auto batches = plan_batches(many, options);
+  ASSERT_EQ(batches.size(), 2u);
+  EXPECT_EQ(batches[0].size(), 4097u);
+  EXPECT_EQ(batches[1].size(), 4096u);
+  EXPECT_EQ(batches[1].front(), 4097);
+  EXPECT_EQ(batches[1].back(), kMaxCudaBatch);
+}
+
+// ---- results written batch by batch ------------------------------------------------------------
+
+// Every /cycles dataset of a result file, by name.
+std::map<std::string, ArrayData> cycle_table(const std::string& file) {
+  std::vector<std::string> names;
+  for (const auto& c : ResultWriter::builtin_columns()) names.push_back(c.name);
+  names.push_back("Step end times [s]");
+  for (const auto& c : aging_column_specs()) names.push_back(c.name);
+  std::map<std::string, ArrayData> table;
+  for (const auto& name : names) table[name] = read_array(file, "/cycles/" + name);
+  return table;
+}
+
+std::vector<double> row_of(const ArrayData& data, std::size_t row) {
+  const std::size_t width = data.values.size() / data.dims.at(0);
+  return {data.values.begin() + static_cast<std::ptrdiff_t>(row * width),
+          data.values.begin() + static_cast<std::ptrdiff_t>((row + 1) * width)};
+}
+
+// Bit for bit, NaN equal to NaN.
+bool identical(const std::vector<double>& a, const std::vector<double>& b) {
+  return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin(), [](double x, double y) {
+           return std::memcmp(&x, &y, sizeof x) == 0 || (std::isnan(x) && std::isnan(y));
+         });
+}
+
+// Checks the file of an interrupted sweep against the uninterrupted one: the cases marked
+// completed have every /cycles row of the reference, the others are "not run" with empty rows
+// (NaN, integer columns 0). Returns the number of completed cases.
+int expect_finished_cases_kept(const std::string& killed, const std::string& reference) {
+  const auto status = read_string_dataset(killed, "/cases/status");
+  const auto expected_status = read_string_dataset(reference, "/cases/status");
+  EXPECT_EQ(status.size(), expected_status.size());
+  EXPECT_EQ(read_string_dataset(killed, "/cells/status"), status);
+  EXPECT_EQ(read_numeric_attribute(killed, "/cycles", "cycles_written"),
+            read_numeric_attribute(reference, "/cycles", "cycles_written"));
+  EXPECT_EQ(read_array(killed, "/cases/index").values,
+            read_array(reference, "/cases/index").values);
+  const auto table = cycle_table(killed);
+  const auto expected = cycle_table(reference);
+  int completed = 0;
+  for (std::size_t i = 0; i < status.size() && i < expected_status.size(); ++i) {
+    if (status[i] == "completed") {
+      ++completed;
+      EXPECT_EQ(expected_status[i], "completed");
+      for (const auto& [name, data] : table)
+        EXPECT_TRUE(identical(row_of(data, i), row_of(expected.at(name), i)))
+            << "case " << i << ": " << name;
+    } else {
+      EXPECT_EQ(status[i], "not run") << "case " << i;
+      EXPECT_EQ(read_string_dataset(killed, "/cases/failure reason").at(i), "");
+      for (const auto& [name, data] : table) {
+        const auto row = row_of(data, i);
+        const bool integer = name == "Cycle number" || name == "Simulated" || name == "Failed" ||
+                             name == "IDA steps" || name == "Residual evaluations" ||
+                             name == "Jacobian evaluations" || name == "Nonlinear iterations" ||
+                             name == "Error test failures" ||
+                             name == "Nonlinear convergence failures";
+        for (double v : row) {
+          if (integer)
+            EXPECT_EQ(v, 0.0) << "case " << i << ": " << name;
+          else
+            EXPECT_TRUE(std::isnan(v)) << "case " << i << ": " << name << " = " << v;
+        }
+      }
+    }
+  }
+  return completed;
+}
+
+const char* kFiveCases = R"(name: five pressures
+factors:
+  - key: cell.mechanics.stack_pressure
+    values: [760 MPa, 300 MPa, 100 MPa, 500 MPa, 50 MPa]
+  - key: aging.rsp.rate_constant
+    values: [5.4e-7 1/s, 2e-6 1/s, 1e-6 1/s, 3e-6 1/s, 2e-5 1/s]
+design: list
+)";
+
+// The test hook ends the process like a crash right after the N-th batch is in the file.
+TEST_F(SweepCli, InterruptedSweepKeepsEveryFinishedCase) {
+  const std::string sweep = write("five.yaml", kFiveCases);
+  struct Variant {
+    std::string batch_size;
+    int abort_after, completed;
+  };
+  for (const Variant& v : {Variant{"1", 2, 2}, Variant{"2", 1, 2}, Variant{"2", 2, 4}}) {
+    SCOPED_TRACE("--batch-size " + v.batch_size + ", abort after " + std::to_string(v.abort_after));
+    const std::string reference = path("reference" + v.batch_size + ".h5");
+    if (!std::filesystem::exists(reference)) {
+      const Outcome r = halite({"sweep", sweep, "-o", reference, "--cycles", "3", "--threads", "2",
+                                "--batch-size", v.batch_size});
+      ASSERT_EQ(r.exit_code, 0) << r.err;
+    }
+    const std::string killed = path("killed.h5");
+    std::filesystem::remove(killed);
+    const Outcome k =
+        halite({"sweep", sweep, "-o", killed, "--cycles", "3", "--threads", "1", "--batch-size",
+                v.batch_size},
+               "HALITE_TEST_ABORT_AFTER_BATCHES=" + std::to_string(v.abort_after) + " ");
+    EXPECT_EQ(k.exit_code, 137) << k.err;
+    EXPECT_NE(k.err.find("HALITE_TEST_ABORT_AFTER_BATCHES"), std::string::npos) << k.err;
+    ASSERT_TRUE(std::filesystem::exists(killed));
+    EXPECT_EQ(expect_finished_cases_kept(killed, reference), v.completed);
+    // The /cases table and the provenance are complete from the start.
+    EXPECT_EQ(read_string_dataset(killed, "/cases/cell.mechanics.stack_pressure"),
+              (std::vector<std::string>{"760 MPa", "300 MPa", "100 MPa", "500 MPa", "50 MPa"}));
+    EXPECT_EQ(read_string_attribute(killed, "/", "sweep_yaml"), read_text(sweep));
+    EXPECT_EQ(read_string_attribute(killed, "/", "backend"), "cpu");
+  }
+}
+
+// A real SIGKILL, sent as soon as a reader sees two cases marked completed (so often while the
+// writer is still flushing): a completed case must have its rows on disk.
+TEST_F(SweepCli, SigkilledSweepKeepsEveryFinishedCase) {
+  std::string values_p, values_k;
+  for (int i = 0; i < 12; ++i) {
+    values_p += (i ? ", " : "") + std::to_string(100 + 50 * i) + " MPa";
+    values_k += (i ? ", " : "") + std::to_string(1 + i) + "e-6 1/s";
+  }
+  const std::string sweep = write("twelve.yaml",
+                                  "factors:\n  - key: cell.mechanics.stack_pressure\n"
+                                  "    values: [" +
+                                      values_p +
+                                      "]\n  - key: aging.rsp.rate_constant\n"
+                                      "    values: [" +
+                                      values_k + "]\ndesign: list\n");
+  const std::vector<std::string> args{"sweep", sweep, "--cycles", "8", "--no-skip", "-q"};
+  std::vector<std::string> reference_args = args;
+  reference_args.insert(reference_args.end(), {"-o", path("reference.h5"), "--threads", "2"});
+  const Outcome r = halite(reference_args);
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+
+  // Started, then killed once two cases are marked completed in the file.
+  const std::string killed = path("killed.h5");
+  std::vector<std::string> argv_strings{HALITE_BINARY};
+  argv_strings.insert(argv_strings.end(), args.begin(), args.end());
+  argv_strings.insert(argv_strings.end(), {"-o", killed, "--threads", "1"});
+  std::vector<char*> argv;
+  for (auto& a : argv_strings) argv.push_back(a.data());
+  argv.push_back(nullptr);
+  const pid_t pid = ::fork();
+  if (pid == 0) {
+    const int null = ::open("/dev/null", O_WRONLY);
+    ::dup2(null, 1);
+    ::dup2(null, 2);
+    ::execv(argv[0], argv.data());
+    ::_exit(127);
+  }
+  ASSERT_GT(pid, 0);
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(120);
+  int status = 0;
+  bool ended = false;
+  for (;;) {
+    if (::waitpid(pid, &status, WNOHANG) == pid) {
+      ended = true;
+      break;
+    }
+    try {
+      const auto cases = read_string_dataset(killed, "/cases/status");
+      if (std::count(cases.begin(), cases.end(), "completed") >= 2) break;
+    } catch (const std::exception&) {
+      // not created yet, or read in the middle of a write: try again
+    }
+    if (std::chrono::steady_clock::now() > deadline) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(2));
+  }
+  if (!ended) {
+    ::kill(pid, SIGKILL);
+    ::waitpid(pid, &status, 0);
+  }
+  ASSERT_FALSE(ended) << "the sweep ended before it could be killed";
+  ASSERT_TRUE(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL);
+  const int completed = expect_finished_cases_kept(killed, path("reference.h5"));
+  EXPECT_GE(completed, 2);
+  EXPECT_LT(completed, 12);
+}
+
+// Groups of compatible cases that interleave (rows of a batch not contiguous) and a batch
+// written in many blocks of cycles give the same file as one write per batch.
+TEST(SweepRun, BlocksOfCyclesAndInterleavedBatchesWriteTheSameRows) {
+  const SweepSpec spec = parse_sweep(R"(factors:
+  - key: cell.mechanics.stack_pressure
+    values: [760 MPa, 300 MPa, 100 MPa, 500 MPa]
+  - key: solver.relative_tolerance
+    values: [1e-6, 1e-7, 1e-6, 1e-7]
+design: list
+)");
+  const auto cases = generate_cases(spec);
+  const auto configs = resolve_cases(spec, cases);
+  std::string pattern = (std::filesystem::temp_directory_path() / "halite_sweep_XXXXXX").string();
+  const std::filesystem::path dir = ::mkdtemp(pattern.data());
+  SweepOptions options;
+  options.max_cycles = 3;
+  options.threads = 1;
+  options.batch_size = 0;  // one batch per group: {0, 2} and {1, 3}
+  options.quiet = true;
+  ASSERT_EQ(plan_batches(configs, options), (std::vector<std::vector<int>>{{0, 2}, {1, 3}}));
+  options.output = (dir / "whole.h5").string();
+  ASSERT_EQ(run_sweep(spec, cases, configs, options), 0);
+  options.output = (dir / "blocks.h5").string();
+  options.block_records = 2;  // one cycle of the two cases at a time
+  ASSERT_EQ(run_sweep(spec, cases, configs, options), 0);
+  const auto whole = cycle_table((dir / "whole.h5").string());
+  const auto blocks = cycle_table((dir / "blocks.h5").string());
+  for (const auto& [name, data] : whole) {
+    EXPECT_EQ(data.dims, blocks.at(name).dims) << name;
+    EXPECT_TRUE(identical(data.values, blocks.at(name).values)) << name;
+  }
+  const auto discharge =
+      read_cycle_column((dir / "whole.h5").string(), "Discharge capacity [mA.h.g-1]");
+  for (const auto& row : discharge)
+    for (double q : row) EXPECT_GT(q, 100.0);
+  EXPECT_EQ(read_string_dataset((dir / "blocks.h5").string(), "/cases/status"),
+            std::vector<std::string>(4, "completed"));
+  std::filesystem::remove_all(dir);
 }
 
 }  // namespace

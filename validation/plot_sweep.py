@@ -8,8 +8,9 @@ Retention of a case = discharge capacity at cycle N / discharge capacity at cycl
 to the last cycle in the file). Writes one PNG per factor, retention_<factor>.png, and prints
 its path. Numeric factors are plotted on their SI values (log axis when they span more than a
 decade and are positive), other factors by category. Failed cases (/cases/status == "failed")
-and cases without a finite retention at cycle N are drawn as red crosses at the bottom of the
-axis.
+and finished cases without a finite retention at cycle N are drawn as red crosses at the bottom
+of the axis. Cases of an interrupted sweep that have no results ("not run", or "running": written
+in part) are left out; the title counts them.
 """
 
 import argparse
@@ -63,8 +64,9 @@ def main(argv=None):
         sys.exit(f"--cycle {cycle}: the file has cycles 1 to {cycles}")
     with np.errstate(invalid="ignore", divide="ignore"):
         retention = discharge[:, cycle - 1] / discharge[:, 0]
-    failed = np.array([s == "failed" for s in status]) | ~np.isfinite(retention)
-    ok = ~failed
+    finished = np.array([s in ("completed", "failed") for s in status])
+    failed = finished & (np.array([s == "failed" for s in status]) | ~np.isfinite(retention))
+    ok = finished & ~failed
     floor = np.nanmin(retention[ok]) if ok.any() else 0.0
     bottom = floor - 0.05 * max(1e-3, (np.nanmax(retention[ok]) - floor) if ok.any() else 1.0)
 
@@ -91,8 +93,9 @@ def main(argv=None):
             ax.plot(x[failed], np.full(failed.sum(), 100 * bottom), "x", color="red",
                     markersize=9, label="failed")
         ax.set_ylabel(f"retention at cycle {cycle} [%]")
-        ax.set_title(f"{os.path.basename(args.result)} ({design}, {len(status)} cases)",
-                     fontsize=9)
+        unfinished = len(status) - int(finished.sum())
+        ax.set_title(f"{os.path.basename(args.result)} ({design}, {len(status)} cases"
+                     + (f", {unfinished} not finished" if unfinished else "") + ")", fontsize=9)
         ax.grid(alpha=0.3)
         ax.legend(fontsize=8)
         fig.tight_layout()
