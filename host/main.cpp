@@ -162,6 +162,14 @@ int run_cli(int argc, char** argv, std::vector<std::string>& sets) {
                    "into one batch per thread")
       ->type_name("N")
       ->check(CLI::NonNegativeNumber);
+  sweep
+      ->add_option_function<std::string>(
+          "--batch-order",
+          [&](const std::string& order) { sweep_options.similar_batches = order == "similar"; },
+          "Which cases share a batch: similar (default: neighbours in factor space, so a batch's "
+          "events and cycle-skipping jumps are alike) or design (in case order)")
+      ->type_name("ORDER")
+      ->check(CLI::IsMember({"similar", "design"}));
   sweep->add_flag("--no-skip", sweep_options.no_skip,
                   "Integrate every cycle (no adaptive cycle skipping)");
   sweep->add_flag("-q,--quiet", sweep_options.quiet, "No progress output");

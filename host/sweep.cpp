@@ -17,6 +17,7 @@
 #include <limits>
 #include <map>
 #include <mutex>
+#include <numeric>
 #include <optional>
 #include <random>
 #include <set>
@@ -735,8 +736,47 @@ class BatchWriter {
 
 }  // namespace
 
+std::vector<int> similarity_order(const std::vector<SweepCase>& cases, std::vector<int> members) {
+  const std::size_t m = members.size();
+  if (m < 3 || cases.empty()) return members;
+  const std::size_t dims = cases[static_cast<std::size_t>(members.front())].values.size();
+  if (dims == 0) return members;
+  // Rank of every member's value per factor, scaled to [0, 2^bits).
+  const int bits = static_cast<int>(std::min<std::size_t>(16, 63 / dims));
+  std::vector<std::uint64_t> code(m, 0);
+  std::vector<std::vector<std::uint64_t>> quantised(m, std::vector<std::uint64_t>(dims, 0));
+  for (std::size_t d = 0; d < dims; ++d) {
+    std::vector<std::size_t> by_value(m);
+    std::iota(by_value.begin(), by_value.end(), std::size_t{0});
+    auto value = [&](std::size_t i) -> const std::string& {
+      return cases[static_cast<std::size_t>(members[i])].values[d];
+    };
+    std::stable_sort(by_value.begin(), by_value.end(), [&](std::size_t a, std::size_t b) {
+      const double x = value_in_si(value(a)), y = value_in_si(value(b));
+      if (std::isfinite(x) && std::isfinite(y)) return x < y;
+      if (std::isfinite(x) != std::isfinite(y)) return std::isfinite(x);
+      return value(a) < value(b);
+    });
+    const double scale = double((std::uint64_t{1} << bits) - 1) / double(m - 1);
+    for (std::size_t r = 0; r < m; ++r)
+      quantised[by_value[r]][d] = static_cast<std::uint64_t>(std::llround(double(r) * scale));
+  }
+  for (std::size_t i = 0; i < m; ++i)  // interleave the bits, most significant first
+    for (int b = bits - 1; b >= 0; --b)
+      for (std::size_t d = 0; d < dims; ++d)
+        code[i] = (code[i] << 1) | ((quantised[i][d] >> b) & 1u);
+  std::vector<std::size_t> order(m);
+  std::iota(order.begin(), order.end(), std::size_t{0});
+  std::stable_sort(order.begin(), order.end(),
+                   [&](std::size_t a, std::size_t b) { return code[a] < code[b]; });
+  std::vector<int> out(m);
+  for (std::size_t i = 0; i < m; ++i) out[i] = members[order[i]];
+  return out;
+}
+
 std::vector<std::vector<int>> plan_batches(const std::vector<RunConfig>& configs,
-                                           const SweepOptions& options) {
+                                           const SweepOptions& options,
+                                           const std::vector<SweepCase>* cases) {
   const int n = static_cast<int>(configs.size());
   int threads =
       options.threads > 0 ? options.threads : static_cast<int>(std::thread::hardware_concurrency());
@@ -756,12 +796,22 @@ std::vector<std::vector<int>> plan_batches(const std::vector<RunConfig>& configs
   }
   // Split every group into `parts` batches of even size.
   std::vector<std::vector<int>> batches;
-  for (const auto& g : groups) {
+  for (auto g : groups) {
+    if (cases && options.similar_batches && cases->size() == configs.size())
+      g = similarity_order(*cases, std::move(g));
     const int size = static_cast<int>(g.size());
-    int batch_size = options.batch_size;
-    if (batch_size < 0) batch_size = options.backend == Backend::kCuda ? kMaxCudaBatch : 1;
-    const int parts =
-        batch_size > 0 ? (size + batch_size - 1) / batch_size : std::min(threads, size);
+    int parts = 1;
+    if (options.batch_size > 0) {
+      parts = (size + options.batch_size - 1) / options.batch_size;
+    } else if (options.batch_size == 0) {
+      parts = std::min(threads, size);
+    } else if (options.backend == Backend::kCuda) {
+      parts = std::max((size + kMaxCudaBatch - 1) / kMaxCudaBatch,
+                       std::min(threads, size / kMinCudaGroup));
+    } else {
+      parts = size;  // cpu: one case per batch
+    }
+    parts = std::max(1, parts);
     for (int p = 0, begin = 0; p < parts; ++p) {
       const int end = begin + size / parts + (p < size % parts ? 1 : 0);
       batches.emplace_back(g.begin() + begin, g.begin() + end);
@@ -792,7 +842,7 @@ int run_sweep(const SweepSpec& spec, const std::vector<SweepCase>& cases,
 
   std::vector<Batch> batches;
   std::size_t largest = 1;
-  for (auto& cases_of_batch : plan_batches(configs, options)) {
+  for (auto& cases_of_batch : plan_batches(configs, options, &cases)) {
     largest = std::max(largest, cases_of_batch.size());
     batches.emplace_back().cases = std::move(cases_of_batch);
   }

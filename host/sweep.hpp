@@ -92,6 +92,9 @@ double value_in_si(const std::string& value);
 
 // The largest batch the cuda backend gets by default.
 inline constexpr int kMaxCudaBatch = 8192;
+// The smallest group the cuda backend splits a large sweep into by default (narrower batches
+// leave most of the GPU idle in each kernel).
+inline constexpr int kMinCudaGroup = 256;
 
 struct SweepOptions {
   std::string output = "halite_sweep.h5";
@@ -103,7 +106,15 @@ struct SweepOptions {
   //   decisions and equals a single run, and the thread pool uses all cores. CUDA: all compatible
   //   cases in one batch, at most kMaxCudaBatch per batch (the GPU wants large batches).
   // 0: split every group of compatible cases into `threads` batches.
+  // CUDA default in detail: ceil(n / kMaxCudaBatch) batches, or more, up to one per thread, as
+  // long as each keeps at least kMinCudaGroup cases (several IDA instances on their own streams
+  // and host threads; each holds similar cases, see similar_batches).
   int batch_size = -1;
+  // Order the cases of each compatible group along a Z-order (Morton) curve of their factor
+  // values (rank-normalised per factor) before cutting batches, so that a batch holds
+  // neighbouring designs: similar event times within a protocol step (fewer IDA steps for the
+  // batch) and similar aging (longer common cycle-skipping jumps). false: design order.
+  bool similar_batches = true;
   bool no_skip = false;
   double skip_tolerance = 2e-4;
   int retries = 2;
@@ -115,12 +126,17 @@ struct SweepOptions {
   int block_records = 65536;
 };
 
-// The batches of a sweep, as case indices (ascending within a batch): cases that can share one
-// Cycler (same mesh, particle classes, solver section and protocol) are grouped in case order,
-// and every group is split into batches of options.batch_size cases (see SweepOptions), as even
-// as possible. Depends only on the configurations and the options.
+// The batches of a sweep, as case indices: cases that can share one Cycler (same mesh, particle
+// classes, solver section and protocol) are grouped in case order, ordered by similarity when
+// `cases` is given and options.similar_batches is set (otherwise in case order), and every group
+// is split into batches of options.batch_size cases (see SweepOptions), as even as possible.
+// Depends only on the configurations, the cases' factor values and the options.
 std::vector<std::vector<int>> plan_batches(const std::vector<RunConfig>& configs,
-                                           const SweepOptions& options);
+                                           const SweepOptions& options,
+                                           const std::vector<SweepCase>* cases = nullptr);
+// The order of `members` (case indices) along a Z-order curve of the cases' rank-normalised
+// factor values (numbers by value in SI, other values as text).
+std::vector<int> similarity_order(const std::vector<SweepCase>& cases, std::vector<int> members);
 
 // Runs all cases and writes SweepOptions::output: the file, with its /cases table and every case
 // "not run", is created first; each batch's rows and statuses are written and flushed (fsync)

@@ -404,6 +404,63 @@ TEST(SweepPlan, BatchSizeDefaultsDependOnTheBackend) {
   EXPECT_EQ(batches[1].back(), kMaxCudaBatch);
 }
 
+// Batches hold neighbouring designs: a 4 x 4 full factorial in design order (first factor
+// slowest) cut into batches of 4 gives rows (the second factor spans its whole range in every
+// batch); in similarity order every batch is a 2 x 2 block of neighbours.
+TEST(SweepPlan, SimilarCasesShareABatch) {
+  RunConfig light = load_config("");
+  light.resolved_yaml.clear();
+  const std::vector<RunConfig> configs(16, light);
+  std::vector<SweepCase> cases;
+  const std::vector<std::string> pressures = {"50 MPa", "200 MPa", "400 MPa", "760 MPa"};
+  const std::vector<std::string> rates = {"2e-7 1/s", "4e-7 1/s", "8e-7 1/s", "1.5e-6 1/s"};
+  for (int i = 0; i < 4; ++i)
+    for (int j = 0; j < 4; ++j) {
+      SweepCase c;
+      c.index = static_cast<int>(cases.size());
+      c.values = {pressures[i], rates[j]};
+      cases.push_back(c);
+    }
+  auto spans = [&](const std::vector<int>& batch) {  // index range of each factor in a batch
+    int lo_i = 4, hi_i = -1, lo_j = 4, hi_j = -1;
+    for (int k : batch) {
+      lo_i = std::min(lo_i, k / 4), hi_i = std::max(hi_i, k / 4);
+      lo_j = std::min(lo_j, k % 4), hi_j = std::max(hi_j, k % 4);
+    }
+    return std::pair{hi_i - lo_i, hi_j - lo_j};
+  };
+  SweepOptions options;
+  options.batch_size = 4;
+  options.similar_batches = false;
+  for (const auto& batch : plan_batches(configs, options, &cases))
+    EXPECT_EQ(spans(batch), (std::pair{0, 3}));
+  options.similar_batches = true;
+  const auto similar = plan_batches(configs, options, &cases);
+  ASSERT_EQ(similar.size(), 4u);
+  std::vector<int> all;
+  for (const auto& batch : similar) {
+    EXPECT_EQ(spans(batch), (std::pair{1, 1})) << "a batch is not a 2 x 2 block";
+    all.insert(all.end(), batch.begin(), batch.end());
+  }
+  std::sort(all.begin(), all.end());
+  for (int k = 0; k < 16; ++k) EXPECT_EQ(all[k], k);  // every case exactly once
+}
+
+// The cuda default splits a large group into one batch per thread, each of at least
+// kMinCudaGroup cases, and never more than kMaxCudaBatch per batch.
+TEST(SweepPlan, CudaDefaultGroupsLargeSweepsOverThreads) {
+  RunConfig light = load_config("");
+  light.resolved_yaml.clear();
+  SweepOptions options;
+  options.backend = Backend::kCuda;
+  options.threads = 16;
+  EXPECT_EQ(plan_batches(std::vector<RunConfig>(256, light), options).size(), 1u);
+  EXPECT_EQ(plan_batches(std::vector<RunConfig>(4 * kMinCudaGroup, light), options).size(), 4u);
+  EXPECT_EQ(plan_batches(std::vector<RunConfig>(8192, light), options).size(), 16u);
+  options.threads = 1;
+  EXPECT_EQ(plan_batches(std::vector<RunConfig>(8193, light), options).size(), 2u);
+}
+
 // ---- results written batch by batch ------------------------------------------------------------
 
 // Every /cycles dataset of a result file, by name.
