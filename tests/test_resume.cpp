@@ -21,6 +21,7 @@
 #include <vector>
 
 #include "host/checkpoint.hpp"
+#include "tests/spawn.hpp"
 #include "host/config.hpp"
 #include "host/cycler.hpp"
 #include "host/result_writer.hpp"
@@ -138,17 +139,7 @@ class Resume : public ::testing::Test {
                     int delay_ms) const {
     std::vector<std::string> argv_strings{HALITE_BINARY};
     argv_strings.insert(argv_strings.end(), args.begin(), args.end());
-    std::vector<char*> argv;
-    for (auto& a : argv_strings) argv.push_back(a.data());
-    argv.push_back(nullptr);
-    const pid_t pid = ::fork();
-    if (pid == 0) {
-      const int null = ::open("/dev/null", O_WRONLY);
-      ::dup2(null, 1);
-      ::dup2(null, 2);
-      ::execv(argv[0], argv.data());
-      ::_exit(127);
-    }
+    const pid_t pid = halite::testing::spawn_silently(argv_strings);
     EXPECT_GT(pid, 0);
     const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(60);
     int status = 0;

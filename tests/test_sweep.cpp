@@ -24,6 +24,7 @@
 #include <vector>
 
 #include "host/aging_report.hpp"
+#include "tests/spawn.hpp"
 #include "host/result_writer.hpp"
 #include "host/sweep.hpp"
 
@@ -599,17 +600,7 @@ TEST_F(SweepCli, SigkilledSweepKeepsEveryFinishedCase) {
   std::vector<std::string> argv_strings{HALITE_BINARY};
   argv_strings.insert(argv_strings.end(), args.begin(), args.end());
   argv_strings.insert(argv_strings.end(), {"-o", killed, "--threads", "1"});
-  std::vector<char*> argv;
-  for (auto& a : argv_strings) argv.push_back(a.data());
-  argv.push_back(nullptr);
-  const pid_t pid = ::fork();
-  if (pid == 0) {
-    const int null = ::open("/dev/null", O_WRONLY);
-    ::dup2(null, 1);
-    ::dup2(null, 2);
-    ::execv(argv[0], argv.data());
-    ::_exit(127);
-  }
+  const pid_t pid = halite::testing::spawn_silently(argv_strings);
   ASSERT_GT(pid, 0);
   const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(120);
   int status = 0;
