@@ -17,6 +17,10 @@
 # cells) give the benchmark a budget 30 s under BENCH_TIMEOUT: it starts nothing after that and
 # cuts timed cycles to fit, so its summary is printed even if the GPU is slower than expected.
 # Tests and benchmark together take at most TEST_TIMEOUT + BENCH_TIMEOUT (9 minutes by default).
+# SWEEP=1 adds a third part after the benchmark: `halite sweep` of configs/sweep_lhs256.yaml on the
+# GPU (carry build-cuda/halite too), SWEEP_TIMEOUT s (default 300), writing $OUT/lhs256_gpu.h5;
+# compare it here with the CPU run: python3 validation/compare_sweeps.py lhs256_cpu.h5 \
+# <files_at>/lhs256_gpu.h5 (docs/performance.md, "Sweeps").
 # Exit status: 0 if the tests passed (or skipped) and the benchmark ran; 1 otherwise.
 set -u
 
@@ -78,6 +82,27 @@ bench_s=$(($(date +%s) - t0))
 sed -n '1,/^## summary/p' "$LOG_DIR/bench_gpu.log" | grep -v '^## summary'
 [[ $bench_rc -eq 124 ]] && say "benchmark TIMED OUT after ${BENCH_TIMEOUT}s (rows above are complete)"
 
+# --- optional: the 256-case sweep on the GPU -----------------------------------------------------
+sweep_status="skipped"
+sweep_detail="SWEEP=1 to run it"
+if [[ "${SWEEP:-0}" == "1" ]]; then
+  SWEEP_TIMEOUT=${SWEEP_TIMEOUT:-300}
+  if [[ -x "$BUILD_DIR/halite" ]]; then
+    say "running halite sweep configs/sweep_lhs256.yaml --backend cuda (timeout ${SWEEP_TIMEOUT}s)"
+    t0=$(date +%s)
+    timeout "$SWEEP_TIMEOUT" "$BUILD_DIR/halite" sweep configs/sweep_lhs256.yaml --cycles 4000 \
+      --backend cuda -o "$LOG_DIR/lhs256_gpu.h5" --overwrite >"$LOG_DIR/sweep_gpu.log" 2>&1
+    sweep_rc=$?
+    sweep_s=$(($(date +%s) - t0))
+    tail -n 3 "$LOG_DIR/sweep_gpu.log"
+    sweep_status=$([[ $sweep_rc -eq 0 ]] && echo RAN || echo FAIL)
+    sweep_detail="${sweep_s}s (rc $sweep_rc), $LOG_DIR/lhs256_gpu.h5 (an interrupted sweep keeps its finished cases)"
+  else
+    sweep_status="FAIL"
+    sweep_detail="no $BUILD_DIR/halite: carry it"
+  fi
+fi
+
 # --- short table last ---------------------------------------------------------------------------
 echo
 echo "== gpu_check summary =="
@@ -86,6 +111,7 @@ printf '%-10s %-8s %s\n' "tests" "$([[ $test_rc -eq 0 ]] && echo PASS || echo FA
   "$passed passed, $failed failed, $skipped skipped, ${test_s}s (rc $test_rc)"
 printf '%-10s %-8s %s\n' "benchmark" "$([[ $bench_rc -eq 0 ]] && echo RAN || echo FAIL)" \
   "${bench_s}s (rc $bench_rc), full log $LOG_DIR/bench_gpu.log"
+printf '%-10s %-8s %s\n' "sweep" "$sweep_status" "$sweep_detail"
 sed -n '/^## summary/,$p' "$LOG_DIR/bench_gpu.log"
 
 [[ $test_rc -eq 0 && $bench_rc -eq 0 ]]
