@@ -815,6 +815,7 @@ std::vector<std::vector<int>> plan_batches(const std::vector<RunConfig>& configs
     for (int p = 0, begin = 0; p < parts; ++p) {
       const int end = begin + size / parts + (p < size % parts ? 1 : 0);
       batches.emplace_back(g.begin() + begin, g.begin() + end);
+      std::sort(batches.back().begin(), batches.back().end());  // rows ascending in the file
       begin = end;
     }
   }

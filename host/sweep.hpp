@@ -126,7 +126,7 @@ struct SweepOptions {
   int block_records = 65536;
 };
 
-// The batches of a sweep, as case indices: cases that can share one Cycler (same mesh, particle
+// The batches of a sweep, as case indices (ascending within a batch): cases that can share one Cycler (same mesh, particle
 // classes, solver section and protocol) are grouped in case order, ordered by similarity when
 // `cases` is given and options.similar_batches is set (otherwise in case order), and every group
 // is split into batches of options.batch_size cases (see SweepOptions), as even as possible.

@@ -325,6 +325,33 @@ design: list
   EXPECT_NE(again.err.find("sweep1.h5"), std::string::npos) << again.err;
 }
 
+// Similarity order puts cases 1 and 3 (300, 350 MPa) and 0 and 2 (700, 760 MPa) together: batches
+// whose rows are not contiguous in the file. Each case's results do not depend on its partner.
+TEST_F(SweepCli, SimilarBatchesOfScatteredCasesMatchDesignOrder) {
+  const std::string sweep = write("four.yaml", R"(factors:
+  - key: cell.mechanics.stack_pressure
+    values: [760 MPa, 300 MPa, 700 MPa, 350 MPa]
+design: list
+)");
+  std::map<std::string, std::vector<std::vector<double>>> discharge;
+  for (const std::string order : {"similar", "design"}) {
+    const std::string out = path(order + ".h5");
+    const Outcome r = halite({"sweep", sweep, "-o", out, "--cycles", "2", "--batch-size", "2",
+                              "--batch-order", order, "-q"});
+    ASSERT_EQ(r.exit_code, 0) << r.err;
+    EXPECT_EQ(read_string_dataset(out, "/cases/status"),
+              std::vector<std::string>(4, "completed"));
+    discharge[order] = read_cycle_column(out, "Discharge capacity [mA.h.g-1]");
+  }
+  for (int i = 0; i < 4; ++i)
+    for (int c = 0; c < 2; ++c)
+      EXPECT_NEAR(discharge["similar"][i][c], discharge["design"][i][c],
+                  1e-4 * discharge["design"][i][c])
+          << "case " << i << " cycle " << c + 1;
+  const Outcome bad = halite({"sweep", sweep, "-o", path("bad.h5"), "--batch-order", "random"});
+  EXPECT_EQ(bad.exit_code, 2) << bad.err;
+}
+
 TEST_F(SweepCli, ShippedExampleParsesAndResolves) {
   const SweepSpec spec = load_sweep(std::string(HALITE_SOURCE_DIR) + "/configs/sweep_example.yaml");
   EXPECT_EQ(spec.design, SweepDesign::kLatinHypercube);
