@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <deque>
 #include <limits>
 #include <stdexcept>
 
@@ -103,7 +104,8 @@ std::vector<StepOutcome> Cycler::run_step(const Step& step, int step_index,
   std::vector<models::CellControl> previous(b);
   std::vector<double> previous_voltage, previous_current, observed_voltage, observed_current;
   integrator_->terminal_observables(&previous_voltage, &previous_current);
-  for (int c = 0; c < b; ++c) previous[c] = {models::ControlMode::kCurrent, previous_current[c], 0.0};
+  for (int c = 0; c < b; ++c)
+    previous[c] = {models::ControlMode::kCurrent, previous_current[c], 0.0};
 
   // Controls of every cell for this step.
   for (int c = 0; c < b; ++c) {
@@ -128,9 +130,15 @@ std::vector<StepOutcome> Cycler::run_step(const Step& step, int step_index,
   model_->thaw_all();
 
   // Start of the step: Q and E count from zero; the current guess follows the new control.
+  // Parked cells (ahead of the batch after their own jumps, see run()) sit the cycle out:
+  // frozen where they stand.
   double* y = integrator_->y();
   for (int c = 0; c < b; ++c) {
     double* yc = y + std::size_t(c) * L.size();
+    if (is_parked(c)) {
+      if (!model_->failed(c)) model_->freeze(c, yc);
+      continue;
+    }
     yc[L.charge()] = 0.0;
     yc[L.energy()] = 0.0;
     if (model_->control(c).mode == models::ControlMode::kCurrent)
@@ -224,8 +232,9 @@ std::vector<StepOutcome> Cycler::run_step(const Step& step, int step_index,
     integrator_->terminal_observables(&observed_voltage, &observed_current);
     for (int c = 0; c < b; ++c) {
       if (model_->frozen(c)) continue;
-      (*curves)[c].points.push_back({clock_[c] + (t - t0), observed_voltage[c] + reference_offset(c),
-                                     observed_current[c], step_index});
+      (*curves)[c].points.push_back({clock_[c] + (t - t0),
+                                     observed_voltage[c] + reference_offset(c), observed_current[c],
+                                     step_index});
     }
   };
 
@@ -240,9 +249,13 @@ std::vector<StepOutcome> Cycler::run_step(const Step& step, int step_index,
     model_->freeze(c, yc);
   };
 
-  // Cells that failed earlier in the run do not take part.
-  for (int c = 0; c < b; ++c)
-    if (model_->failed(c)) outcome[c].ended_by = "failed";
+  // Cells that failed earlier in the run do not take part, nor do parked cells.
+  for (int c = 0; c < b; ++c) {
+    if (model_->failed(c))
+      outcome[c].ended_by = "failed";
+    else if (is_parked(c))
+      outcome[c].ended_by = "parked";
+  }
 
   restart(t0);
   // Decide voltage directions and end cells whose condition already holds at the start.
@@ -395,7 +408,7 @@ std::vector<CycleRecord> Cycler::integrate_cycle(const Block& block, int cycle,
     r.aging = aging_summary(*model_, c, integrator_->cell_state(c), max_hoop_[c]);
     const double layered = r.aging[2];  // "Mean layered fraction"
     const double dead = dead_lithium(*model_, c);
-    if (!loss_reference_set_[c]) {
+    if (!loss_reference_set_[c] && !is_parked(c)) {
       loss_reference_[c] = {r.discharge_capacity, layered, dead};
       loss_reference_set_[c] = true;
     }
@@ -413,8 +426,10 @@ std::vector<CycleRecord> Cycler::integrate_cycle(const Block& block, int cycle,
 // states), drifts by dS per cycle. From three consecutive integrated cycles the controller knows
 // dS and its change d2S; extrapolating k cycles linearly errs by about k(k+1)/2 |d2S|, which it
 // keeps below the tolerance in a weighted max norm. Jumps never cross a block boundary, a cycle
-// whose curve is stored, or the last cycles of a block; every cell chooses its own jump and the
-// batch takes the smallest. Skipped cycles are reported by interpolation with Simulated = 0.
+// whose curve is stored, or the last cycles of a block. Every cell of a batch jumps on its own
+// (Cycler::run keeps a position per cell within a block; a cell far ahead sits cycles out), so a
+// batch integrates about as many cycles as its most demanding cell and each cell's table is the
+// one it gets alone. Skipped cycles are reported by interpolation with Simulated = 0.
 
 std::vector<double> Cycler::slow_state(int cell) const {
   const auto& L = model_->layout();
@@ -644,11 +659,18 @@ void Cycler::run(int max_cycles,
     }
   };
 
+  // Within a block every cell keeps its own position (repetitions done, integrated or skipped)
+  // and makes its own jumps: a batch integrates a cycle for the cells that are not ahead, and a
+  // cell more than kLead repetitions ahead of the slowest one sits the cycle out (parked). Rows
+  // are handed to on_cycle in cycle order once every cell has its record for the cycle.
+  parked_.assign(b, 0);
+  const int lead = skipping.max_jump + 2;
   for (int bi = start.block; bi < blocks; ++bi) {
     const auto& block = protocol_.blocks[bi];
     int rep = 0;
     // Resuming after a finished cycle of this block: the skipping controller's memory comes
-    // from the restored state, and the loop enters at the jump decision that followed that cycle.
+    // from the restored state, and the loop enters at the jump decisions that followed that
+    // cycle.
     bool at_boundary = false;
     if (control.start && bi == start.block && start.repetition > 0) {
       rep = start.repetition;
@@ -658,160 +680,214 @@ void Cycler::run(int max_cycles,
       // history of the slow state at the starts of consecutive integrated cycles of this block
       skip_history_.assign(b, {});
     }
+    if (last_records_.size() != std::size_t(b)) last_records_.assign(b, {});
     auto& history = skip_history_;
-    std::vector<CycleRecord> before_jump;  // last integrated records before pending skips
-    int pending_skipped = 0;               // skipped cycles whose records wait for the next one
-    int first_pending = 0;
-    for (; rep < block.repeat;) {
-      if (!at_boundary) {
-        if (max_cycles > 0 && cycle >= max_cycles) return;
-        const CycleCursor here{bi, rep, cycle};
-        ++cycle;
-        for (int c = 0; c < b; ++c) {
-          history[c].push_back(slow_state(c));
-          // the controller looks at the last three starts only (plus the anchor a jump left,
-          // see below): bounded memory
-          const bool anchored = history[c].front().size() == history[c].back().size() + 1;
-          if (history[c].size() > (anchored ? 4u : 3u))
-            history[c].erase(history[c].begin() + (anchored ? 1 : 0));
-        }
-        const bool curves_wanted = want_curve && want_curve(cycle);
-        std::vector<Curve> curves(b);
-        for (auto& cv : curves) cv.cycle = cycle;
-        auto records =
-            integrate_with_retries(block, cycle, curves_wanted ? &curves : nullptr, here);
-        ++integrated_cycles_;
-        ++rep;
-        // the records of skipped cycles, interpolated between the cycles around the jump
-        for (int j = 0; j < pending_skipped; ++j) {
-          std::vector<CycleRecord> skipped(b);
-          const double w = double(j + 1) / (pending_skipped + 1);
-          for (int c = 0; c < b; ++c)
-            skipped[c] = interpolate_record(before_jump[c], records[c], w, first_pending + j);
-          on_cycle(skipped);
-        }
-        pending_skipped = 0;
-        on_cycle(records);
-        if (curves_wanted && on_curve)
-          for (int c = 0; c < b; ++c) on_curve(c, curves[c]);
-        last_records_ = std::move(records);
-        bool any_alive = false;
-        for (int c = 0; c < b; ++c) any_alive = any_alive || !model_->failed(c);
-        if (!any_alive) return;  // every cell has failed: nothing left to integrate
-        if (control.on_boundary) {
-          CycleBoundary boundary;
-          boundary.cursor = {bi, rep, cycle};
-          boundary.end_of_block = rep == block.repeat;
-          boundary.end_of_run =
-              (max_cycles > 0 && cycle >= max_cycles) || (bi == last_block && rep == block.repeat);
-          control.on_boundary(boundary);
-        }
-      }
-      at_boundary = false;
-      const auto& records = last_records_;
+    const int block_first = cycle - rep;  // cycles before this block
+    // repetitions a cell may reach in this block
+    const int limit = max_cycles > 0 ? std::min(block.repeat, std::max(0, max_cycles - block_first))
+                                     : block.repeat;
+    std::vector<int> pos(b, rep);             // repetitions done per cell (integrated or skipped)
+    int emitted = rep;                        // repetitions handed to on_cycle (all cells)
+    std::vector<int> pending(b, 0);           // skipped cycles whose records wait for the landing
+    std::vector<CycleRecord> before_jump(b);  // each cell's last record before its jump
+    std::vector<std::deque<CycleRecord>> ready(b);  // records not yet handed out, in order
 
+    // One cell's jump decision after it integrated a cycle (or at a resumed boundary).
+    const auto anchored = [](const std::vector<std::vector<double>>& h) {
+      return !h.empty() && h.front().size() == h.back().size() + 1;
+    };
+    auto decide_jump = [&](int c) {
+      auto& h = history[c];
+      if (!skipping.enabled || model_->failed(c) || h.size() < 3) return;
+      const int cycle_c = block_first + pos[c];  // the cell's last finished cycle
+      // Largest jump within the block, before any stored curve, leaving the final cycles.
+      int jump = std::min(skipping.max_jump, block.repeat - pos[c] - skipping.final_cycles);
+      if (max_cycles > 0) jump = std::min(jump, max_cycles - cycle_c - 1);
+      for (int k = 1; k <= jump; ++k)
+        if (want_curve && want_curve(cycle_c + k)) {
+          jump = k - 1;
+          break;
+        }
       // After a jump the history starts with an anchor (one element longer than a state): the
       // drift before the jump and the number of cycles between that drift and the one measured
       // on the second cycle after the landing. The change of drift over that long baseline
       // estimates the curvature with far less noise than three consecutive cycles.
-      const auto anchored = [](const std::vector<std::vector<double>>& h) {
-        return !h.empty() && h.front().size() == h.back().size() + 1;
+      const auto now = slow_state(c);
+      const auto& s1 = h[h.size() - 1];  // start of this cycle
+      const auto& s0 = h[h.size() - 2];  // start of the one before
+      const bool long_baseline = anchored(h);
+      const std::vector<double>* anchor = long_baseline ? &h.front() : nullptr;
+      const double baseline = long_baseline ? anchor->back() : 1.0;
+      const auto curvature = [&](std::size_t i) {
+        const double short_d2 = (now[i] - s1[i]) - (s1[i] - s0[i]);
+        if (!long_baseline) return short_d2;
+        return ((now[i] - s1[i]) - (*anchor)[i]) / baseline;
       };
-      if (!skipping.enabled || history[0].size() < 3) continue;
-      // Largest jump every cell accepts, within the block, before any stored curve.
-      const int remaining = block.repeat - rep;
-      int jump = std::min(skipping.max_jump, remaining - skipping.final_cycles);
-      if (max_cycles > 0) jump = std::min(jump, max_cycles - cycle - 1);
-      for (int k = 1; k <= jump; ++k)
-        if (want_curve && want_curve(cycle + k)) {
-          jump = k - 1;
-          break;
+      const auto scale = slow_state_scale(c);
+      double second = 0.0;
+      std::vector<double> drift(now.size());
+      for (std::size_t i = 0; i < now.size(); ++i) {
+        drift[i] = now[i] - s1[i];
+        // The Li held in the RSP is slaved to the layered phase (the exchange relaxes it
+        // within a step) and alternates from cycle to cycle: extrapolate its two-cycle mean
+        // drift and leave it out of the error estimate.
+        if (i < now.size() - 1 && i % 7 == 1) {
+          drift[i] = 0.5 * (now[i] - s0[i]);
+          continue;
         }
-      std::vector<std::vector<double>> drift(b);
-      for (int c = 0; c < b; ++c) {  // every cell: its drift also feeds the anchor below
-        if (model_->failed(c)) continue;
-        const auto now = slow_state(c);
-        const auto& h = history[c];
-        const auto& s1 = h[h.size() - 1];  // start of this cycle
-        const auto& s0 = h[h.size() - 2];  // start of the one before
-        const bool long_baseline = anchored(h);
-        const std::vector<double>* anchor = long_baseline ? &h.front() : nullptr;
-        const double baseline = long_baseline ? anchor->back() : 1.0;
-        const auto curvature = [&](std::size_t i) {
-          const double short_d2 = (now[i] - s1[i]) - (s1[i] - s0[i]);
-          if (!long_baseline) return short_d2;
-          return ((now[i] - s1[i]) - (*anchor)[i]) / baseline;
-        };
-        const auto scale = slow_state_scale(c);
-        double second = 0.0;
-        drift[c].resize(now.size());
-        for (std::size_t i = 0; i < now.size(); ++i) {
-          drift[c][i] = now[i] - s1[i];
-          // The Li held in the RSP is slaved to the layered phase (the exchange relaxes it
-          // within a step) and alternates from cycle to cycle: extrapolate its two-cycle mean
-          // drift and leave it out of the error estimate.
-          if (i < now.size() - 1 && i % 7 == 1) {
-            drift[c][i] = 0.5 * (now[i] - s0[i]);
-            continue;
-          }
-          // Oxygen released and the transition layer follow the RSP fraction one to one
-          // (dn_O ∝ df, dδ ∝ dn_O): their error is the RSP fraction's, which is estimated.
-          if (i + 1 < now.size() && (i % 7 == 5 || i % 7 == 6)) continue;
-          // The total Li is not extrapolated (see set_slow_state): the shell stoichiometries at
-          // a cycle start are set by the previous discharge's kinetics, not by the inventory.
-          if (i + 1 == now.size()) {
-            drift[c][i] = 0.5 * (now[i] - s0[i]);
-            continue;
-          }
-          second = std::max(second, std::fabs(curvature(i)) / scale[i]);
-          // and stay where a linear extrapolation is credible: no state moves by more than
-          // 50x the tolerance in one jump
-          const double cap = 50.0 * skipping.tolerance * scale[i] / std::fabs(drift[c][i]);
-          if (i + 1 < now.size() && cap < jump) jump = static_cast<int>(cap);
+        // Oxygen released and the transition layer follow the RSP fraction one to one
+        // (dn_O ∝ df, dδ ∝ dn_O): their error is the RSP fraction's, which is estimated.
+        if (i + 1 < now.size() && (i % 7 == 5 || i % 7 == 6)) continue;
+        // The total Li is not extrapolated (see set_slow_state): the shell stoichiometries at
+        // a cycle start are set by the previous discharge's kinetics, not by the inventory.
+        if (i + 1 == now.size()) {
+          drift[i] = 0.5 * (now[i] - s0[i]);
+          continue;
         }
-        // k (k + 1) / 2 * second <= tolerance
-        const double k_allowed =
-            second > 0.0
-                ? std::floor(0.5 * (std::sqrt(1.0 + 8.0 * skipping.tolerance / second) - 1.0))
-                : double(jump);
-        jump = std::min(jump, static_cast<int>(std::max(0.0, k_allowed)));
+        second = std::max(second, std::fabs(curvature(i)) / scale[i]);
+        // and stay where a linear extrapolation is credible: no state moves by more than
+        // 50x the tolerance in one jump
+        const double cap = 50.0 * skipping.tolerance * scale[i] / std::fabs(drift[i]);
+        if (i + 1 < now.size() && cap < jump) jump = static_cast<int>(cap);
       }
+      // k (k + 1) / 2 * second <= tolerance
+      const double k_allowed =
+          second > 0.0
+              ? std::floor(0.5 * (std::sqrt(1.0 + 8.0 * skipping.tolerance / second) - 1.0))
+              : double(jump);
+      jump = std::min(jump, static_cast<int>(std::max(0.0, k_allowed)));
       if (jump < 2) {
         // No jump this cycle. Keep (or start) an anchor so that the next estimate compares the
         // drift over a baseline one cycle longer: per-cycle increments carry integration noise
         // (a crack's Paris-law increment goes with a power of the stress), which a baseline of
         // one cycle cannot tell from curvature.
+        if (anchored(h)) {
+          h.front().back() += 1.0;
+        } else {
+          std::vector<double> a = drift;
+          a.push_back(1.0);
+          h.insert(h.begin(), std::move(a));
+        }
+        return;
+      }
+      // Jump: extrapolate the cell's slow state; its clock advances with it.
+      auto state = slow_state(c);
+      for (std::size_t i = 0; i < state.size(); ++i) state[i] += jump * drift[i];
+      set_slow_state(c, state);
+      clock_[c] += jump * last_records_[c].duration;
+      std::vector<double> a = drift;
+      a.push_back(jump + 2.0);
+      h.assign(1, std::move(a));
+      before_jump[c] = last_records_[c];
+      pending[c] = jump;
+      pos[c] += jump;
+    };
+
+    // Hands out every row that all cells have (failed cells repeat their last record).
+    auto emit_rows = [&] {
+      for (;;) {
+        const int k = emitted + 1;
+        const int cycle_k = block_first + k;
+        bool complete = true, any_real = false;
+        for (int c = 0; c < b && complete; ++c) {
+          const bool has = !ready[c].empty() && ready[c].front().cycle == cycle_k;
+          any_real = any_real || has;
+          if (!has && !model_->failed(c)) complete = false;
+        }
+        if (!complete || !any_real || k > limit) return;
+        std::vector<CycleRecord> row(b);
         for (int c = 0; c < b; ++c) {
-          if (model_->failed(c) || drift[c].empty()) continue;
-          auto& h = history[c];
-          if (anchored(h)) {
-            h.front().back() += 1.0;
-          } else {
-            std::vector<double> anchor = drift[c];
-            anchor.push_back(1.0);
-            h.insert(h.begin(), std::move(anchor));
+          if (!ready[c].empty() && ready[c].front().cycle == cycle_k) {
+            row[c] = std::move(ready[c].front());
+            ready[c].pop_front();
+          } else {  // a failed cell: frozen, its last record again
+            row[c] = last_records_[c];
+            row[c].cycle = cycle_k;
+            row[c].stats = {};
+            row[c].failed = true;
+            row[c].failure = model_->failure(c);
           }
         }
-        continue;
+        on_cycle(row);
+        ++emitted;
+        cycle = block_first + emitted;
+        skipped_cycles_ = std::max(0, cycle - integrated_cycles_);
       }
-      // Jump: extrapolate every cell's slow state; the cell clocks advance with it.
-      for (int c = 0; c < b; ++c) {
-        if (model_->failed(c)) continue;
-        auto s = slow_state(c);
-        for (std::size_t i = 0; i < s.size(); ++i) s[i] += jump * drift[c][i];
-        set_slow_state(c, s);
-        clock_[c] += jump * records[c].duration;
-        std::vector<double> anchor = drift[c];
-        anchor.push_back(jump + 2.0);
-        history[c].assign(1, std::move(anchor));
+    };
+    auto alive = [&](int c) { return !model_->failed(c); };
+
+    for (;;) {
+      if (!at_boundary) {
+        // who integrates: the cells not done with the block that are not too far ahead
+        int slowest = std::numeric_limits<int>::max();
+        for (int c = 0; c < b; ++c)
+          if (alive(c) && pos[c] < limit) slowest = std::min(slowest, pos[c]);
+        if (slowest == std::numeric_limits<int>::max()) break;  // block done (or max_cycles)
+        for (int c = 0; c < b; ++c)
+          parked_[c] = (alive(c) && (pos[c] >= limit || pos[c] > slowest + lead)) ? 1 : 0;
+        bool curves_wanted = false;
+        for (int c = 0; c < b; ++c) {
+          if (!alive(c) || parked_[c]) continue;
+          history[c].push_back(slow_state(c));
+          // the controller looks at the last three starts only (plus the anchor a jump left,
+          // see decide_jump): bounded memory
+          const bool anch = anchored(history[c]);
+          if (history[c].size() > (anch ? 4u : 3u))
+            history[c].erase(history[c].begin() + (anch ? 1 : 0));
+          curves_wanted = curves_wanted || (want_curve && want_curve(block_first + pos[c] + 1));
+        }
+        const CycleCursor here{bi, slowest, block_first + slowest};
+        std::vector<Curve> curves(b);
+        for (int c = 0; c < b; ++c) curves[c].cycle = block_first + pos[c] + 1;
+        std::vector<bool> takes_part(b);
+        for (int c = 0; c < b; ++c) takes_part[c] = alive(c) && !parked_[c];
+        auto records = integrate_with_retries(block, block_first + slowest + 1,
+                                              curves_wanted ? &curves : nullptr, here);
+        ++integrated_cycles_;
+        std::vector<int> integrated;  // cells that took part and are still alive
+        for (int c = 0; c < b; ++c) {
+          if (!takes_part[c]) continue;
+          ++pos[c];
+          CycleRecord record = std::move(records[c]);
+          record.cycle = block_first + pos[c];
+          // the records of skipped cycles, interpolated between the cycles around the jump
+          for (int j = 0; j < pending[c]; ++j) {
+            const double w = double(j + 1) / (pending[c] + 1);
+            ready[c].push_back(
+                interpolate_record(before_jump[c], record, w, record.cycle - pending[c] + j));
+          }
+          pending[c] = 0;
+          ready[c].push_back(record);
+          if (curves_wanted && on_curve && want_curve(record.cycle)) on_curve(c, curves[c]);
+          last_records_[c] = std::move(record);
+          if (alive(c)) integrated.push_back(c);
+        }
+        std::fill(parked_.begin(), parked_.end(), 0);
+        emit_rows();
+        bool any_alive = false;
+        for (int c = 0; c < b; ++c) any_alive = any_alive || alive(c);
+        if (!any_alive) return;  // every cell has failed: nothing left to integrate
+        bool aligned = true;
+        for (int c = 0; c < b; ++c)
+          aligned = aligned && (!alive(c) || (pos[c] == emitted && ready[c].empty()));
+        if (aligned && control.on_boundary) {
+          CycleBoundary boundary;
+          boundary.cursor = {bi, emitted, cycle};
+          boundary.end_of_block = emitted == block.repeat;
+          boundary.end_of_run = (max_cycles > 0 && cycle >= max_cycles) ||
+                                (bi == last_block && emitted == block.repeat);
+          control.on_boundary(boundary);
+        }
+        if (max_cycles > 0 && cycle >= max_cycles) return;
+        for (int c : integrated) decide_jump(c);
+      } else {
+        at_boundary = false;
+        for (int c = 0; c < b; ++c)
+          if (alive(c)) decide_jump(c);
       }
-      before_jump = records;
-      pending_skipped = jump;
-      first_pending = cycle + 1;
-      cycle += jump;
-      rep += jump;
-      skipped_cycles_ += jump;
     }
+    emit_rows();
+    if (max_cycles > 0 && cycle >= max_cycles) return;
   }
 }
 

@@ -10,9 +10,9 @@
 
 #include "host/aging_report.hpp"
 #include "host/batch_integrator.hpp"
-#include "host/integrator.hpp"
 #include "host/batch_model.hpp"
 #include "host/config.hpp"
+#include "host/integrator.hpp"
 #include "host/protocol.hpp"
 #include "host/results.hpp"
 
@@ -172,6 +172,10 @@ class Cycler {
   int retried_cycles_ = 0;
   // New model and integrator (same cells, mesh, solver_config_), state copied from `state`.
   void rebuild(const CyclerState& state);
+  // Cells that sit the next integrated cycle out (frozen for all its steps): within a block
+  // every cell skips cycles on its own, and a cell that is ahead waits for the others.
+  std::vector<unsigned char> parked_;
+  bool is_parked(int cell) const { return !parked_.empty() && parked_[cell] != 0; }
   bool track_frozen_drift_ = false;
   double frozen_drift_ = 0.0;
 };

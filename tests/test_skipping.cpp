@@ -74,3 +74,43 @@ TEST(CycleSkipping, StaysWithinThreeTenthsOfAPercentagePointOfTheFullRun) {
   for (const auto& r : skipped) extrapolated += r.simulated ? 0 : 1;
   EXPECT_EQ(extrapolated, static_cast<int>(skipped.size()) - skip_integrated);
 }
+
+// In a batch every cell skips on its own (a cell that is ahead sits cycles out): three cells
+// whose aging differs (rate constant, stack pressure) give, in one batch, the tables they give
+// alone, and the batch integrates about as many cycles as its most demanding cell, not the
+// union of everyone's constraints.
+TEST(CycleSkipping, CellsOfABatchSkipOnTheirOwn) {
+  const auto setup = accelerated();
+  std::vector<CellSetup> cells(3, setup.cell);
+  cells[1].params.rsp_rate_constant *= 0.3;
+  cells[2].params.stack_pressure *= 0.5;
+  std::vector<std::vector<CycleRecord>> alone(3);
+  int most_alone = 0;
+  for (int c = 0; c < 3; ++c) {
+    Cycler cycler({cells[c]}, setup.layout, setup.solver, setup.protocol);
+    cycler.run(
+        -1, [&](const std::vector<CycleRecord>& r) { alone[c].push_back(r[0]); }, nullptr, nullptr,
+        CycleSkipping{true});
+    most_alone = std::max(most_alone, cycler.integrated_cycles());
+    std::printf("cell %d alone: %d integrated cycles\n", c + 1, cycler.integrated_cycles());
+  }
+  Cycler batch(cells, setup.layout, setup.solver, setup.protocol);
+  std::vector<std::vector<CycleRecord>> rows;
+  batch.run(
+      -1, [&](const std::vector<CycleRecord>& r) { rows.push_back(r); }, nullptr, nullptr,
+      CycleSkipping{true});
+  std::printf("batch of 3: %d integrated cycles\n", batch.integrated_cycles());
+  ASSERT_EQ(rows.size(), alone[0].size());
+  double worst = 0.0;
+  for (std::size_t n = 0; n < rows.size(); ++n)
+    for (int c = 0; c < 3; ++c) {
+      ASSERT_EQ(rows[n][c].cycle, static_cast<int>(n) + 1);
+      ASSERT_FALSE(rows[n][c].failed) << rows[n][c].failure;
+      const double a = alone[c][n].discharge_capacity / alone[c][0].discharge_capacity;
+      const double b = rows[n][c].discharge_capacity / rows[0][c].discharge_capacity;
+      worst = std::max(worst, std::fabs(a - b));
+    }
+  std::printf("worst retention difference batch vs alone %.4f percentage points\n", 100 * worst);
+  EXPECT_LT(100 * worst, 0.1);
+  EXPECT_LE(batch.integrated_cycles(), most_alone + most_alone / 4);
+}
