@@ -137,9 +137,7 @@ int BatchIntegrator::step(double t_limit, double* t_reached) {
 }
 
 const std::vector<int>& BatchIntegrator::roots_found() {
-  roots_found_.assign(std::size_t(model_.cells()) * roots_per_cell_, 0);
-  if (!roots_found_.empty()) IDAGetRootInfo(ida_, roots_found_.data());
-  return roots_found_;
+  return read_roots_found(ida_, std::size_t(model_.cells()) * roots_per_cell_, &roots_found_);
 }
 
 std::string BatchIntegrator::describe_failure(const char* call, int flag, int* blamed_cell) {
