@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <limits>
 #include <vector>
 
 #include "host/config.hpp"
@@ -113,4 +114,31 @@ TEST(CycleSkipping, CellsOfABatchSkipOnTheirOwn) {
   std::printf("worst retention difference batch vs alone %.4f percentage points\n", 100 * worst);
   EXPECT_LT(100 * worst, 0.1);
   EXPECT_LE(batch.integrated_cycles(), most_alone + most_alone / 4);
+}
+
+// A cell that fails in the first cycle does not hold its batch back: the other cell skips as it
+// does alone, every row is handed out once, and the failed cell is marked in every row.
+TEST(CycleSkipping, AFailedCellDoesNotHoldTheBatchBack) {
+  const auto setup = accelerated();
+  std::vector<CellSetup> cells(2, setup.cell);
+  cells[1].params.exchange_current_mid = std::numeric_limits<double>::quiet_NaN();
+  int alone_integrated = 0;
+  const auto alone = run(setup, CycleSkipping{true}, &alone_integrated);
+  Cycler batch(cells, setup.layout, setup.solver, setup.protocol);
+  std::vector<std::vector<CycleRecord>> rows;
+  batch.run(
+      -1, [&](const std::vector<CycleRecord>& r) { rows.push_back(r); }, nullptr, nullptr,
+      CycleSkipping{true});
+  ASSERT_EQ(rows.size(), alone.size());
+  EXPECT_EQ(batch.integrated_cycles(), alone_integrated);
+  for (std::size_t n = 0; n < rows.size(); ++n) {
+    ASSERT_EQ(rows[n][0].cycle, static_cast<int>(n) + 1);
+    ASSERT_EQ(rows[n][1].cycle, static_cast<int>(n) + 1);
+    EXPECT_FALSE(rows[n][0].failed) << rows[n][0].failure;
+    EXPECT_TRUE(rows[n][1].failed) << "cycle " << n + 1;
+    EXPECT_NE(rows[n][1].failure.find("IDACalcIC"), std::string::npos) << rows[n][1].failure;
+    EXPECT_NEAR(rows[n][0].discharge_capacity, alone[n].discharge_capacity,
+                1e-6 * alone[n].discharge_capacity)
+        << "cycle " << n + 1;
+  }
 }
