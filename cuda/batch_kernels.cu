@@ -117,8 +117,7 @@ __global__ void sample_aging_kernel(BatchView v, const models::ParticleAging* ag
                                 v.layout.shells, t, accumulators[i]);
 }
 
-__global__ void observables_kernel(BatchView v, const double* y, double* voltage,
-                                   double* current) {
+__global__ void observables_kernel(BatchView v, const double* y, double* voltage, double* current) {
   const int c = blockIdx.x * blockDim.x + threadIdx.x;
   if (c >= v.cells) return;
   const double* yc = y + std::size_t(c) * v.layout.size();
@@ -141,8 +140,8 @@ void launch_sample_aging(const BatchView& view, const models::ParticleAging* agi
   const long n = long(view.cells) * view.layout.particles();
   if (n < 1) return;
   constexpr int kThreads = 128;
-  sample_aging_kernel<<<int((n + kThreads - 1) / kThreads), kThreads, 0, stream>>>(
-      view, aging, t, y, accumulators);
+  sample_aging_kernel<<<int((n + kThreads - 1) / kThreads), kThreads, 0, stream>>>(view, aging, t,
+                                                                                   y, accumulators);
   HALITE_CUDA_CHECK_LAUNCH();
 }
 

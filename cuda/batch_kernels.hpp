@@ -21,13 +21,13 @@
 #include "cuda/cuda_check.hpp"
 #include "models/aging.hpp"
 #include "models/cell.hpp"
-#include "models/termination.hpp"
 #include "models/structured_solve.hpp"
+#include "models/termination.hpp"
 
 namespace halite {
 class BatchModel;
 struct StepRoots;
-}
+}  // namespace halite
 
 namespace halite::cuda {
 
@@ -52,8 +52,8 @@ struct BatchView {
 // The end conditions of the current protocol step (models/termination.hpp), on the device.
 struct RootView {
   int conditions = 0;
-  const models::StepEnd* kinds = nullptr;  // conditions
-  const double* thresholds = nullptr;      // cells * conditions
+  const models::StepEnd* kinds = nullptr;     // conditions
+  const double* thresholds = nullptr;         // cells * conditions
   const double* voltage_direction = nullptr;  // cells
   const double* voltage_offset = nullptr;     // cells
   double t0 = 0.0;
@@ -143,11 +143,11 @@ class DeviceBatchModel {
   DeviceBuffer<unsigned char> frozen_;
   DeviceBuffer<double> frozen_state_;
   DeviceBuffer<double> scratch_;
-  DeviceBuffer<models::ParticleAging> aging_;             // cells * particles
-  DeviceBuffer<models::AgingAccumulator> accumulators_;   // cells * particles
+  DeviceBuffer<models::ParticleAging> aging_;            // cells * particles
+  DeviceBuffer<models::AgingAccumulator> accumulators_;  // cells * particles
   DeviceBuffer<models::StepEnd> root_kinds_;
   DeviceBuffer<double> root_thresholds_, root_direction_, root_offset_, root_g_;
-  DeviceBuffer<double> observed_;                          // 2 * cells
+  DeviceBuffer<double> observed_;  // 2 * cells
   RootView roots_;
   DeviceBuffer<int> nonfinite_;        // cells
   DeviceBuffer<int> nonfinite_count_;  // 1

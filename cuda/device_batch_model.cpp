@@ -103,8 +103,7 @@ void DeviceBatchModel::upload_root_directions(const StepRoots& roots, cudaStream
   HALITE_CUDA_CHECK(cudaStreamSynchronize(stream));
 }
 
-void DeviceBatchModel::root_values(double t, const double* y, double* g_host,
-                                   cudaStream_t stream) {
+void DeviceBatchModel::root_values(double t, const double* y, double* g_host, cudaStream_t stream) {
   if (roots_.conditions == 0) return;
   launch_root_values(view(), roots_, t, y, root_g_.get(), stream);
   root_g_.download(g_host, std::size_t(cells_) * roots_.conditions, stream);

@@ -255,9 +255,8 @@ const std::vector<int>& GpuBatchIntegrator::roots_found() {
 }
 
 std::string GpuBatchIntegrator::describe_failure(const char* call, int flag, int* blamed_cell) {
-  std::string msg =
-      fmt::format("{} failed with flag {} ({}) [cuda backend]", call, IDAGetReturnFlagName(flag),
-                  flag);
+  std::string msg = fmt::format("{} failed with flag {} ({}) [cuda backend]", call,
+                                IDAGetReturnFlagName(flag), flag);
   if (!last_ida_message_.empty()) msg += ": " + last_ida_message_;
   *blamed_cell = -1;
   if (last_nonfinite_ > 0) {

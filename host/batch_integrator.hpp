@@ -9,8 +9,8 @@
 #include <vector>
 
 #include "host/batch_model.hpp"
-#include "host/integrator.hpp"
 #include "host/config.hpp"
+#include "host/integrator.hpp"
 #include "host/nvector_batch.hpp"
 #include "host/results.hpp"
 #include "host/schur_solver.hpp"

@@ -29,13 +29,12 @@ void StepRoots::evaluate(const BatchModel& model, double t, const double* y, dou
   if (n == 0) return;
   for (int c = 0; c < model.cells(); ++c)
     models::step_end_values(kinds.data(), thresholds.data() + std::size_t(c) * n, n,
-                            model.params(c), model.layout(),
-                            y + std::size_t(c) * model.per_cell(), t - t0, voltage_direction[c],
-                            voltage_offset[c], model.frozen(c), g + std::size_t(c) * n);
+                            model.params(c), model.layout(), y + std::size_t(c) * model.per_cell(),
+                            t - t0, voltage_direction[c], voltage_offset[c], model.frozen(c),
+                            g + std::size_t(c) * n);
 }
 
-void Integrator::terminal_observables(std::vector<double>* voltage,
-                                      std::vector<double>* current) {
+void Integrator::terminal_observables(std::vector<double>* voltage, std::vector<double>* current) {
   BatchModel& m = model();
   voltage->resize(m.cells());
   current->resize(m.cells());

@@ -35,11 +35,11 @@ class IntegrationError : public std::runtime_error {
 // The root functions of one protocol step (models/termination.hpp): the same conditions for every
 // cell, per-cell thresholds in SI. g[cell * conditions() + k] for condition k.
 struct StepRoots {
-  double t0 = 0.0;                          // s, integration time at the step start
-  std::vector<models::StepEnd> kinds;       // per condition
-  std::vector<double> thresholds;           // cells * kinds.size()
-  std::vector<double> voltage_direction;    // per cell: +1 rising (charge), -1 falling
-  std::vector<double> voltage_offset;       // per cell: protocol reference - vs Li-In (V)
+  double t0 = 0.0;                        // s, integration time at the step start
+  std::vector<models::StepEnd> kinds;     // per condition
+  std::vector<double> thresholds;         // cells * kinds.size()
+  std::vector<double> voltage_direction;  // per cell: +1 rising (charge), -1 falling
+  std::vector<double> voltage_offset;     // per cell: protocol reference - vs Li-In (V)
   int conditions() const { return static_cast<int>(kinds.size()); }
   // All g of the batch at (t, y) on the host (the CPU backend's root callback).
   void evaluate(const BatchModel& model, double t, const double* y, double* g) const;
@@ -47,7 +47,6 @@ struct StepRoots {
 
 class Integrator {
  public:
-
   virtual ~Integrator() = default;
   virtual const char* backend_name() const = 0;  // "cpu", "cuda"
 
@@ -119,6 +118,6 @@ const std::vector<int>& read_roots_found(void* ida_mem, std::size_t count, std::
 // local errors: <component> of cell k (value); ..." (the three largest over the active cells) to
 // msg and, if *blamed_cell < 0, blames the cell of the largest one.
 void append_local_error_ranking(const BatchModel& model, const double* local_error,
-                                 const double* weights, std::string* msg, int* blamed_cell);
+                                const double* weights, std::string* msg, int* blamed_cell);
 
 }  // namespace halite

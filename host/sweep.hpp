@@ -126,11 +126,11 @@ struct SweepOptions {
   int block_records = 65536;
 };
 
-// The batches of a sweep, as case indices (ascending within a batch): cases that can share one Cycler (same mesh, particle
-// classes, solver section and protocol) are grouped in case order, ordered by similarity when
-// `cases` is given and options.similar_batches is set (otherwise in case order), and every group
-// is split into batches of options.batch_size cases (see SweepOptions), as even as possible.
-// Depends only on the configurations, the cases' factor values and the options.
+// The batches of a sweep, as case indices (ascending within a batch): cases that can share one
+// Cycler (same mesh, particle classes, solver section and protocol) are grouped in case order,
+// ordered by similarity when `cases` is given and options.similar_batches is set (otherwise in case
+// order), and every group is split into batches of options.batch_size cases (see SweepOptions), as
+// even as possible. Depends only on the configurations, the cases' factor values and the options.
 std::vector<std::vector<int>> plan_batches(const std::vector<RunConfig>& configs,
                                            const SweepOptions& options,
                                            const std::vector<SweepCase>* cases = nullptr);

@@ -21,10 +21,10 @@
 #include <vector>
 
 #include "host/checkpoint.hpp"
-#include "tests/spawn.hpp"
 #include "host/config.hpp"
 #include "host/cycler.hpp"
 #include "host/result_writer.hpp"
+#include "tests/spawn.hpp"
 
 namespace halite {
 namespace {

@@ -24,9 +24,9 @@
 #include <vector>
 
 #include "host/aging_report.hpp"
-#include "tests/spawn.hpp"
 #include "host/result_writer.hpp"
 #include "host/sweep.hpp"
+#include "tests/spawn.hpp"
 
 namespace halite {
 namespace {
@@ -339,8 +339,7 @@ design: list
     const Outcome r = halite({"sweep", sweep, "-o", out, "--cycles", "2", "--batch-size", "2",
                               "--batch-order", order, "-q"});
     ASSERT_EQ(r.exit_code, 0) << r.err;
-    EXPECT_EQ(read_string_dataset(out, "/cases/status"),
-              std::vector<std::string>(4, "completed"));
+    EXPECT_EQ(read_string_dataset(out, "/cases/status"), std::vector<std::string>(4, "completed"));
     discharge[order] = read_cycle_column(out, "Discharge capacity [mA.h.g-1]");
   }
   for (int i = 0; i < 4; ++i)
