@@ -351,6 +351,28 @@ design: list
   EXPECT_EQ(bad.exit_code, 2) << bad.err;
 }
 
+// The 256-case study of docs/performance.md: every case is a valid configuration, the design
+// is a Latin hypercube (each of the 256 strata of every factor hit once), and on the cuda
+// backend the cases form one batch.
+TEST(SweepDesign, ShippedLhs256StudyResolvesIntoOneGpuBatch) {
+  const SweepSpec spec = load_sweep(std::string(HALITE_SOURCE_DIR) + "/configs/sweep_lhs256.yaml");
+  ASSERT_EQ(spec.design, SweepDesign::kLatinHypercube);
+  const auto cases = generate_cases(spec);
+  ASSERT_EQ(cases.size(), 256u);
+  const auto configs = resolve_cases(spec, cases);
+  ASSERT_EQ(configs.size(), 256u);
+  std::set<int> strata;
+  for (const auto& c : cases) {
+    const double p = value_in_si(c.values[1]);  // stack pressure, 200..760 MPa
+    strata.insert(static_cast<int>((p - 200e6) / (560e6 / 256)));
+  }
+  EXPECT_EQ(strata.size(), 256u);
+  SweepOptions options;
+  options.backend = Backend::kCuda;
+  options.threads = 16;
+  EXPECT_EQ(plan_batches(configs, options, &cases).size(), 1u);
+}
+
 TEST_F(SweepCli, ShippedExampleParsesAndResolves) {
   const SweepSpec spec = load_sweep(std::string(HALITE_SOURCE_DIR) + "/configs/sweep_example.yaml");
   EXPECT_EQ(spec.design, SweepDesign::kLatinHypercube);
