@@ -82,6 +82,21 @@ bench_s=$(($(date +%s) - t0))
 sed -n '1,/^## summary/p' "$LOG_DIR/bench_gpu.log" | grep -v '^## summary'
 [[ $bench_rc -eq 124 ]] && say "benchmark TIMED OUT after ${BENCH_TIMEOUT}s (rows above are complete)"
 
+# --- the halite binary on the GPU: 3 cycles of the reference cell on both backends ----------------
+smoke_status="skipped"
+smoke_detail="carry $BUILD_DIR/halite to run it"
+if [[ -x "$BUILD_DIR/halite" ]]; then
+  smoke_rc=0
+  for backend in cuda cpu; do
+    timeout 120 "$BUILD_DIR/halite" run --cycles 3 --backend "$backend" --overwrite \
+      -o "$LOG_DIR/reference3_$backend.h5" >"$LOG_DIR/run_$backend.log" 2>&1 || smoke_rc=$?
+    tail -n 2 "$LOG_DIR/run_$backend.log" | sed "s/^/gpu_check: run --backend $backend: /"
+  done
+  smoke_status=$([[ $smoke_rc -eq 0 ]] && echo RAN || echo FAIL)
+  grep -q "no CUDA device" "$LOG_DIR/run_cuda.log" && smoke_status="NO-GPU"
+  smoke_detail="rc $smoke_rc; compare $LOG_DIR/reference3_{cuda,cpu}.h5 on the development machine"
+fi
+
 # --- optional: the 256-case sweep on the GPU -----------------------------------------------------
 sweep_status="skipped"
 sweep_detail="SWEEP=1 to run it"
@@ -111,6 +126,7 @@ printf '%-10s %-8s %s\n' "tests" "$([[ $test_rc -eq 0 ]] && echo PASS || echo FA
   "$passed passed, $failed failed, $skipped skipped, ${test_s}s (rc $test_rc)"
 printf '%-10s %-8s %s\n' "benchmark" "$([[ $bench_rc -eq 0 ]] && echo RAN || echo FAIL)" \
   "${bench_s}s (rc $bench_rc), full log $LOG_DIR/bench_gpu.log"
+printf '%-10s %-8s %s\n' "run" "$smoke_status" "$smoke_detail"
 printf '%-10s %-8s %s\n' "sweep" "$sweep_status" "$sweep_detail"
 sed -n '/^## summary/,$p' "$LOG_DIR/bench_gpu.log"
 
