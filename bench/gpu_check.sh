@@ -7,7 +7,7 @@
 #
 # Build and carry (docs/gpu.md, "Running on the device"):
 #   cmake -S . -B build-cuda && cmake --build build-cuda -j2
-#   run: command "bench/gpu_check.sh", carry ["build-cuda/cuda"]
+#   run: command "bench/gpu_check.sh", carry ["build-cuda/cuda", "build-cuda/halite"], kind nvidia-h200
 # build-cuda/cuda holds test_gpu, bench_gpu and runtime-libs/ (the shared libraries the GPU
 # machine lacks: yaml-cpp, fmt, libsz, libaec), which is put on LD_LIBRARY_PATH.
 #
