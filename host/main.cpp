@@ -1,5 +1,5 @@
 // halite command line: `halite run [CONFIG]` (also `--resume FILE.h5`), `halite config [CONFIG]`,
-// `halite sweep SWEEP.yaml` (host/sweep.hpp),
+// `halite sweep SWEEP.yaml` (also `--resume FILE.h5`; host/sweep.hpp),
 // `--version`, `--help`. `run` and `sweep` take `--backend cpu|cuda` (host/integrator.hpp).
 // Exit codes (host/runner.hpp): 0 ok, 1 other error, 2 bad input (config or arguments),
 // 3 solver failure (from run_job).
@@ -146,6 +146,13 @@ int run_cli(int argc, char** argv, std::vector<std::string>& sets) {
   sweep->add_option("-o,--output", sweep_options.output, "HDF5 file to write")
       ->capture_default_str();
   sweep->add_flag("--overwrite", sweep_options.overwrite, "Replace OUTPUT if it exists");
+  CLI::Option* sweep_resume =
+      sweep
+          ->add_option("--resume", sweep_options.resume,
+                       "Continue the interrupted sweep that wrote FILE.h5: run its cases not "
+                       "run or running, keep those completed or failed (same SWEEP, --cycles "
+                       "and options; instead of -o)")
+          ->type_name("FILE.h5");
   sweep->add_option("--cycles", sweep_options.max_cycles, "Stop every case after N cycles")
       ->type_name("N")
       ->check(CLI::PositiveNumber);
@@ -198,6 +205,18 @@ int run_cli(int argc, char** argv, std::vector<std::string>& sets) {
     if (run->count("--output") > 0 && options.output != options.resume) {
       fmt::print(stderr, "halite run: --resume {} writes to {}; drop -o/--output {}\n",
                  options.resume, options.resume, options.output);
+      return halite::kExitBadInput;
+    }
+  }
+
+  if (sweep->parsed() && sweep_resume->count() > 0) {
+    if (sweep_options.overwrite) {
+      fmt::print(stderr, "halite sweep: --resume and --overwrite exclude each other\n");
+      return halite::kExitBadInput;
+    }
+    if (sweep->count("--output") > 0 && sweep_options.output != sweep_options.resume) {
+      fmt::print(stderr, "halite sweep: --resume {} writes to {}; drop -o/--output {}\n",
+                 sweep_options.resume, sweep_options.resume, sweep_options.output);
       return halite::kExitBadInput;
     }
   }

@@ -569,6 +569,10 @@ class SweepOutput {
     }
   }
 
+  // An existing sweep file, opened for writing (halite sweep --resume).
+  SweepOutput(ResultWriter writer, int total_cycles)
+      : total_cycles_(total_cycles), writer_(std::move(writer)) {}
+
   int total_cycles() const { return total_cycles_; }
   std::mutex& mutex() { return mutex_; }
   // Under mutex().
@@ -734,6 +738,94 @@ class BatchWriter {
   std::size_t written_ = 0;                        // cycles of the batch in the file
 };
 
+// Where two texts first differ, as "line L: 'then' then, 'now' now".
+std::string first_line_difference(const std::string& then, const std::string& now) {
+  std::istringstream a(then), b(now);
+  std::string x, y;
+  for (int line = 1;; ++line) {
+    const bool has_x = static_cast<bool>(std::getline(a, x));
+    const bool has_y = static_cast<bool>(std::getline(b, y));
+    if (!has_x && !has_y) return "they differ in line endings or a final newline";
+    if (!has_x || !has_y || x != y)
+      return fmt::format("line {}: {} then, {} now", line,
+                         has_x ? "'" + x + "'" : std::string("nothing"),
+                         has_y ? "'" + y + "'" : std::string("nothing"));
+  }
+}
+
+// halite sweep --resume: checks that options.resume is a sweep result of this sweep text and
+// cycle count, then opens it for writing into `output`; `done` is true for every case already
+// completed or failed. Returns kExitOk, or kExitBadInput after a one-line message (the file
+// untouched).
+int open_for_resume(const SweepSpec& spec, const std::vector<RunConfig>& configs,
+                    const SweepOptions& options, int total_cycles,
+                    std::optional<SweepOutput>& output, std::vector<bool>& done) {
+  const std::string& path = options.resume;
+  auto refuse = [&](const std::string& why) {
+    fmt::print(stderr, "halite sweep: cannot resume {}: {}\n", path, why);
+    return kExitBadInput;
+  };
+  std::error_code ec;
+  if (!std::filesystem::is_regular_file(path, ec))
+    return refuse("no such file (a sweep that never created it starts with -o FILE.h5)");
+  std::string stored_yaml;
+  try {
+    stored_yaml = read_string_attribute(path, "/", "sweep_yaml");
+  } catch (const std::exception&) {
+    return refuse("it is not a halite sweep result (no root attribute sweep_yaml)");
+  }
+  if (stored_yaml != spec.text)
+    return refuse(fmt::format(
+        "the sweep file changed since {} was written ({} {}); give the sweep file of the "
+        "interrupted sweep",
+        path, spec.file, first_line_difference(stored_yaml, spec.text)));
+  double stored_cycles = 0.0;
+  try {
+    stored_cycles = read_numeric_attribute(path, "/cycles", "fixed_cycles");
+  } catch (const std::exception&) {
+    return refuse("it was written by an older halite (no attribute fixed_cycles on /cycles)");
+  }
+  if (stored_cycles != total_cycles)
+    return refuse(fmt::format(
+        "it holds {} cycle(s) per case, these options give {}; give the --cycles of the "
+        "interrupted sweep",
+        stored_cycles, total_cycles));
+  const std::size_t n = configs.size();
+  std::vector<std::string> status;
+  try {
+    status = read_string_dataset(path, "/cases/status");
+    if (read_string_attribute(path, "/", "resolved_config_yaml") != configs[0].resolved_yaml)
+      return refuse(
+          fmt::format("the configuration of case 0 differs from the one stored in {} (the base "
+                      "configuration changed?); give the configuration of the interrupted sweep",
+                      path));
+  } catch (const std::exception& e) {
+    return refuse(fmt::format("it is not a complete halite sweep result ({})", e.what()));
+  }
+  if (status.size() != n)
+    return refuse(fmt::format("it holds {} case(s), the sweep file gives {}", status.size(), n));
+  done.assign(n, false);
+  for (std::size_t i = 0; i < n; ++i) done[i] = status[i] == "completed" || status[i] == "failed";
+  std::vector<ColumnSpec> columns;
+  for (const auto& c : aging_column_specs()) columns.push_back({c.name, c.units, c.description});
+  try {
+    ResultWriter writer = ResultWriter::open_existing(path, columns);
+    if (!writer.fixed_table() || writer.cells() != static_cast<int>(n) ||
+        writer.cycles() != total_cycles)
+      return refuse("its /cycles table does not have the shape of the sweep");
+    // A sweep resumed on another backend lists them in the order they ran (as halite run).
+    const std::string backend = backend_name(options.backend);
+    const std::string stored = writer.provenance().backend;
+    const std::string last =
+        stored.find(',') == std::string::npos ? stored : stored.substr(stored.rfind(',') + 1);
+    if (last != backend) writer.set_attribute("backend", stored + "," + backend);
+    output.emplace(std::move(writer), total_cycles);
+  } catch (const std::exception& e) {
+    return refuse(e.what());
+  }
+  return kExitOk;
+}
+
 }  // namespace
 
 std::vector<int> similarity_order(const std::vector<SweepCase>& cases, std::vector<int> members) {
@@ -830,8 +922,10 @@ int run_sweep(const SweepSpec& spec, const std::vector<SweepCase>& cases,
     fmt::print(stderr, "halite sweep: --backend {}: {}\n", backend_name(options.backend), why);
     return kExitBadInput;
   }
+  const bool resuming = !options.resume.empty();
+  const std::string& output_path = resuming ? options.resume : options.output;
   std::error_code ec;
-  if (!options.overwrite &&
+  if (!resuming && !options.overwrite &&
       std::filesystem::exists(std::filesystem::symlink_status(options.output, ec))) {
     fmt::print(stderr, "halite: {}\n", OutputExistsError(options.output).what());
     return kExitBadInput;
@@ -841,12 +935,9 @@ int run_sweep(const SweepSpec& spec, const std::vector<SweepCase>& cases,
       options.threads > 0 ? options.threads : static_cast<int>(std::thread::hardware_concurrency());
   threads = std::max(1, threads);
 
-  std::vector<Batch> batches;
+  std::vector<std::vector<int>> plan = plan_batches(configs, options, &cases);
   std::size_t largest = 1;
-  for (auto& cases_of_batch : plan_batches(configs, options, &cases)) {
-    largest = std::max(largest, cases_of_batch.size());
-    batches.emplace_back().cases = std::move(cases_of_batch);
-  }
+  for (const auto& cases_of_batch : plan) largest = std::max(largest, cases_of_batch.size());
   int max_steps = 1, total_cycles = 0;
   std::vector<int> case_cycles(n);
   for (int i = 0; i < n; ++i) {
@@ -857,21 +948,48 @@ int run_sweep(const SweepSpec& spec, const std::vector<SweepCase>& cases,
         options.max_cycles > 0 ? std::min(options.max_cycles, protocol_cycles) : protocol_cycles;
     total_cycles = std::max(total_cycles, case_cycles[i]);
   }
-  const int workers = std::min<int>(threads, static_cast<int>(batches.size()));
-  if (!options.quiet)
-    fmt::print(stderr,
-               "halite sweep: {} case(s), {} batch(es) on {} thread(s), backend {}, {} cycle(s)\n",
-               n, batches.size(), workers, backend_name(options.backend), total_cycles);
-
-  // The file first, with every case "not run": from here on, every finished batch is in it.
+  std::vector<Batch> batches;
   std::optional<SweepOutput> output;
-  try {
-    output.emplace(spec, cases, configs, options, total_cycles, max_steps,
-                   static_cast<int>(largest));
-  } catch (const OutputExistsError& e) {  // created by someone else meanwhile
-    fmt::print(stderr, "halite: {}\n", e.what());
-    return kExitBadInput;
+  if (resuming) {
+    // Everything is checked before the file is opened for writing: a refused resume leaves it
+    // as it was.
+    std::vector<bool> done_before;
+    if (const int code = open_for_resume(spec, configs, options, total_cycles, output, done_before);
+        code != kExitOk)
+      return code;
+    // The full sweep's batches less the cases already finished: every batch that still has to
+    // run is the batch an uninterrupted sweep ran (a batch's statuses are written together).
+    for (auto& cases_of_batch : plan) {
+      std::erase_if(cases_of_batch,
+                    [&](int i) { return done_before[static_cast<std::size_t>(i)]; });
+      if (!cases_of_batch.empty()) batches.emplace_back().cases = std::move(cases_of_batch);
+    }
+    const auto done = std::count(done_before.begin(), done_before.end(), true);
+    const int workers = std::min<int>(threads, static_cast<int>(batches.size()));
+    if (!options.quiet)
+      fmt::print(stderr,
+                 "halite sweep: resuming {}: {} of {} case(s) already done (completed or failed), "
+                 "{} to run in {} batch(es) on {} thread(s), backend {}, {} cycle(s)\n",
+                 output_path, done, n, n - done, batches.size(), workers,
+                 backend_name(options.backend), total_cycles);
+  } else {
+    for (auto& cases_of_batch : plan) batches.emplace_back().cases = std::move(cases_of_batch);
+    const int workers = std::min<int>(threads, static_cast<int>(batches.size()));
+    if (!options.quiet)
+      fmt::print(
+          stderr,
+          "halite sweep: {} case(s), {} batch(es) on {} thread(s), backend {}, {} cycle(s)\n", n,
+          batches.size(), workers, backend_name(options.backend), total_cycles);
+    // The file first, with every case "not run": from here on, every finished batch is in it.
+    try {
+      output.emplace(spec, cases, configs, options, total_cycles, max_steps,
+                     static_cast<int>(largest));
+    } catch (const OutputExistsError& e) {  // created by someone else meanwhile
+      fmt::print(stderr, "halite: {}\n", e.what());
+      return kExitBadInput;
+    }
   }
+  const int workers = std::min<int>(threads, static_cast<int>(batches.size()));
   SweepOutput& out = *output;
   const int abort_after = test_abort_after_batches();
 
@@ -957,11 +1075,14 @@ int run_sweep(const SweepSpec& spec, const std::vector<SweepCase>& cases,
   }
   if (output_error) std::rethrow_exception(output_error);
   out.close();
-  if (!options.quiet)
+  if (!options.quiet) {
+    std::size_t ran = 0;
+    for (const Batch& batch : batches) ran += batch.cases.size();
     fmt::print(stderr,
-               "halite sweep: {} case(s) x {} cycle(s) written to {} ({} failed) in {:.1f} s\n", n,
-               total_cycles, options.output, failed_cases,
+               "halite sweep: {} case(s) x {} cycle(s) written to {} ({} failed) in {:.1f} s\n",
+               ran, total_cycles, output_path, failed_cases,
                std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
+  }
   return kExitOk;
 }
 

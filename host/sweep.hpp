@@ -99,6 +99,11 @@ inline constexpr int kMinCudaGroup = 256;
 struct SweepOptions {
   std::string output = "halite_sweep.h5";
   bool overwrite = false;
+  // Non-empty: continue the interrupted sweep that wrote this file (halite sweep --resume) instead
+  // of creating `output`: its cases "not run" or "running" are run again and written into their
+  // rows, those "completed" or "failed" are kept. Refused (exit 2) unless the file is a sweep
+  // result of the same sweep text and cycle count.
+  std::string resume;
   int max_cycles = -1;  // <= 0: the full protocol
   int threads = 0;      // <= 0: std::thread::hardware_concurrency()
   // Cases per batch (one Cycler, one IDA instance).
@@ -143,7 +148,10 @@ std::vector<int> similarity_order(const std::vector<SweepCase>& cases, std::vect
 // as soon as the batch finishes (a large batch writes blocks of cycles as it goes), so an
 // interrupted sweep keeps every finished case. Returns an exit code (host/runner.hpp): 0 when the
 // sweep ran (failed cases are recorded in the file, not an error), 2 for bad input (an existing
-// output without overwrite, a backend that cannot run here), before anything is written.
+// output without overwrite, a backend that cannot run here, a --resume file that does not exist,
+// is no sweep result or belongs to another sweep text or cycle count), before anything is written.
+// With options.resume, the batches are the full sweep's (plan_batches over all cases) less the
+// cases already completed or failed, so the file ends as an uninterrupted sweep's would.
 //
 // Test hook: with the environment variable HALITE_TEST_ABORT_AFTER_BATCHES=N (tests only), the
 // process ends with std::_Exit(137), like a crash, right after the N-th batch is in the file.

@@ -631,6 +631,101 @@ TEST_F(SweepCli, InterruptedSweepKeepsEveryFinishedCase) {
   }
 }
 
+// --resume runs the cases "not run" (or "running") of a sweep killed by the test hook and keeps
+// the finished ones: the file ends as the uninterrupted sweep's, bit for bit.
+TEST_F(SweepCli, ResumedSweepEqualsAnUninterruptedOne) {
+  const std::string sweep = write("five.yaml", kFiveCases);
+  struct Variant {
+    std::string batch_size;
+    int abort_after, done;
+  };
+  for (const Variant& v : {Variant{"2", 1, 2}, Variant{"1", 2, 2}}) {
+    SCOPED_TRACE("--batch-size " + v.batch_size + ", abort after " + std::to_string(v.abort_after));
+    const std::string reference = path("reference" + v.batch_size + ".h5");
+    const Outcome r = halite({"sweep", sweep, "-o", reference, "--cycles", "3", "--threads", "2",
+                              "--batch-size", v.batch_size});
+    ASSERT_EQ(r.exit_code, 0) << r.err;
+    const std::string killed = path("killed" + v.batch_size + ".h5");
+    const Outcome k =
+        halite({"sweep", sweep, "-o", killed, "--cycles", "3", "--threads", "1", "--batch-size",
+                v.batch_size},
+               "HALITE_TEST_ABORT_AFTER_BATCHES=" + std::to_string(v.abort_after) + " ");
+    ASSERT_EQ(k.exit_code, 137) << k.err;
+    ASSERT_EQ(expect_finished_cases_kept(killed, reference), v.done);
+
+    const Outcome resumed = halite({"sweep", sweep, "--resume", killed, "--cycles", "3",
+                                    "--threads", "1", "--batch-size", v.batch_size});
+    ASSERT_EQ(resumed.exit_code, 0) << resumed.err;
+    EXPECT_NE(resumed.err.find(std::to_string(v.done) + " of 5 case(s) already done"),
+              std::string::npos)
+        << resumed.err;
+    EXPECT_NE(resumed.err.find(std::to_string(5 - v.done) + " to run"), std::string::npos)
+        << resumed.err;
+    EXPECT_EQ(read_string_dataset(killed, "/cases/status"),
+              read_string_dataset(reference, "/cases/status"));
+    EXPECT_EQ(read_string_dataset(killed, "/cases/status"),
+              std::vector<std::string>(5, "completed"));
+    EXPECT_EQ(read_string_dataset(killed, "/cases/failure reason"),
+              read_string_dataset(reference, "/cases/failure reason"));
+    const auto table = cycle_table(killed);
+    const auto expected = cycle_table(reference);
+    for (const auto& [name, data] : table) {
+      EXPECT_EQ(data.dims, expected.at(name).dims) << name;
+      EXPECT_TRUE(identical(data.values, expected.at(name).values)) << name;
+    }
+    EXPECT_EQ(read_string_attribute(killed, "/", "backend"), "cpu");
+  }
+}
+
+// --resume refuses, before touching the file, a file that does not exist or is no sweep result,
+// a changed sweep file and another --cycles.
+TEST_F(SweepCli, ResumeRefusesAnotherSweep) {
+  const std::string sweep = write("five.yaml", kFiveCases);
+  const std::string killed = path("killed.h5");
+  const Outcome k = halite({"sweep", sweep, "-o", killed, "--cycles", "2", "--threads", "1"},
+                           "HALITE_TEST_ABORT_AFTER_BATCHES=1 ");
+  ASSERT_EQ(k.exit_code, 137) << k.err;
+  const auto status = read_string_dataset(killed, "/cases/status");
+  const auto table = cycle_table(killed);
+
+  const Outcome missing = halite({"sweep", sweep, "--resume", path("nope.h5"), "--cycles", "2"});
+  EXPECT_EQ(missing.exit_code, 2) << missing.err;
+  EXPECT_NE(missing.err.find("cannot resume " + path("nope.h5") + ": no such file"),
+            std::string::npos)
+      << missing.err;
+  EXPECT_FALSE(std::filesystem::exists(path("nope.h5")));
+
+  const Outcome not_sweep = halite({"sweep", sweep, "--resume", sweep, "--cycles", "2"});
+  EXPECT_EQ(not_sweep.exit_code, 2) << not_sweep.err;
+  EXPECT_NE(not_sweep.err.find("not a halite sweep result"), std::string::npos) << not_sweep.err;
+
+  std::string changed_text = kFiveCases;
+  changed_text.replace(changed_text.find("500 MPa"), 7, "510 MPa");
+  const std::string changed = write("changed.yaml", changed_text);
+  const Outcome edited = halite({"sweep", changed, "--resume", killed, "--cycles", "2"});
+  EXPECT_EQ(edited.exit_code, 2) << edited.err;
+  EXPECT_NE(edited.err.find("cannot resume " + killed + ": the sweep file changed since " + killed +
+                            " was written"),
+            std::string::npos)
+      << edited.err;
+  EXPECT_NE(edited.err.find("510 MPa"), std::string::npos) << edited.err;
+
+  const Outcome cycles = halite({"sweep", sweep, "--resume", killed, "--cycles", "3"});
+  EXPECT_EQ(cycles.exit_code, 2) << cycles.err;
+  EXPECT_NE(cycles.err.find("cannot resume " + killed + ": it holds 2 cycle(s) per case"),
+            std::string::npos)
+      << cycles.err;
+
+  const Outcome both = halite({"sweep", sweep, "--resume", killed, "--overwrite"});
+  EXPECT_EQ(both.exit_code, 2) << both.err;
+
+  // The refused resumes left the file as it was.
+  EXPECT_EQ(read_string_dataset(killed, "/cases/status"), status);
+  const auto after = cycle_table(killed);
+  for (const auto& [name, data] : table)
+    EXPECT_TRUE(identical(data.values, after.at(name).values)) << name;
+}
+
 // A real SIGKILL, sent as soon as a reader sees two cases marked completed (so often while the
 // writer is still flushing): a completed case must have its rows on disk.
 TEST_F(SweepCli, SigkilledSweepKeepsEveryFinishedCase) {
