@@ -115,15 +115,6 @@ hid_t memory_type(Kind kind) {
   return H5T_NATIVE_DOUBLE;
 }
 
-std::string iso8601_utc_now() {
-  const std::time_t now = std::chrono::system_clock::to_time_t(std::chrono::system_clock::now());
-  std::tm utc{};
-  gmtime_r(&now, &utc);
-  char buffer[32];
-  std::strftime(buffer, sizeof buffer, "%Y-%m-%dT%H:%M:%SZ", &utc);
-  return buffer;
-}
-
 // File access: no file locking (so h5py can read a file while a run writes it) and the HDF5 1.8
 // file format (dense storage for large attributes such as the resolved config; no superblock
 // "open for write" flag, so a killed run leaves a file that opens without h5clear).
@@ -1291,6 +1282,15 @@ std::vector<std::string> read_string_dataset(const std::string& path, const std:
     }
   }
   return out;
+}
+
+std::string iso8601_utc_now() {
+  const std::time_t now = std::chrono::system_clock::to_time_t(std::chrono::system_clock::now());
+  std::tm utc{};
+  gmtime_r(&now, &utc);
+  char buffer[32];
+  std::strftime(buffer, sizeof buffer, "%Y-%m-%dT%H:%M:%SZ", &utc);
+  return buffer;
 }
 
 }  // namespace halite

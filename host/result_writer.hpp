@@ -35,6 +35,9 @@ struct Provenance {
   std::string backend = "cpu";
 };
 
+// The current UTC time as ISO 8601, "2025-03-01T12:00:00Z" (provenance dates).
+std::string iso8601_utc_now();
+
 // How the /cycles table is laid out.
 struct TableLayout {
   // 0 (a run): every dataset starts without cycle columns and grows by one per append_cycle.

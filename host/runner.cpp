@@ -100,54 +100,6 @@ std::vector<std::string> config_lines(const std::string& yaml) {
   return lines;
 }
 
-// Where two resolved configurations first differ, as "KEY.PATH: A (run) vs B (now)".
-std::string config_difference(const std::string& before, const std::string& now) {
-  const auto a = config_lines(before), b = config_lines(now);
-  std::size_t i = 0;
-  while (i < a.size() && i < b.size() && a[i] == b[i]) ++i;
-  if (i == a.size() && i == b.size()) return "configuration hash differs";
-  // The key path of line i of b (or a): keys of the enclosing, less indented lines.
-  const auto& lines = i < b.size() ? b : a;
-  std::vector<std::pair<std::size_t, std::string>> stack;  // (indent, key)
-  std::string value_a = i < a.size() ? a[i] : "(nothing)",
-              value_b = i < b.size() ? b[i] : "(nothing)";
-  for (std::size_t k = 0; k <= i && k < lines.size(); ++k) {
-    const std::string& line = lines[k];
-    std::size_t indent = line.find_first_not_of(' ');
-    if (indent == std::string::npos) continue;
-    std::size_t key_start = indent;
-    if (line.compare(indent, 2, "- ") == 0) key_start = indent + 2;
-    const std::size_t colon = line.find(':', key_start);
-    if (colon == std::string::npos) continue;
-    const std::string key = line.substr(key_start, colon - key_start);
-    if (key.empty() || key.find_first_of(" \"") != std::string::npos) continue;
-    while (!stack.empty() && stack.back().first >= key_start) stack.pop_back();
-    stack.emplace_back(key_start, key);
-  }
-  auto value_of = [](const std::string& line) {
-    const std::size_t colon = line.find(':');
-    std::string v = colon == std::string::npos ? line : line.substr(colon + 1);
-    const auto hash = v.find("  #");
-    if (hash != std::string::npos) v.resize(hash);
-    const auto first = v.find_first_not_of(' ');
-    return first == std::string::npos ? std::string() : v.substr(first);
-  };
-  std::string path;
-  for (const auto& entry : stack) path += (path.empty() ? "" : ".") + entry.second;
-  if (path.empty() || i >= a.size() || i >= b.size())
-    return fmt::format("first difference at line {}: '{}' then, '{}' now", i + 1, value_a, value_b);
-  return fmt::format("{} was {}, now {}", path, value_of(value_a), value_of(value_b));
-}
-
-std::string iso8601_utc_now() {
-  const std::time_t now = std::chrono::system_clock::to_time_t(std::chrono::system_clock::now());
-  std::tm utc{};
-  gmtime_r(&now, &utc);
-  char buffer[32];
-  std::strftime(buffer, sizeof buffer, "%Y-%m-%dT%H:%M:%SZ", &utc);
-  return buffer;
-}
-
 bool file_exists(const std::string& path) {
   std::error_code ec;
   return std::filesystem::exists(std::filesystem::symlink_status(path, ec));
@@ -248,8 +200,8 @@ int run_job(const RunConfig& config, const RunOptions& options) {
     if (resume_from->config_hash != hash) {
       std::string detail = "the configuration hash differs";
       try {
-        detail = config_difference(read_string_attribute(output, "/", "resolved_config_yaml"),
-                                   config.resolved_yaml);
+        detail = yaml_difference(read_string_attribute(output, "/", "resolved_config_yaml"),
+                                 config.resolved_yaml);
       } catch (const std::exception&) {
       }
       return refuse("the configuration differs from the one that started it (" + detail +
@@ -404,6 +356,44 @@ int run_job(const RunConfig& config, const RunOptions& options) {
     std::fprintf(stderr, "halite: %d cycle(s) written to %s (voltages vs %s)\n", writer->cycles(),
                  output.c_str(), to_string(config.protocol.reference));
   return exit_code;
+}
+
+std::string yaml_difference(const std::string& before, const std::string& now) {
+  const auto a = config_lines(before), b = config_lines(now);
+  std::size_t i = 0;
+  while (i < a.size() && i < b.size() && a[i] == b[i]) ++i;
+  if (i == a.size() && i == b.size()) return "they differ only in comments or line endings";
+  // The key path of line i of b (or a): keys of the enclosing, less indented lines.
+  const auto& lines = i < b.size() ? b : a;
+  std::vector<std::pair<std::size_t, std::string>> stack;  // (indent, key)
+  std::string value_a = i < a.size() ? a[i] : "(nothing)",
+              value_b = i < b.size() ? b[i] : "(nothing)";
+  for (std::size_t k = 0; k <= i && k < lines.size(); ++k) {
+    const std::string& line = lines[k];
+    std::size_t indent = line.find_first_not_of(' ');
+    if (indent == std::string::npos) continue;
+    std::size_t key_start = indent;
+    if (line.compare(indent, 2, "- ") == 0) key_start = indent + 2;
+    const std::size_t colon = line.find(':', key_start);
+    if (colon == std::string::npos) continue;
+    const std::string key = line.substr(key_start, colon - key_start);
+    if (key.empty() || key.find_first_of(" \"") != std::string::npos) continue;
+    while (!stack.empty() && stack.back().first >= key_start) stack.pop_back();
+    stack.emplace_back(key_start, key);
+  }
+  auto value_of = [](const std::string& line) {
+    const std::size_t colon = line.find(':');
+    std::string v = colon == std::string::npos ? line : line.substr(colon + 1);
+    const auto hash = v.find("  #");
+    if (hash != std::string::npos) v.resize(hash);
+    const auto first = v.find_first_not_of(' ');
+    return first == std::string::npos ? std::string() : v.substr(first);
+  };
+  std::string path;
+  for (const auto& entry : stack) path += (path.empty() ? "" : ".") + entry.second;
+  if (path.empty() || i >= a.size() || i >= b.size())
+    return fmt::format("first difference at line {}: '{}' then, '{}' now", i + 1, value_a, value_b);
+  return fmt::format("{} was {}, now {}", path, value_of(value_a), value_of(value_b));
 }
 
 }  // namespace halite

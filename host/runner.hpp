@@ -39,4 +39,9 @@ int run_job(const RunConfig& config, const RunOptions& options);
 // resume; the values, derived ones included, may not).
 std::uint64_t config_hash(const std::string& resolved_yaml);
 
+// Where two YAML texts first differ, full-line comments left out: "KEY.PATH was A, now B", or
+// "first difference at line N: 'A' then, 'B' now" where no key path applies (resume refusals of
+// runs and sweeps).
+std::string yaml_difference(const std::string& before, const std::string& now);
+
 }  // namespace halite

@@ -515,15 +515,6 @@ std::string batch_key(const RunConfig& c) {
          yaml_section(c.resolved_yaml, "solver") + yaml_section(c.resolved_yaml, "protocol");
 }
 
-std::string iso8601_utc_now() {
-  const std::time_t now = std::chrono::system_clock::to_time_t(std::chrono::system_clock::now());
-  std::tm utc{};
-  gmtime_r(&now, &utc);
-  char buffer[32];
-  std::strftime(buffer, sizeof buffer, "%Y-%m-%dT%H:%M:%SZ", &utc);
-  return buffer;
-}
-
 // The record of a cycle a case did not reach (its batch stopped, or its protocol is shorter).
 CycleRecord missing_record(int cycle) {
   const double nan = std::numeric_limits<double>::quiet_NaN();
@@ -738,21 +729,6 @@ class BatchWriter {
   std::size_t written_ = 0;                        // cycles of the batch in the file
 };
 
-// Where two texts first differ, as "line L: 'then' then, 'now' now".
-std::string first_line_difference(const std::string& then, const std::string& now) {
-  std::istringstream a(then), b(now);
-  std::string x, y;
-  for (int line = 1;; ++line) {
-    const bool has_x = static_cast<bool>(std::getline(a, x));
-    const bool has_y = static_cast<bool>(std::getline(b, y));
-    if (!has_x && !has_y) return "they differ in line endings or a final newline";
-    if (!has_x || !has_y || x != y)
-      return fmt::format("line {}: {} then, {} now", line,
-                         has_x ? "'" + x + "'" : std::string("nothing"),
-                         has_y ? "'" + y + "'" : std::string("nothing"));
-  }
-}
-
 // halite sweep --resume: checks that options.resume is a sweep result of this sweep text and
 // cycle count, then opens it for writing into `output`; `done` is true for every case already
 // completed or failed. Returns kExitOk, or kExitBadInput after a one-line message (the file
@@ -778,7 +754,7 @@ int open_for_resume(const SweepSpec& spec, const std::vector<RunConfig>& configs
     return refuse(fmt::format(
         "the sweep file changed since {} was written ({} {}); give the sweep file of the "
         "interrupted sweep",
-        path, spec.file, first_line_difference(stored_yaml, spec.text)));
+        path, spec.file, yaml_difference(stored_yaml, spec.text)));
   double stored_cycles = 0.0;
   try {
     stored_cycles = read_numeric_attribute(path, "/cycles", "fixed_cycles");
