@@ -8,17 +8,6 @@
 
 namespace halite::cuda {
 
-namespace {
-
-void check_ida(int flag, const char* call) {
-  if (flag < 0)
-    throw IntegrationError(
-        fmt::format("{} failed with flag {} ({})", call, IDAGetReturnFlagName(flag), flag), -1,
-        flag);
-}
-
-}  // namespace
-
 GpuBatchIntegrator::GpuBatchIntegrator(BatchModel& model, const SolverConfig& config)
     : model_(model), config_(config) {
   const int b = model.cells(), n = model.per_cell();
@@ -49,45 +38,11 @@ GpuBatchIntegrator::GpuBatchIntegrator(BatchModel& model, const SolverConfig& co
   cell_buffer_.assign(std::size_t(n), 0.0);
   sync_model();
 
-  ida_ = IDACreate(context_);
-  if (!ida_) throw std::bad_alloc();
-  check_ida(IDASetErrHandlerFn(ida_, &GpuBatchIntegrator::error_callback, this),
-            "IDASetErrHandlerFn");
-  check_ida(IDAInit(ida_, &GpuBatchIntegrator::residual_callback, 0.0, y_.get(), yp_.get()),
-            "IDAInit");
-  check_ida(IDASVtolerances(ida_, config.relative_tolerance, atol_.get()), "IDASVtolerances");
-  check_ida(IDASetUserData(ida_, this), "IDASetUserData");
-  check_ida(IDASetId(ida_, id_.get()), "IDASetId");
-  check_ida(IDASetMaxStep(ida_, config.max_step), "IDASetMaxStep");
-
-  // The same hooks as BatchIntegrator: a fresh Jacobian per IC Newton iteration, then every
-  // jacobian_reuse_steps_ steps; a refactorisation whenever cj changes.
-  hooks_.current_cj = [this] {
-    double cj = 0.0;
-    IDAGetCurrentCj(ida_, &cj);
-    return cj;
-  };
-  hooks_.step_counter = [this] {
-    if (in_initial_condition_) return -(++ic_solves_);
-    long nst = 0, ncfn = 0, netf = 0;
-    IDAGetNumSteps(ida_, &nst);
-    IDAGetNumNonlinSolvConvFails(ida_, &ncfn);
-    IDAGetNumErrTestFails(ida_, &netf);
-    // as BatchIntegrator: dF/dy every jacobian_reuse_steps_ steps and after any failure; the
-    // factorisation follows every change of cj
-    return (epoch_ << 42) + ((ncfn + netf) << 24) + nst / jacobian_reuse_steps_;
-  };
-  hooks_.last_residual_point = [this] {
-    return static_cast<const double*>(last_residual_point_.get());
-  };
-  if (const char* env = std::getenv("HALITE_JACOBIAN_REUSE")) set_jacobian_reuse(std::atol(env));
-  linear_solver_ = make_device_schur_linear_solver(context_, *solver_, hooks_);
-  check_ida(IDASetLinearSolver(ida_, linear_solver_, nullptr), "IDASetLinearSolver");
-}
-
-GpuBatchIntegrator::~GpuBatchIntegrator() {
-  if (ida_) IDAFree(&ida_);
-  if (linear_solver_) SUNLinSolFree(linear_solver_);
+  // The IDA settings and Jacobian policy of the CPU backend (host/ida_driver.hpp).
+  ida_ = std::make_unique<IdaDriver>(context_, &GpuBatchIntegrator::residual_callback, this,
+                                     y_.get(), yp_.get(), id_.get(), atol_.get(), config);
+  hooks_ = ida_->hooks([this] { return static_cast<const double*>(last_residual_point_.get()); });
+  ida_->attach(make_device_schur_linear_solver(context_, *solver_, hooks_));
 }
 
 void GpuBatchIntegrator::set_state(const double* y_host) {
@@ -178,13 +133,6 @@ int GpuBatchIntegrator::root_callback(double t, N_Vector y, N_Vector, double* g,
   }
 }
 
-void GpuBatchIntegrator::error_callback(int, const char* module, const char* function, char* msg,
-                                        void* data) {
-  auto* self = static_cast<GpuBatchIntegrator*>(data);
-  self->last_ida_message_ =
-      fmt::format("[{} {}] {}", module ? module : "IDA", function ? function : "", msg ? msg : "");
-}
-
 void GpuBatchIntegrator::check_device(const char* call) {
   const std::string& error = device_vector_error(y_.get());
   if (!error.empty()) {
@@ -195,25 +143,15 @@ void GpuBatchIntegrator::check_device(const char* call) {
 }
 
 void GpuBatchIntegrator::restart(double t0, const StepRoots* roots) {
-  accumulate_stats();
-  ++epoch_;
   collect_aging();  // what the device sampled so far belongs to the host model before re-upload
   push_host_state();
   sync_model();
   roots_ = roots;
-  roots_per_cell_ = roots ? roots->conditions() : 0;
+  const int roots_per_cell = roots ? roots->conditions() : 0;
   if (roots) device_model_->upload_roots(*roots, stream());
-  N_VConst(0.0, yp_.get());
-  check_ida(IDAReInit(ida_, t0, y_.get(), yp_.get()), "IDAReInit");
-  check_ida(IDARootInit(ida_, model_.cells() * roots_per_cell_,
-                        roots_per_cell_ > 0 ? &GpuBatchIntegrator::root_callback : nullptr),
-            "IDARootInit");
-  IDASetNoInactiveRootWarn(ida_);
-  const double t_ic = t0 + 1.0;
   last_nonfinite_ = 0;
-  in_initial_condition_ = true;
-  const int flag = IDACalcIC(ida_, IDA_YA_YDP_INIT, t_ic);
-  in_initial_condition_ = false;
+  const int flag = ida_->restart(t0, y_.get(), yp_.get(), model_.cells() * roots_per_cell,
+                                 &GpuBatchIntegrator::root_callback);
   check_device("IDACalcIC");
   if (flag < 0) {
     // y_ still holds the uploaded state (IDACalcIC works on its own copies), so the mirror
@@ -222,9 +160,7 @@ void GpuBatchIntegrator::restart(double t0, const StepRoots* roots) {
     const std::string msg = describe_failure("IDACalcIC", flag, &cell);
     throw IntegrationError(msg, cell, flag);
   }
-  check_ida(IDAGetConsistentIC(ida_, y_.get(), yp_.get()), "IDAGetConsistentIC");
   host_fresh_ = false;
-  ++epoch_;  // the first step evaluates a fresh Jacobian at its predicted state
 }
 
 void GpuBatchIntegrator::update_roots() {
@@ -243,21 +179,18 @@ int GpuBatchIntegrator::step(double t_limit, double* t_reached) {
     vectors().set_mask(model_.mask()->active);
     frozen_revision_ = model_.frozen_revision();
   }
-  IDASetStopTime(ida_, t_limit);
-  const int flag = IDASolve(ida_, t_limit, t_reached, y_.get(), yp_.get(), IDA_ONE_STEP);
+  const int flag = ida_->step(t_limit, t_reached, y_.get(), yp_.get());
   host_fresh_ = false;
   check_device("IDASolve");
   return flag;
 }
 
 const std::vector<int>& GpuBatchIntegrator::roots_found() {
-  return read_roots_found(ida_, std::size_t(model_.cells()) * roots_per_cell_, &roots_found_);
+  return ida_->roots_found();
 }
 
 std::string GpuBatchIntegrator::describe_failure(const char* call, int flag, int* blamed_cell) {
-  std::string msg = fmt::format("{} failed with flag {} ({}) [cuda backend]", call,
-                                IDAGetReturnFlagName(flag), flag);
-  if (!last_ida_message_.empty()) msg += ": " + last_ida_message_;
+  std::string msg = ida_->failure_text(call, flag) + " [cuda backend]";
   *blamed_cell = -1;
   if (last_nonfinite_ > 0) {
     const auto bad = device_model_->nonfinite_cells(stream());
@@ -268,8 +201,8 @@ std::string GpuBatchIntegrator::describe_failure(const char* call, int flag, int
     }
   }
   NVectorPtr err(N_VClone(y_.get())), weights(N_VClone(y_.get()));
-  if (err && weights && IDAGetEstLocalErrors(ida_, err.get()) == IDA_SUCCESS &&
-      IDAGetErrWeights(ida_, weights.get()) == IDA_SUCCESS) {
+  if (err && weights && IDAGetEstLocalErrors(ida_->get(), err.get()) == IDA_SUCCESS &&
+      IDAGetErrWeights(ida_->get(), weights.get()) == IDA_SUCCESS) {
     std::vector<double> e(host_y_.size()), w(host_y_.size());
     copy_to_host(err.get(), e.data());
     copy_to_host(weights.get(), w.data());
@@ -298,14 +231,12 @@ void GpuBatchIntegrator::collect_aging() {
 long GpuBatchIntegrator::advance_to(double t_end) {
   long steps = 0;
   double t = 0.0;
-  IDAGetCurrentTime(ida_, &t);
+  IDAGetCurrentTime(ida_->get(), &t);
   while (t < t_end) {
     const int flag = step(t_end, &t);
     if (flag < 0) {
-      std::string msg = fmt::format("IDASolve failed with flag {} ({}) at t = {} s",
-                                    IDAGetReturnFlagName(flag), flag, t);
-      if (!last_ida_message_.empty()) msg += ": " + last_ida_message_;
-      throw IntegrationError(msg, -1, flag);
+      throw IntegrationError(
+          fmt::format("{} (at t = {} s)", ida_->failure_text("IDASolve", flag), t), -1, flag);
     }
     ++steps;
     if (flag == IDA_TSTOP_RETURN) break;
@@ -313,15 +244,8 @@ long GpuBatchIntegrator::advance_to(double t_end) {
   return steps;
 }
 
-void GpuBatchIntegrator::accumulate_stats() {
-  total_.add_ida_counters(read_ida_counters(ida_));
-}
-
 SolverStats GpuBatchIntegrator::stats() const {
-  SolverStats s = read_ida_counters(ida_);
-  s.add_ida_counters(total_);
-  s.jacobian_evals = solver_->jacobian_evaluations();
-  return s;
+  return ida_->stats(solver_->jacobian_evaluations());
 }
 
 }  // namespace halite::cuda

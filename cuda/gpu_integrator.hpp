@@ -27,6 +27,7 @@
 #include "cuda/device_vector.hpp"
 #include "host/batch_model.hpp"
 #include "host/config.hpp"
+#include "host/ida_driver.hpp"
 #include "host/integrator.hpp"
 #include "host/results.hpp"
 
@@ -35,7 +36,7 @@ namespace halite::cuda {
 class GpuBatchIntegrator final : public Integrator {
  public:
   GpuBatchIntegrator(BatchModel& model, const SolverConfig& config);
-  ~GpuBatchIntegrator() override;
+  ~GpuBatchIntegrator() override = default;
   GpuBatchIntegrator(const GpuBatchIntegrator&) = delete;
   GpuBatchIntegrator& operator=(const GpuBatchIntegrator&) = delete;
 
@@ -62,7 +63,7 @@ class GpuBatchIntegrator final : public Integrator {
   long factorizations() const override { return solver_->factorizations(); }
   // Re-evaluate dF/dy only every n IDA steps (modified Newton); 1 = every step. The default
   // and the HALITE_JACOBIAN_REUSE environment variable are those of BatchIntegrator.
-  void set_jacobian_reuse(long n) override { jacobian_reuse_steps_ = n < 1 ? 1 : n; }
+  void set_jacobian_reuse(long n) override { ida_->set_jacobian_reuse(n); }
 
   // Whole-batch state transfer (cells * per_cell doubles, cell-major), for tests and benchmarks.
   void set_state(const double* y_host);
@@ -80,10 +81,7 @@ class GpuBatchIntegrator final : public Integrator {
  private:
   static int residual_callback(double t, N_Vector y, N_Vector yp, N_Vector res, void* data);
   static int root_callback(double t, N_Vector y, N_Vector yp, double* g, void* data);
-  static void error_callback(int code, const char* module, const char* function, char* msg,
-                             void* data);
   void check_device(const char* call);
-  void accumulate_stats();
   // Host model -> device: parameters, controls, coefficients, aging, frozen cells, norm mask.
   void sync_model();
   // The host mirror, if the caller may have written to it, -> device.
@@ -96,24 +94,15 @@ class GpuBatchIntegrator final : public Integrator {
   std::unique_ptr<DeviceBatchModel> device_model_;
   std::unique_ptr<DeviceSchurSolver> solver_;
   SchurSolverHooks hooks_;
-  SUNLinearSolver linear_solver_ = nullptr;
-  void* ida_ = nullptr;
   DeviceBuffer<double> last_residual_point_;
-  std::string last_ida_message_;
   // Host mirror: host_fresh_ = it equals the device state (or is newer: host_written_).
   std::vector<double> host_y_, cell_buffer_;
   bool host_fresh_ = true, host_written_ = true;
   const StepRoots* roots_ = nullptr;
-  int roots_per_cell_ = 0;
-  std::vector<int> roots_found_;
   unsigned long frozen_revision_ = 0;
   bool accumulators_on_device_ = false;  // the device has sampled since the last collect
   int last_nonfinite_ = 0;
-  long epoch_ = 0;
-  long jacobian_reuse_steps_ = 4;  // BatchIntegrator's default
-  bool in_initial_condition_ = false;
-  long ic_solves_ = 0;
-  SolverStats total_;
+  std::unique_ptr<IdaDriver> ida_;  // last: freed before what it refers to
 };
 
 }  // namespace halite::cuda

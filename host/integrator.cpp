@@ -1,7 +1,6 @@
 #include "host/integrator.hpp"
 
 #include <fmt/format.h>
-#include <ida/ida.h>
 
 #include <algorithm>
 #include <cmath>
@@ -82,12 +81,6 @@ std::unique_ptr<Integrator> make_integrator(Backend backend, BatchModel& model,
     factory = cuda_backend.factory;
   }
   return factory(model, config);
-}
-
-const std::vector<int>& read_roots_found(void* ida_mem, std::size_t count, std::vector<int>* out) {
-  out->assign(count, 0);
-  if (count > 0) IDAGetRootInfo(ida_mem, out->data());
-  return *out;
 }
 
 void append_local_error_ranking(const BatchModel& model, const double* local_error,

@@ -111,9 +111,6 @@ std::unique_ptr<Integrator> make_integrator(Backend backend, BatchModel& model,
 // when a device can be used, or why not.
 void register_backend(Backend backend, IntegratorFactory factory, std::string (*probe)());
 
-// Which of IDA's `count` root functions were found at its last IDA_ROOT_RETURN, into *out.
-const std::vector<int>& read_roots_found(void* ida_mem, std::size_t count, std::vector<int>* out);
-
 // Summary of IDA's weighted local errors for failure messages: appends "; largest weighted
 // local errors: <component> of cell k (value); ..." (the three largest over the active cells) to
 // msg and, if *blamed_cell < 0, blames the cell of the largest one.
