@@ -16,34 +16,15 @@
 #include "halite/build_info.hpp"
 #include "host/config.hpp"
 #include "host/result_writer.hpp"
+#include "tests/halite_binary.hpp"
 
 namespace halite {
 namespace {
 
-std::string shell_quoted(const std::string& text) {
-  std::string out = "'";
-  for (char c : text) {
-    if (c == '\'') {
-      out += "'\\''";
-    } else {
-      out += c;
-    }
-  }
-  return out + "'";
-}
-
-std::string read_text(const std::filesystem::path& path) {
-  std::ifstream in(path);
-  std::ostringstream text;
-  text << in.rdbuf();
-  return text.str();
-}
-
-struct Outcome {
-  int exit_code = -1;
-  std::string out;
-  std::string err;
-};
+using halite::testing::Outcome;
+using halite::testing::read_text;
+using halite::testing::run_halite;
+using halite::testing::shell_quoted;
 
 // Runs the halite binary in a scratch directory that also holds the test's config files.
 class Cli : public ::testing::Test {
@@ -59,18 +40,7 @@ class Cli : public ::testing::Test {
     return (dir_ / name).string();
   }
 
-  Outcome halite(const std::vector<std::string>& args) const {
-    std::string command = shell_quoted(HALITE_BINARY);
-    for (const std::string& arg : args) command += " " + shell_quoted(arg);
-    command += " >" + shell_quoted((dir_ / "stdout").string()) + " 2>" +
-               shell_quoted((dir_ / "stderr").string()) + " </dev/null";
-    const int status = std::system(command.c_str());
-    Outcome outcome;
-    outcome.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-    outcome.out = read_text(dir_ / "stdout");
-    outcome.err = read_text(dir_ / "stderr");
-    return outcome;
-  }
+  Outcome halite(const std::vector<std::string>& args) const { return run_halite(dir_, args); }
 
   // Expects exit code 2 and `location` ("file:line:col: key '...'") on stderr.
   void expect_bad_input(const std::vector<std::string>& args, const std::string& location) const {

@@ -24,37 +24,24 @@
 #include "host/config.hpp"
 #include "host/cycler.hpp"
 #include "host/result_writer.hpp"
-#include "tests/spawn.hpp"
+#include "tests/halite_binary.hpp"
 
 namespace halite {
 namespace {
+
+using halite::testing::Outcome;
+using halite::testing::read_text;
+using halite::testing::run_halite;
+using halite::testing::shell_quoted;
 
 // Reference cell, accelerated aging so that the fade is visible within a few cycles.
 const std::vector<std::string> kFastFade = {"--set", "aging.rsp.rate_constant=2e-5 1/s"};
 constexpr double kRelativeTolerance = 1e-6;  // SolverConfig default
 
-std::string shell_quoted(const std::string& text) {
-  std::string out = "'";
-  for (char c : text) out += c == '\'' ? std::string("'\\''") : std::string(1, c);
-  return out + "'";
-}
-
-std::string read_text(const std::filesystem::path& path) {
-  std::ifstream in(path);
-  std::ostringstream text;
-  text << in.rdbuf();
-  return text.str();
-}
-
 std::vector<std::string> operator+(std::vector<std::string> a, const std::vector<std::string>& b) {
   a.insert(a.end(), b.begin(), b.end());
   return a;
 }
-
-struct Outcome {
-  int exit_code = -1;
-  std::string err;
-};
 
 // The per-cycle table of cell 0, as far as cycles_written.
 struct Table {
@@ -122,16 +109,7 @@ class Resume : public ::testing::Test {
 
   std::string file(const std::string& name) const { return (dir_ / name).string(); }
 
-  Outcome halite(const std::vector<std::string>& args) const {
-    std::string command = shell_quoted(HALITE_BINARY);
-    for (const std::string& arg : args) command += " " + shell_quoted(arg);
-    command += " >/dev/null 2>" + shell_quoted(file("stderr")) + " </dev/null";
-    const int status = std::system(command.c_str());
-    Outcome outcome;
-    outcome.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-    outcome.err = read_text(file("stderr"));
-    return outcome;
-  }
+  Outcome halite(const std::vector<std::string>& args) const { return run_halite(dir_, args); }
 
   // Starts halite with `args`, waits until its checkpoint covers at least `cycles` cycles, lets
   // it run `delay_ms` more, and kills it with SIGKILL. Returns false if it ended by itself first.

@@ -26,10 +26,15 @@
 #include "host/aging_report.hpp"
 #include "host/result_writer.hpp"
 #include "host/sweep.hpp"
-#include "tests/spawn.hpp"
+#include "tests/halite_binary.hpp"
 
 namespace halite {
 namespace {
+
+using halite::testing::Outcome;
+using halite::testing::read_text;
+using halite::testing::run_halite;
+using halite::testing::shell_quoted;
 
 // ---- designs ------------------------------------------------------------------------------------
 
@@ -185,24 +190,6 @@ TEST(SweepDesign, BadSweepFilesAreLocated) {
 
 // ---- the halite binary --------------------------------------------------------------------------
 
-std::string shell_quoted(const std::string& text) {
-  std::string out = "'";
-  for (char c : text) out += c == '\'' ? std::string("'\\''") : std::string(1, c);
-  return out + "'";
-}
-
-std::string read_text(const std::filesystem::path& path) {
-  std::ifstream in(path);
-  std::ostringstream text;
-  text << in.rdbuf();
-  return text.str();
-}
-
-struct Outcome {
-  int exit_code = -1;
-  std::string err;
-};
-
 class SweepCli : public ::testing::Test {
  protected:
   void SetUp() override {
@@ -218,14 +205,7 @@ class SweepCli : public ::testing::Test {
   }
   // `environment`: "NAME=value " assignments put before the command.
   Outcome halite(const std::vector<std::string>& args, const std::string& environment = "") const {
-    std::string command = environment + shell_quoted(HALITE_BINARY);
-    for (const std::string& arg : args) command += " " + shell_quoted(arg);
-    command += " >/dev/null 2>" + shell_quoted(path("stderr")) + " </dev/null";
-    const int status = std::system(command.c_str());
-    Outcome outcome;
-    outcome.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-    outcome.err = read_text(dir_ / "stderr");
-    return outcome;
+    return run_halite(dir_, args, environment);
   }
   std::filesystem::path dir_;
 };

@@ -1,0 +1,73 @@
+// Test helpers for the tests that run the halite executable (HALITE_BINARY, set by
+// tests/CMakeLists.txt): quoting, reading a file, running it with its output captured, and
+// starting it in the background for the kill-and-inspect tests.
+#pragma once
+
+#include <fcntl.h>
+#include <sys/types.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+#include <string>
+#include <vector>
+
+namespace halite::testing {
+
+inline std::string shell_quoted(const std::string& text) {
+  std::string out = "'";
+  for (char c : text) out += c == '\'' ? std::string("'\\''") : std::string(1, c);
+  return out + "'";
+}
+
+inline std::string read_text(const std::filesystem::path& path) {
+  std::ifstream in(path);
+  std::ostringstream text;
+  text << in.rdbuf();
+  return text.str();
+}
+
+struct Outcome {
+  int exit_code = -1;
+  std::string out;
+  std::string err;
+};
+
+// Runs halite with `args` (stdin from /dev/null), its stdout and stderr captured through files in
+// `scratch`; `environment` is prepended to the command ("VAR=value ").
+inline Outcome run_halite(const std::filesystem::path& scratch,
+                          const std::vector<std::string>& args,
+                          const std::string& environment = "") {
+  std::string command = environment + shell_quoted(HALITE_BINARY);
+  for (const std::string& arg : args) command += " " + shell_quoted(arg);
+  command += " >" + shell_quoted((scratch / "stdout").string()) + " 2>" +
+             shell_quoted((scratch / "stderr").string()) + " </dev/null";
+  const int status = std::system(command.c_str());
+  Outcome outcome;
+  outcome.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+  outcome.out = read_text(scratch / "stdout");
+  outcome.err = read_text(scratch / "stderr");
+  return outcome;
+}
+
+// fork + execv(argv[0], argv); stdout and stderr go to /dev/null. Returns the child's pid
+// (<= 0 if fork failed); a child that cannot exec exits with 127.
+inline pid_t spawn_silently(std::vector<std::string> argv_strings) {
+  std::vector<char*> argv;
+  for (auto& a : argv_strings) argv.push_back(a.data());
+  argv.push_back(nullptr);
+  const pid_t pid = ::fork();
+  if (pid == 0) {
+    const int null = ::open("/dev/null", O_WRONLY);
+    ::dup2(null, 1);
+    ::dup2(null, 2);
+    ::execv(argv[0], argv.data());
+    ::_exit(127);
+  }
+  return pid;
+}
+
+}  // namespace halite::testing
