@@ -612,10 +612,17 @@ ResultWriter ResultWriter::open_existing(const std::string& path,
   return w;
 }
 
+// The writer's state, for an operation that needs the file open (a moved-from writer, or one
+// closed already, is a programming error).
+ResultWriter::Impl& ResultWriter::open_impl(const char* operation) const {
+  if (!impl_)
+    throw std::logic_error(std::string("ResultWriter::") + operation + " on a moved-from writer");
+  impl_->require_open(operation);
+  return *impl_;
+}
+
 void ResultWriter::truncate_cycles(int cycles) {
-  if (!impl_) throw std::logic_error("ResultWriter::truncate_cycles on a moved-from writer");
-  Impl& w = *impl_;
-  w.require_open("truncate_cycles");
+  Impl& w = open_impl("truncate_cycles");
   if (w.layout.fixed_cycles > 0)
     throw std::logic_error("ResultWriter::truncate_cycles: '" + w.path + "' has a fixed table");
   if (cycles < 0 || cycles > w.cycles) {
@@ -720,9 +727,7 @@ ResultWriter& ResultWriter::operator=(ResultWriter&& other) noexcept {
 
 void ResultWriter::append_cycle(const std::vector<CycleRecord>& per_cell,
                                 const std::vector<std::vector<double>>& extra) {
-  if (!impl_) throw std::logic_error("ResultWriter::append_cycle on a moved-from writer");
-  Impl& w = *impl_;
-  w.require_open("append_cycle");
+  Impl& w = open_impl("append_cycle");
   if (w.layout.fixed_cycles > 0)
     throw std::logic_error("ResultWriter::append_cycle: '" + w.path +
                            "' has a fixed table; use write_rows");
@@ -812,9 +817,7 @@ void ResultWriter::append_cycle(const std::vector<CycleRecord>& per_cell,
 }
 
 void ResultWriter::write_rows(const RowBlock& block) {
-  if (!impl_) throw std::logic_error("ResultWriter::write_rows on a moved-from writer");
-  Impl& w = *impl_;
-  w.require_open("write_rows");
+  Impl& w = open_impl("write_rows");
   if (w.layout.fixed_cycles <= 0)
     throw std::logic_error("ResultWriter::write_rows: '" + w.path +
                            "' has a growing table; use append_cycle");
@@ -940,8 +943,7 @@ void ResultWriter::write_rows(const RowBlock& block) {
 }
 
 void ResultWriter::set_cell_status(int cell, const std::string& status, const std::string& reason) {
-  if (!impl_) throw std::logic_error("ResultWriter::set_cell_status on a moved-from writer");
-  impl_->require_open("set_cell_status");
+  open_impl("set_cell_status");
   if (cell < 0 || cell >= impl_->cells) {
     throw std::invalid_argument("ResultWriter::set_cell_status: cell " + std::to_string(cell) +
                                 " out of range [0, " + std::to_string(impl_->cells) + ")");
@@ -952,9 +954,7 @@ void ResultWriter::set_cell_status(int cell, const std::string& status, const st
 }
 
 void ResultWriter::write_curve(int cell, const Curve& curve) {
-  if (!impl_) throw std::logic_error("ResultWriter::write_curve on a moved-from writer");
-  Impl& w = *impl_;
-  w.require_open("write_curve");
+  Impl& w = open_impl("write_curve");
   if (cell < 0 || cell >= w.cells) {
     throw std::invalid_argument("ResultWriter::write_curve: cell " + std::to_string(cell) +
                                 " out of range [0, " + std::to_string(w.cells) + ")");
@@ -1080,9 +1080,7 @@ void write_numeric_array(const std::string& file_path, hid_t file, const std::st
 void ResultWriter::write_array(const std::string& path, const std::vector<double>& values,
                                const std::vector<std::size_t>& dims, const std::string& units,
                                const std::string& description) {
-  if (!impl_) throw std::logic_error("ResultWriter::write_array on a moved-from writer");
-  Impl& w = *impl_;
-  w.require_open("write_array");
+  Impl& w = open_impl("write_array");
   h5::QuietErrors quiet;
   write_numeric_array(w.path, w.file.id(), path, values, dims, H5T_IEEE_F64LE, units, description);
   w.flush();
@@ -1091,9 +1089,7 @@ void ResultWriter::write_array(const std::string& path, const std::vector<double
 void ResultWriter::write_int_array(const std::string& path, const std::vector<std::int64_t>& values,
                                    const std::vector<std::size_t>& dims, const std::string& units,
                                    const std::string& description) {
-  if (!impl_) throw std::logic_error("ResultWriter::write_int_array on a moved-from writer");
-  Impl& w = *impl_;
-  w.require_open("write_int_array");
+  Impl& w = open_impl("write_int_array");
   h5::QuietErrors quiet;
   write_numeric_array(w.path, w.file.id(), path, values, dims, H5T_STD_I64LE, units, description);
   w.flush();
@@ -1101,9 +1097,7 @@ void ResultWriter::write_int_array(const std::string& path, const std::vector<st
 
 void ResultWriter::write_strings(const std::string& path, const std::vector<std::string>& values,
                                  const std::string& description) {
-  if (!impl_) throw std::logic_error("ResultWriter::write_strings on a moved-from writer");
-  Impl& w = *impl_;
-  w.require_open("write_strings");
+  Impl& w = open_impl("write_strings");
   h5::QuietErrors quiet;
   Placement where = place(w.file.id(), w.path, path, "write_strings");
   create_string_dataset(where.parent, where.leaf, values, description).close("H5Dclose");
@@ -1112,9 +1106,7 @@ void ResultWriter::write_strings(const std::string& path, const std::vector<std:
 }
 
 void ResultWriter::add_link(const std::string& existing, const std::string& link_path) {
-  if (!impl_) throw std::logic_error("ResultWriter::add_link on a moved-from writer");
-  Impl& w = *impl_;
-  w.require_open("add_link");
+  Impl& w = open_impl("add_link");
   if (!existing.starts_with('/') || !link_path.starts_with('/'))
     throw std::invalid_argument("ResultWriter::add_link: paths must be absolute ('" + existing +
                                 "', '" + link_path + "')");
@@ -1129,9 +1121,7 @@ void ResultWriter::add_link(const std::string& existing, const std::string& link
 }
 
 void ResultWriter::set_attribute(const std::string& name, const std::string& value) {
-  if (!impl_) throw std::logic_error("ResultWriter::set_attribute on a moved-from writer");
-  Impl& w = *impl_;
-  w.require_open("set_attribute");
+  Impl& w = open_impl("set_attribute");
   h5::QuietErrors quiet;
   const std::string r = w.path + ":/";
   if (h5::check_tri(H5Aexists(w.file.id(), name.c_str()), "H5Aexists", r + "@" + name))
@@ -1142,9 +1132,7 @@ void ResultWriter::set_attribute(const std::string& name, const std::string& val
 }
 
 void ResultWriter::set_attribute(const std::string& name, std::int64_t value) {
-  if (!impl_) throw std::logic_error("ResultWriter::set_attribute on a moved-from writer");
-  Impl& w = *impl_;
-  w.require_open("set_attribute");
+  Impl& w = open_impl("set_attribute");
   h5::QuietErrors quiet;
   const std::string r = w.path + ":/";
   if (h5::check_tri(H5Aexists(w.file.id(), name.c_str()), "H5Aexists", r + "@" + name))
@@ -1154,8 +1142,7 @@ void ResultWriter::set_attribute(const std::string& name, std::int64_t value) {
 }
 
 void ResultWriter::flush() {
-  if (!impl_) throw std::logic_error("ResultWriter::flush on a moved-from writer");
-  impl_->require_open("flush");
+  open_impl("flush");
   h5::QuietErrors quiet;
   impl_->flush();
 }

@@ -168,6 +168,7 @@ class ResultWriter {
  private:
   ResultWriter() = default;  // for open_existing
   struct Impl;
+  Impl& open_impl(const char* operation) const;
   std::unique_ptr<Impl> impl_;
 };
 
