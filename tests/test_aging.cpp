@@ -9,22 +9,14 @@
 #include "host/aging_report.hpp"
 #include "host/cycler.hpp"
 #include "models/aging.hpp"
+#include "tests/reference_cell.hpp"
 
 using namespace halite;
 using namespace halite::models;
 
 namespace {
 
-CellSetup reference_setup() {
-  CellSetup s;
-  s.name = "reference";
-  s.params.cathode_thickness = 1.19e-4;
-  s.params.active_volume_fraction = 0.442;
-  s.params.electrolyte_volume_fraction = 0.488;
-  s.one_c_current_density = 37.8;
-  s.active_mass_per_area = 0.252;
-  return s;
-}
+using halite::testing::reference_setup;
 
 Protocol cccv(int cycles) {
   Protocol p;

@@ -7,26 +7,15 @@
 #include <vector>
 
 #include "host/cycler.hpp"
+#include "tests/reference_cell.hpp"
 
 using namespace halite;
 
 namespace {
 
-constexpr double kRelativeTolerance = 1e-6;  // SolverConfig default
+using halite::testing::reference_setup;
 
-// The reference cell of cell.md (36 mg/cm2 composite, 7:3, 7 % porosity) resolved by hand:
-// 25.2 mg/cm2 CAM, 1C = 37.8 A/m2, L = 119 um, eps_AM = 0.442, eps_SE = 0.488.
-CellSetup reference_setup() {
-  CellSetup s;
-  s.name = "reference";
-  s.params.cathode_thickness = 1.19e-4;
-  s.params.active_volume_fraction = 0.442;
-  s.params.electrolyte_volume_fraction = 0.488;
-  s.one_c_current_density = 37.8;
-  s.active_mass_per_area = 0.252;
-  s.initial_stoichiometry = 0.98;
-  return s;
-}
+constexpr double kRelativeTolerance = 1e-6;  // SolverConfig default
 
 Step cc(StepMode mode, double c_rate, double cutoff) {
   Step s;

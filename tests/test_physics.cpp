@@ -8,20 +8,10 @@
 
 #include "models/cell.hpp"
 #include "models/structured_solve.hpp"
+#include "tests/reference_cell.hpp"
 
 using namespace halite::models;
-
-namespace {
-
-CellParams reference_params() {
-  CellParams p;
-  p.cathode_thickness = 1.19e-4;
-  p.active_volume_fraction = 0.442;
-  p.electrolyte_volume_fraction = 0.488;
-  return p;
-}
-
-}  // namespace
+using halite::testing::reference_params;
 
 TEST(StressCoupledFlux, ReducesToFickWhenPartialMolarVolumeIsZero) {
   CellParams p = reference_params();

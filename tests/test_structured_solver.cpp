@@ -11,40 +11,21 @@
 #include "host/nvector_batch.hpp"
 #include "host/schur_solver.hpp"
 #include "host/sparse_reference.hpp"
+#include "tests/reference_cell.hpp"
 
 using namespace halite;
 using namespace halite::models;
 
 namespace {
 
+using halite::testing::random_state;
+
+// The reference cell with `classes` particle classes of equal volume.
 CellParams reference_params(int classes = 3) {
-  CellParams p;
+  CellParams p = halite::testing::reference_params();
   p.particle_classes = classes;
   for (int k = 0; k < classes; ++k) p.particle_volume_weight[k] = 1.0 / classes;
-  p.cathode_thickness = 1.19e-4;
-  p.active_volume_fraction = 0.442;
-  p.electrolyte_volume_fraction = 0.488;
   return p;
-}
-
-// A random but physically plausible state: stoichiometries in (0.3, 0.97), potentials near
-// their operating values, a current of either sign.
-std::vector<double> random_state(const CellLayout& L, std::mt19937& rng) {
-  std::uniform_real_distribution<double> u(0.0, 1.0);
-  std::vector<double> y(L.size());
-  // each particle: a random mean with shell-to-shell variations of a few per cent
-  for (int q = 0; q < L.particles(); ++q) {
-    const double base = 0.3 + 0.62 * u(rng);
-    for (int m = 0; m < L.shells; ++m) y[L.particle_offset(q) + m] = base + 0.03 * u(rng);
-  }
-  for (int i = 0; i < L.nodes; ++i) {
-    y[L.phi_e(i)] = -0.7 + 0.05 * u(rng);
-    y[L.phi_s(i)] = 3.0 + 0.3 * u(rng);
-  }
-  y[L.current()] = -40.0 + 80.0 * u(rng);
-  y[L.charge()] = 1e4 * u(rng);
-  y[L.energy()] = 3e4 * u(rng);
-  return y;
 }
 
 double relative_difference(const std::vector<double>& a, const std::vector<double>& b) {

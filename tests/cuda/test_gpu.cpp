@@ -31,6 +31,7 @@
 #include "host/nvector_batch.hpp"
 #include "host/schur_solver.hpp"
 #include "host/sparse_reference.hpp"
+#include "tests/reference_cell.hpp"
 
 namespace halite {
 namespace {
@@ -40,6 +41,8 @@ using models::CellLayout;
 using models::CellParams;
 using models::ControlMode;
 using Values = std::vector<double>;
+using halite::testing::random_state;
+using halite::testing::reference_params;
 
 void register_cuda_backend_for_tests() {
   cuda::register_cuda_backend();
@@ -60,14 +63,6 @@ class Gpu : public ::testing::Test {
 
 // ---------------------------------------------------------------------------------------------
 // Batches with planted edge cases
-
-CellParams reference_params() {
-  CellParams p;
-  p.cathode_thickness = 1.19e-4;
-  p.active_volume_fraction = 0.442;
-  p.electrolyte_volume_fraction = 0.488;
-  return p;
-}
 
 // Cells that differ in geometry, transport, kinetics, temperature and aging state.
 std::vector<CellParams> diverse_params(int cells, std::mt19937& rng) {
@@ -100,24 +95,6 @@ void age_some_cells(BatchModel& model, std::mt19937& rng) {
     }
     model.refresh_coefficients(c);
   }
-}
-
-// A random, physically plausible state of one cell (as tests/test_structured_solver.cpp).
-Values random_state(const CellLayout& L, std::mt19937& rng) {
-  std::uniform_real_distribution<double> u(0.0, 1.0);
-  Values y(L.size());
-  for (int q = 0; q < L.particles(); ++q) {
-    const double base = 0.3 + 0.62 * u(rng);
-    for (int m = 0; m < L.shells; ++m) y[L.particle_offset(q) + m] = base + 0.03 * u(rng);
-  }
-  for (int i = 0; i < L.nodes; ++i) {
-    y[L.phi_e(i)] = -0.7 + 0.05 * u(rng);
-    y[L.phi_s(i)] = 3.0 + 0.3 * u(rng);
-  }
-  y[L.current()] = -40.0 + 80.0 * u(rng);
-  y[L.charge()] = 1e4 * u(rng);
-  y[L.energy()] = 3e4 * u(rng);
-  return y;
 }
 
 struct Batch {
