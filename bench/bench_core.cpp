@@ -24,6 +24,7 @@
 #include <string>
 #include <vector>
 
+#include "bench/machine.hpp"
 #include "halite/build_info.hpp"
 #include "host/config.hpp"
 #include "host/cycler.hpp"
@@ -32,15 +33,10 @@ using namespace halite;
 
 namespace {
 
+using halite::bench::cpu_seconds;
+
 constexpr double kTargetCycleMs = 10.0;          // ms CPU per full 1C CCCV cycle
 constexpr double kTargetStateDischargeUs = 9.0;  // us CPU per state per 1C discharge (published)
-
-double cpu_seconds() {
-  rusage u{};
-  getrusage(RUSAGE_SELF, &u);
-  return double(u.ru_utime.tv_sec + u.ru_stime.tv_sec) +
-         1e-6 * double(u.ru_utime.tv_usec + u.ru_stime.tv_usec);
-}
 
 double wall_seconds() {
   return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
@@ -99,21 +95,6 @@ std::string command_line(int argc, char** argv) {
     s += argv[i];
   }
   return s;
-}
-
-std::string cpu_model() {
-  std::ifstream f("/proc/cpuinfo");
-  std::string line;
-  while (std::getline(f, line))
-    if (line.rfind("model name", 0) == 0) {
-      const auto colon = line.find(':');
-      if (colon != std::string::npos) {
-        auto v = line.substr(colon + 1);
-        v.erase(0, v.find_first_not_of(" \t"));
-        return v;
-      }
-    }
-  return "unknown";
 }
 
 int cpuinfo_processors() {
@@ -347,7 +328,8 @@ int main(int argc, char** argv) {
   std::printf("# halite bench_core\n");
   std::printf("command: %s\n", command_line(argc, argv).c_str());
   std::printf("machine: %s | %d logical CPUs in /proc/cpuinfo, %ld online | %s\n",
-              cpu_model().c_str(), cpuinfo_processors(), sysconf(_SC_NPROCESSORS_ONLN),
+              halite::bench::cpu_model().c_str(), cpuinfo_processors(),
+              sysconf(_SC_NPROCESSORS_ONLN),
               pinned >= 0 ? ("pinned to CPU " + std::to_string(pinned)).c_str() : "not pinned");
   std::printf("date: %s\n", utc_now().c_str());
 #ifdef NDEBUG

@@ -69,6 +69,7 @@
 #include <thread>
 #include <vector>
 
+#include "bench/machine.hpp"
 #include "cuda/cuda_check.hpp"
 #include "cuda/gpu_integrator.hpp"
 #include "cuda/register_backend.hpp"
@@ -184,14 +185,6 @@ void usage(const char* argv0) {
       "  --budget S         start no measurement after S seconds; cut timed cycles to fit\n"
       "See the comment at the top of bench/bench_gpu.cu for the definitions.\n",
       argv0);
-}
-
-std::string cpu_model() {
-  std::ifstream f("/proc/cpuinfo");
-  std::string line;
-  while (std::getline(f, line))
-    if (line.rfind("model name", 0) == 0) return line.substr(line.find(':') + 2);
-  return "unknown CPU";
 }
 
 // --- memory-bandwidth floor (docs/gpu.md) -------------------------------------------------------
@@ -785,7 +778,7 @@ int main(int argc, char** argv) {
   else
     std::printf("gpu instances: every batch as one IDA instance (--groups 1)\n");
   std::printf("cpu: %s; CPU backend on %d threads (one Cycler per slice of the batch)\n",
-              cpu_model().c_str(), b.threads);
+              halite::bench::cpu_model().c_str(), b.threads);
   std::printf("cell: %s; mesh nodes=%d classes=%d shells=%d -> %d unknowns per cell\n",
               b.config.name.c_str(), b.layout.nodes, b.layout.classes, b.layout.shells,
               b.layout.size());

@@ -14,6 +14,7 @@
 #include <string>
 #include <vector>
 
+#include "bench/machine.hpp"
 #include "host/config.hpp"
 #include "host/cycler.hpp"
 
@@ -21,11 +22,7 @@ using namespace halite;
 
 namespace {
 
-double cpu_seconds() {
-  rusage u{};
-  getrusage(RUSAGE_SELF, &u);
-  return u.ru_utime.tv_sec + u.ru_stime.tv_sec + 1e-6 * (u.ru_utime.tv_usec + u.ru_stime.tv_usec);
-}
+using halite::bench::cpu_seconds;
 
 struct Result {
   std::vector<CycleRecord> table;
@@ -49,14 +46,6 @@ Result run(const RunConfig& config, int cycles, const CycleSkipping& skipping) {
   return r;
 }
 
-std::string machine() {
-  std::ifstream f("/proc/cpuinfo");
-  std::string line;
-  while (std::getline(f, line))
-    if (line.rfind("model name", 0) == 0) return line.substr(line.find(':') + 2);
-  return "unknown";
-}
-
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -77,7 +66,7 @@ int main(int argc, char** argv) {
   }
   const auto config = load_config("", sets);
   std::printf("# bench_long: reference cell, full protocol%s\n# machine: %s\n# command:",
-              cycles > 0 ? " (shortened)" : "", machine().c_str());
+              cycles > 0 ? " (shortened)" : "", halite::bench::cpu_model().c_str());
   for (int i = 0; i < argc; ++i) std::printf(" %s", argv[i]);
   std::printf("\n");
   CycleSkipping skip;
