@@ -89,8 +89,12 @@ double Cycler::reference_voltage(int cell, const double* y) const {
   return model_->cell_voltage(cell, y) + reference_offset(cell);
 }
 
+double Cycler::per_area_per_gram(int cell) const {
+  return kCoulombsPerMilliampHour * cells_[cell].active_mass_per_area * 1000.0;
+}
+
 double Cycler::specific_capacity(int cell, double charge) const {
-  return charge / kCoulombsPerMilliampHour / (cells_[cell].active_mass_per_area * 1000.0);
+  return charge / per_area_per_gram(cell);
 }
 
 std::vector<StepOutcome> Cycler::run_step(const Step& step, int step_index,
@@ -166,7 +170,7 @@ std::vector<StepOutcome> Cycler::run_step(const Step& step, int step_index,
       if (term.kind == Termination::Kind::kCurrent && term.in_c_rate)
         thr[k] = term.value * cells_[c].one_c_current_density;
       if (term.kind == Termination::Kind::kCapacity)  // mAh/g -> C/m^2
-        thr[k] = term.value * kCoulombsPerMilliampHour * cells_[c].active_mass_per_area * 1000.0;
+        thr[k] = term.value * per_area_per_gram(c);
     }
     thr[terms] = kMaxStepDuration;
     step_roots.voltage_offset[c] = reference_offset(c);
@@ -380,8 +384,8 @@ std::vector<CycleRecord> Cycler::integrate_cycle(const Block& block, int cycle,
       const double cap = specific_capacity(c, outcome[c].charge);
       // energy in the protocol's voltage reference: the Li-In anode's OCP is constant, so
       // int I V_ref dt = int I V_cell dt + U_anode * Q (mWh/g)
-      const double energy = (outcome[c].energy + reference_offset(c) * outcome[c].charge) / 3.6 /
-                            (cells_[c].active_mass_per_area * 1000.0);
+      const double energy =
+          (outcome[c].energy + reference_offset(c) * outcome[c].charge) / per_area_per_gram(c);
       if (cap > 0.0)
         r.discharge_capacity += cap;
       else

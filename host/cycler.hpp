@@ -141,6 +141,8 @@ class Cycler {
   double reference_offset(int cell) const;
   // mAh per g of active material for a charge in C/m^2.
   double specific_capacity(int cell, double charge) const;
+  // C/m^2 per mAh/g of the cell's active material (equally J/m^2 per mWh/g).
+  double per_area_per_gram(int cell) const;
   double cell_clock(int cell) const { return clock_[cell]; }
   // Diagnostics for tests: largest |y - y_frozen| / max(1, |y_frozen|) of any frozen cell over the
   // IDA steps taken after it froze, since
