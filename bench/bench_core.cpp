@@ -321,8 +321,7 @@ int main(int argc, char** argv) {
   RunConfig config = load_config("");
   if (args.nx > 0) config.mesh.cathode_nodes = args.nx;
   if (args.nr > 0) config.mesh.radial_shells = args.nr;
-  const models::CellLayout layout{config.mesh.cathode_nodes, config.cell.particle_classes,
-                                  config.mesh.radial_shells};
+  const models::CellLayout layout = config.mesh.layout(config.cell.particle_classes);
   const auto& steps = config.protocol.blocks.at(0).steps;
 
   std::printf("# halite bench_core\n");

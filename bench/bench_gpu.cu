@@ -736,8 +736,7 @@ int main(int argc, char** argv) {
   b.config = halite::load_config("");
   if (args.nx > 0) b.config.mesh.cathode_nodes = args.nx;
   if (args.nr > 0) b.config.mesh.radial_shells = args.nr;
-  b.layout = {b.config.mesh.cathode_nodes, b.config.cell.particle_classes,
-              b.config.mesh.radial_shells};
+  b.layout = b.config.mesh.layout(b.config.cell.particle_classes);
   b.cycles = args.cycles;
   b.threads =
       args.threads > 0 ? args.threads : std::max(1, int(std::thread::hardware_concurrency()));

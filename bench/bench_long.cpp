@@ -31,8 +31,7 @@ struct Result {
 };
 
 Result run(const RunConfig& config, int cycles, const CycleSkipping& skipping) {
-  const models::CellLayout layout{config.mesh.cathode_nodes, config.cell.particle_classes,
-                                  config.mesh.radial_shells};
+  const models::CellLayout layout = config.mesh.layout(config.cell.particle_classes);
   Cycler cycler({cell_setup_from_config(config)}, layout, config.solver, config.protocol);
   Result r;
   const auto t0 = std::chrono::steady_clock::now();

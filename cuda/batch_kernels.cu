@@ -114,7 +114,7 @@ __global__ void sample_aging_kernel(BatchView v, const models::ParticleAging* ag
   if (v.frozen[c] != 0) return;
   const double* yc = y + std::size_t(c) * v.layout.size();
   models::sample_particle_aging(v.params[c], aging[i], yc + v.layout.particle_offset(q),
-                                v.layout.shells, t, accumulators[i]);
+                                v.layout.radial(), t, accumulators[i]);
 }
 
 __global__ void observables_kernel(BatchView v, const double* y, double* voltage, double* current) {

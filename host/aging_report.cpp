@@ -34,6 +34,9 @@ const std::vector<AgingColumn>& aging_column_specs() {
       {"Kinetic and resistive loss [mA.h.g-1]", "mAh/g",
        "capacity loss minus loss of active material: slower transport (percolation), film "
        "resistance"},
+      {"RSP lithium taken up on discharge [mA.h.g-1]", "mAh/g",
+       "Li the rock-salt phase took up from the layered phase during the cycle's discharge "
+       "steps: its share of the discharge capacity"},
   };
   return columns;
 }
@@ -83,7 +86,7 @@ std::vector<double> aging_summary(const BatchModel& model, int cell, const doubl
   return {mean_f,
           max_f,
           mean_layered,
-          model.rsp_lithium(cell),
+          model.rsp_lithium(cell, y),
           model.stranded_lithium(cell),
           model.total_lithium(cell, y),
           oxygen,

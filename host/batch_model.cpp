@@ -52,7 +52,7 @@ void BatchModel::sample_aging(double t, const double* y) {
     if (frozen_[c]) continue;
     const double* yc = y + std::size_t(c) * L.size();
     for (int q = 0; q < L.particles(); ++q)
-      models::sample_particle_aging(params_[c], aging(c, q), yc + L.particle_offset(q), L.shells, t,
+      models::sample_particle_aging(params_[c], aging(c, q), yc + L.particle_offset(q), L.radial(), t,
                                     accumulators_[std::size_t(c) * L.particles() + q]);
   }
 }
@@ -65,13 +65,8 @@ std::vector<double> BatchModel::finish_aging_step(double* y) {
     for (int q = 0; q < L.particles(); ++q) {
       auto& acc = accumulators_[std::size_t(c) * L.particles() + q];
       if (acc.started && !failed(c)) {
-        double* x = yc + L.particle_offset(q);
-        const double x_mean = models::particle_mean_stoichiometry(x, L.shells);
-        const double released =
-            models::advance_particle_aging(params_[c], q % L.classes, aging(c, q), acc, x_mean);
-        const auto fresh = models::particle_coefficients(params_[c], q % L.classes, aging(c, q));
-        if (released != 0.0)
-          for (int m = 0; m < L.shells; ++m) x[m] += released / fresh.layered_fraction;
+        models::advance_particle_aging(params_[c], q % L.classes, L.radial(), aging(c, q), acc,
+                                       yc + L.particle_offset(q), yc + L.rsp_offset(q));
         max_hoop[c] = std::max(max_hoop[c], acc.max_hoop);
       }
       acc = {};
@@ -101,7 +96,12 @@ double BatchModel::stranded_lithium(int cell) const {
 }
 
 double BatchModel::total_lithium(int cell, const double* y) const {
-  return cathode_lithium(cell, y) + rsp_lithium(cell) + stranded_lithium(cell);
+  return cathode_lithium(cell, y) + models::cathode_rsp_lithium(params_[cell], layout_, y) +
+         stranded_lithium(cell);
+}
+
+double BatchModel::rsp_lithium(int cell, const double* y) const {
+  return models::cathode_rsp_lithium(params_[cell], layout_, y);
 }
 
 void BatchModel::freeze(int cell, const double* y_cell) {
@@ -151,7 +151,8 @@ int BatchModel::residual(const double* y, const double* ydot, double* res) {
 void BatchModel::initial_guess(int cell, double x0, double* y) const {
   const auto& p = params_[cell];
   const auto& L = layout_;
-  for (int i = 0; i < L.x_offset(); ++i) y[i] = x0;
+  // layered shells at x0, RSP Li empty (a fresh cell has no RSP)
+  for (int i = 0; i < L.x_offset(); ++i) y[i] = i < L.rsp_offset(0) ? x0 : 0.0;
   const double current =
       controls_[cell].mode == models::ControlMode::kCurrent ? controls_[cell].current_density : 0.0;
   const double phi_e = models::separator_interface_potential(p, current);
@@ -187,6 +188,11 @@ void BatchModel::absolute_tolerances(double atol_x, double atol_phi, double atol
 std::string BatchModel::describe_component(int index) const {
   const auto& L = layout_;
   if (index < 0 || index >= L.size()) return fmt::format("component {} (out of range)", index);
+  if (index >= L.rsp_offset(0) && index < L.x_offset()) {
+    const int q = (index - L.rsp_offset(0)) / L.shells, shell = index % L.shells;
+    return fmt::format("n_RS (Li in the rock-salt phase) at cathode node {}, class {}, shell {}",
+                       q / L.classes + 1, q % L.classes + 1, shell + 1);
+  }
   if (index < L.x_offset()) {
     const int q = index / L.shells, shell = index % L.shells;
     return fmt::format("x_s (Li stoichiometry) at cathode node {}, class {}, shell {}",

@@ -84,15 +84,17 @@ class BatchModel {
   const models::AgingAccumulator* accumulators() const { return accumulators_.data(); }
   // Samples the aging drivers of every active cell at time t (call after each IDA step).
   void sample_aging(double t, const double* y);
-  // Advances the aging states of every cell that was sampled over the step, moves the Li the
-  // RSP exchanged into the layered phase (modifies y), refreshes the coefficients, and returns
+  // Advances the aging states of every cell that was sampled over the step, moves the Li of
+  // converted and isolated material between the pools (modifies y), refreshes the coefficients,
+  // and returns
   // each cell's largest net surface hoop stress over the step (Pa).
   std::vector<double> finish_aging_step(double* y);
   // Recomputes the electrochemistry's coefficients after the aging states were changed.
   void refresh_aging_coefficients(int cell) { refresh_coefficients(cell); }
   void refresh_coefficients(int cell);
   // Li held outside the layered network (mol/m^2): in the RSP, and stranded by cracks.
-  double rsp_lithium(int cell) const;
+  double rsp_lithium(int cell) const;  // at the last protocol-step end (aging report)
+  double rsp_lithium(int cell, const double* y_cell) const;  // of the state y (mol/m^2)
   double stranded_lithium(int cell) const;
   // Total Li of the cathode (mol/m^2): layered + RSP + stranded.
   double total_lithium(int cell, const double* y_cell) const;

@@ -836,6 +836,8 @@ class Loader {
       p.anode_ocp = anode.quantity("open_circuit_potential", "V", closed(0, 1.5));
       p.anode_exchange_current =
           anode.quantity("exchange_current_density", "A/m2", open_closed(0, 1e5));
+      p.anode_partial_molar_volume =
+          anode.quantity("partial_molar_volume", "m3/mol", closed(0, 1e-4));
     }
     p.separator_thickness = cell.section("separator").quantity("thickness", "um", closed(1, 5000));
     {
@@ -891,6 +893,7 @@ class Loader {
       p.rsp_formation = on.boolean("rsp_formation");
       p.misfit_stress = on.boolean("misfit_stress");
       p.rsp_exchange = on.boolean("rsp_exchange");
+      p.rsp_stress_exchange = on.boolean("rsp_stress_exchange");
       p.cracking = on.boolean("cracking");
       p.transition_layer = on.boolean("transition_layer");
     }
@@ -902,15 +905,13 @@ class Loader {
       p.rsp_rate_constant = rsp.quantity("rate_constant", "1/s", closed(0, 1));
       p.rsp_activation_energy = rsp.quantity("activation_energy", "kJ/mol", closed(0, 300));
       p.rsp_threshold_stoichiometry = rsp.quantity("threshold_stoichiometry", "", open(0, 1));
-      p.rsp_saturation_fraction = rsp.quantity("saturation_fraction", "", open_closed(0, 1));
       p.oxygen_per_rsp = rsp.quantity("oxygen_per_transition_metal", "", closed(0, 2));
       p.rsp_lithium_capacity = rsp.quantity("lithium_capacity", "", open_closed(0, 1));
-      // Written as the potential of Li in the RSP vs Li+/Li; the model keeps the site energy
-      // E_RS = -F V (J/mol, relative to Li metal).
-      const double site_potential = rsp.quantity("site_potential", "V", closed(0, 6));
-      p.rsp_site_energy = -models::kFaraday * site_potential;
-      rsp.out().at("site_potential").comment =
-          "E_RS = -F V = " + significant(p.rsp_site_energy * 1e-3, "kJ/mol");
+      // The RSP's Li sites as one MSMR gallery: standard potential (vs Li+/Li, stress-free) and
+      // width omega (>= 1; 1 = ideal lattice gas).
+      p.rsp_site_potential = rsp.quantity("site_potential", "V", closed(0, 6));
+      p.rsp_site_width = rsp.quantity("site_width", "", closed(1, 100));
+      p.rsp_partial_molar_volume = rsp.quantity("partial_molar_volume", "m3/mol", closed(0, 1e-4));
       p.exchange_rate_constant = rsp.quantity("exchange_rate_constant", "1/s", closed(0, 1e3));
       if (p.rsp_architecture == models::RspArchitecture::kShell) {
         aging.out().at("submodels.rsp_exchange").comment =
@@ -922,6 +923,7 @@ class Loader {
       p.misfit_strain = misfit.quantity("strain", "", closed(0, 0.1));
       p.rsp_bulk_modulus = misfit.quantity("rsp_bulk_modulus", "GPa", closed(1, 1000));
       p.layered_shear_modulus = misfit.quantity("layered_shear_modulus", "GPa", closed(1, 1000));
+      p.inclusion_radius = misfit.quantity("inclusion_radius", "nm", open_closed(0, 10000));
       const double k = p.rsp_bulk_modulus, mu = p.layered_shear_modulus;
       misfit.out().at("strain").comment =
           "p0 = 12 K mu e*/(3K + 4mu) = " +
@@ -1020,6 +1022,7 @@ class Loader {
   void read_mesh(Section mesh, MeshConfig& m) {
     m.cathode_nodes = static_cast<int>(mesh.integer("cathode_nodes", closed(1, 1000)));
     m.radial_shells = static_cast<int>(mesh.integer("radial_shells", closed(3, 1000)));
+    m.shell_stretch = mesh.quantity("shell_stretch", "", closed(0, 100));
   }
 
   void read_solver(Section solver, SolverConfig& s) {

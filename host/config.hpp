@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "host/protocol.hpp"
+#include "models/cell.hpp"
 #include "models/params.hpp"
 
 namespace halite {
@@ -34,6 +35,10 @@ struct LoadingConfig {
 struct MeshConfig {
   int cathode_nodes = 8;   // finite volumes across the composite cathode
   int radial_shells = 10;  // finite volumes per particle radius
+  double shell_stretch = 0.0;  // kappa of the graded radial mesh (models::RadialMesh)
+  models::CellLayout layout(int particle_classes) const {
+    return {cathode_nodes, particle_classes, radial_shells, shell_stretch};
+  }
 };
 
 struct SolverConfig {

@@ -362,6 +362,11 @@ std::vector<StepOutcome> Cycler::run_step(const Step& step, int step_index,
     std::copy(yf, yf + L.size(), integrator_->cell_state(c));
     clock_[c] += outcome[c].duration;
   }
+  // RSP Li at the end of the step's integration (before the slow-state update moves Li between
+  // the pools): its change over discharge steps is the RSP's share of the discharge capacity
+  rsp_lithium_step_end_.resize(b);
+  for (int c = 0; c < b; ++c)
+    rsp_lithium_step_end_[c] = model_->rsp_lithium(c, integrator_->cell_state(c));
   // Slow states advance once per protocol step (models/aging.hpp, slow-fast splitting).
   integrator_->collect_aging();
   const auto hoop = model_->finish_aging_step(integrator_->y());
@@ -375,10 +380,15 @@ std::vector<CycleRecord> Cycler::integrate_cycle(const Block& block, int cycle,
   std::vector<CycleRecord> records(b);
   const SolverStats before = integrator_->stats();
   std::fill(max_hoop_.begin(), max_hoop_.end(), -1e300);
+  rsp_lithium_step_end_.assign(b, 0.0);
+  std::vector<double> rsp_taken_up(b, 0.0);  // mol/m^2 over the discharge steps
   for (int s = 0; s < static_cast<int>(block.steps.size()); ++s) {
+    std::vector<double> rsp_start(b);
+    for (int c = 0; c < b; ++c) rsp_start[c] = model_->rsp_lithium(c, integrator_->cell_state(c));
     const auto outcome = run_step(block.steps[s], s, curves);
     for (int c = 0; c < b; ++c) {
       auto& r = records[c];
+      if (outcome[c].charge > 0.0) rsp_taken_up[c] += rsp_lithium_step_end_[c] - rsp_start[c];
       r.step_end_times.push_back(r.duration + outcome[c].duration);
       r.duration += outcome[c].duration;
       const double cap = specific_capacity(c, outcome[c].charge);
@@ -418,6 +428,7 @@ std::vector<CycleRecord> Cycler::integrate_cycle(const Block& block, int cycle,
     }
     add_loss_split(r.aging, loss_reference_[c], r.discharge_capacity, layered, dead,
                    specific_capacity(c, models::kFaraday));
+    r.aging.push_back(specific_capacity(c, models::kFaraday * rsp_taken_up[c]));
     r.failed = model_->failed(c);
     r.failure = model_->failure(c);
   }
@@ -472,7 +483,7 @@ void Cycler::set_slow_state(int cell, const std::vector<double>& s) {
   for (int q = 0; q < L.particles(); ++q) {
     auto& a = model_->aging(cell, q);
     a.rsp_fraction = std::clamp(s[k++], 0.0, 0.999);
-    a.rsp_lithium = std::max(s[k++], 0.0);
+    ++k;  // rsp_lithium: a report of the RSP Li in the DAE state, refreshed at every step end
     a.crack_length = std::max(s[k++], 0.0);
     a.isolated_fraction = std::clamp(s[k++], 0.0, 0.999);
     a.stranded_lithium = std::max(s[k++], 0.0);
@@ -489,13 +500,25 @@ void Cycler::set_slow_state(int cell, const std::vector<double>& s) {
 
 namespace {
 
-CycleRecord interpolate_record(const CycleRecord& a, const CycleRecord& b, double w, int cycle) {
+// The record of a skipped cycle between a (the last cycle before the jump) and b (the landing
+// cycle); net is its share of the cathode's Li change in the jump itself, as a capacity (mAh/g,
+// positive = Li in). The landing cycle starts from the fast state before the jump and its net
+// charge already carries the jump's drift of the end-of-discharge state (several normal cycles'
+// worth): interpolating the charge or the CE between a and b counted that again in every skipped
+// cycle (the reference run's table implied 6 mol/m^2 of Li leaving the cathode, not 0.36). So the
+// discharge capacity (the fade) is interpolated and the charge is set for the cycle to pass net:
+// summed over the table, discharge - charge is the change of the cathode's Li.
+CycleRecord interpolate_record(const CycleRecord& a, const CycleRecord& b, double w, int cycle,
+                               double net) {
   auto lerp = [w](double u, double v) { return u + w * (v - u); };
   CycleRecord r = b;
   r.cycle = cycle;
   r.charge_capacity = lerp(a.charge_capacity, b.charge_capacity);
   r.discharge_capacity = lerp(a.discharge_capacity, b.discharge_capacity);
-  r.coulombic_efficiency = lerp(a.coulombic_efficiency, b.coulombic_efficiency);
+  // (a block without a charge step has no charge to adjust)
+  if (r.charge_capacity > 0.0) r.charge_capacity = std::max(r.discharge_capacity - net, 0.0);
+  r.coulombic_efficiency = r.charge_capacity > 0.0 ? r.discharge_capacity / r.charge_capacity
+                                                   : std::numeric_limits<double>::quiet_NaN();
   r.charge_energy = lerp(a.charge_energy, b.charge_energy);
   r.discharge_energy = lerp(a.discharge_energy, b.discharge_energy);
   r.lithium_inventory = lerp(a.lithium_inventory, b.lithium_inventory);
@@ -696,10 +719,11 @@ void Cycler::run(int max_cycles,
     // repetitions a cell may reach in this block
     const int limit = max_cycles > 0 ? std::min(block.repeat, std::max(0, max_cycles - block_first))
                                      : block.repeat;
-    std::vector<int> pos(b, rep);             // repetitions done per cell (integrated or skipped)
-    int emitted = rep;                        // repetitions handed to on_cycle (all cells)
-    std::vector<int> pending(b, 0);           // skipped cycles whose records wait for the landing
-    std::vector<CycleRecord> before_jump(b);  // each cell's last record before its jump
+    std::vector<int> pos(b, rep);              // repetitions done per cell (integrated or skipped)
+    int emitted = rep;                         // repetitions handed to on_cycle (all cells)
+    std::vector<int> pending(b, 0);            // skipped cycles whose records wait for the landing
+    std::vector<CycleRecord> before_jump(b);   // each cell's last record before its jump
+    std::vector<double> jump_lithium(b, 0.0);  // change of the cathode's Li in it (mol/m^2)
     std::vector<std::deque<CycleRecord>> ready(b);  // records not yet handed out, in order
 
     // One cell's jump decision after it integrated a cycle (or at a resumed boundary).
@@ -792,7 +816,11 @@ void Cycler::run(int max_cycles,
       auto state = slow_state(c);
       for (std::size_t i = 0; i < state.size(); ++i)
         state[i] += jump * drift[i] + 0.5 * jump * (jump + 1.0) * bend[i];
+      // The extrapolation moves the cathode's Li without passing charge (the aging states move,
+      // the shell stoichiometries do not): the skipped cycles' records carry that change.
+      const double lithium_before = model_->total_lithium(c, integrator_->cell_state(c));
       set_slow_state(c, state);
+      jump_lithium[c] = model_->total_lithium(c, integrator_->cell_state(c)) - lithium_before;
       clock_[c] += jump * last_records_[c].duration;
       std::vector<double> a = drift;
       a.push_back(jump + 2.0);
@@ -869,11 +897,15 @@ void Cycler::run(int max_cycles,
           ++pos[c];
           CycleRecord record = std::move(records[c]);
           record.cycle = block_first + pos[c];
-          // the records of skipped cycles, interpolated between the cycles around the jump
+          // the records of skipped cycles, interpolated between the cycles around the jump,
+          // each passing an equal share of the jump's Li change
+          const double net =
+              pending[c] > 0 ? specific_capacity(c, models::kFaraday * jump_lithium[c]) / pending[c]
+                             : 0.0;
           for (int j = 0; j < pending[c]; ++j) {
             const double w = double(j + 1) / (pending[c] + 1);
             ready[c].push_back(
-                interpolate_record(before_jump[c], record, w, record.cycle - pending[c] + j));
+                interpolate_record(before_jump[c], record, w, record.cycle - pending[c] + j, net));
           }
           pending[c] = 0;
           ready[c].push_back(record);

@@ -133,8 +133,7 @@ int run_job(const RunConfig& config, const RunOptions& options) {
   std::vector<ColumnSpec> columns;
   for (const auto& c : aging_column_specs()) columns.push_back({c.name, c.units, c.description});
 
-  const models::CellLayout layout{config.mesh.cathode_nodes, config.cell.particle_classes,
-                                  config.mesh.radial_shells};
+  const models::CellLayout layout = config.mesh.layout(config.cell.particle_classes);
   Cycler cycler({cell_setup_from_config(config)}, layout, config.solver, config.protocol,
                 options.backend);
   std::unique_ptr<ResultWriter> writer;

@@ -31,6 +31,13 @@ SunMatrixPtr assemble_cell_matrix(SUNContext context, const models::CellParams& 
         add(off + m, off + m + 1, sup[m]);
       }
       for (int m = 0; m < nr; ++m) add(off + nr - 1, off + m, last[m] + (m == nr - 1 ? cj : 0.0));
+      // RSP Li of each shell: coupled to its own layered shell only (the exchange)
+      const int rsp = L.rsp_offset(q);
+      for (int m = 0; m < nr; ++m) {
+        add(off + m, rsp + m, block[5 * nr + 2 + m]);
+        add(rsp + m, off + m, block[6 * nr + 2 + m]);
+        add(rsp + m, rsp + m, block[7 * nr + 2 + m] + cj);
+      }
       const double b = block[5 * nr] * block[5 * nr + 1];
       add(off + nr - 1, L.phi_s(i), b);
       add(off + nr - 1, L.phi_e(i), -b);
@@ -41,7 +48,7 @@ SunMatrixPtr assemble_cell_matrix(SUNContext context, const models::CellParams& 
         add(L.phi_s(i), off + m, w * djdx[m]);
         add(L.charge(), off + m, w * djdx[m]);
         const double mean_weight =
-            p.particle_volume_weight[k] * models::shell_volume_fraction(m, nr);
+            p.particle_volume_weight[k] * L.radial().volume_fraction(m);
         for (int r = 0; r < nx; ++r)
           add(L.x_offset() + r, off + m, J.x_mean_coupling[r * L.nodes + i] * mean_weight);
       }

@@ -510,8 +510,8 @@ std::string yaml_section(const std::string& yaml, const std::string& name) {
 
 // Cases sharing this key can sit in one batch (one Cycler): same mesh, classes, solver, protocol.
 std::string batch_key(const RunConfig& c) {
-  return fmt::format("{} {} {}\n", c.mesh.cathode_nodes, c.mesh.radial_shells,
-                     c.cell.particle_classes) +
+  return fmt::format("{} {} {} {}\n", c.mesh.cathode_nodes, c.mesh.radial_shells,
+                     c.mesh.shell_stretch, c.cell.particle_classes) +
          yaml_section(c.resolved_yaml, "solver") + yaml_section(c.resolved_yaml, "protocol");
 }
 
@@ -999,8 +999,7 @@ int run_sweep(const SweepSpec& spec, const std::vector<SweepCase>& cases,
           setups.push_back(cell_setup_from_config(configs[i]));
           setups.back().name = fmt::format("case_{}", i);
         }
-        const models::CellLayout layout{first.mesh.cathode_nodes, first.cell.particle_classes,
-                                        first.mesh.radial_shells};
+        const models::CellLayout layout = first.mesh.layout(first.cell.particle_classes);
         Cycler cycler(std::move(setups), layout, first.solver, first.protocol, options.backend);
         RunControl control;
         control.retries = std::max(0, options.retries);

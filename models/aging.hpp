@@ -19,10 +19,12 @@
 
 namespace halite::models {
 
-// Slow state of one particle (one size class at one cathode node).
+// Slow state of one particle (one size class at one cathode node). The Li held by the RSP is
+// not a slow state: it is an unknown of the DAE per radial shell (CellLayout::rsp_offset);
+// rsp_lithium here is its particle total, refreshed at every protocol-step end for reports.
 struct ParticleAging {
   double rsp_fraction = 0.0;       // f: volume fraction of the particle converted to RSP
-  double rsp_lithium = 0.0;        // Li held in the RSP, per layered site of the whole particle
+  double rsp_lithium = 0.0;        // Li held in the RSP, per Li site of the whole particle
   double crack_length = 0.0;       // m (initialised to the initial flaw l_cr0)
   double isolated_fraction = 0.0;  // psi: fraction of the particle cut off by cracks
   double stranded_lithium = 0.0;   // Li lost with isolated material, per site of the particle
@@ -36,14 +38,16 @@ struct ParticleCoefficients {
   double transport_factor = 1.0;  // D_eff / D of the layered network
   double film_resistance = 0.0;   // Ohm m^2 of contact: transition layer + RSP shell
   double misfit_stress = 0.0;     // Pa, hydrostatic stress of the layered phase from misfit
+  double rsp_sites = 0.0;         // N_RS = f (1 - psi) y_max: RSP Li sites per particle site
+  double exchange_rate = 0.0;     // k_ex (1/s); 0 = no exchange (fresh, shell, switched off)
+  double exchange_shift = 0.0;    // V: (Omega_L sigma_L - Omega_RS sigma_RS) / F
 };
 
 // ---------------------------------------------------------------------------------------------
-// Rock-salt formation by over-delithiation: df/dt = k(T) (1 - f/f_sat) drive(x), with
+// Rock-salt formation by over-delithiation: df/dt = k(T) (1 - f) drive(x), with
 // drive = max(0, (x_th - x) / x_th): exactly zero while the stoichiometry stays above the
-// threshold, growing linearly below it. Arrhenius in T. f_sat is the convertible volume: RSP
-// nucleates at the internal nano-voids (cell.md), so only the material around them transforms.
-// (Used by the slow-state update only, so it need not be smooth.)
+// threshold, growing linearly below it. Arrhenius in T. (1 - f): only layered material converts;
+// no saturation cap. (Used by the slow-state update only, so it need not be smooth.)
 HALITE_HD inline double rsp_formation_drive(const CellParams& p, double x) {
   const double d = (p.rsp_threshold_stoichiometry - x) / p.rsp_threshold_stoichiometry;
   return d > 0.0 ? d : 0.0;
@@ -53,7 +57,7 @@ HALITE_HD inline double arrhenius(double activation_energy, double temperature) 
 }
 HALITE_HD inline double rsp_formation_rate(const CellParams& p, double rsp_fraction, double drive) {
   if (!p.rsp_formation) return 0.0;
-  const double room = 1.0 - rsp_fraction / p.rsp_saturation_fraction;
+  const double room = 1.0 - rsp_fraction;
   return room > 0.0 ? p.rsp_rate_constant * arrhenius(p.rsp_activation_energy, p.temperature) *
                           room * drive
                     : 0.0;
@@ -78,23 +82,58 @@ HALITE_HD inline double layered_hydrostatic_stress(const CellParams& p, double r
 }
 
 // ---------------------------------------------------------------------------------------------
-// Li chemical potentials (J/mol, relative to Li metal), each with its own hydrostatic stress:
-//   layered: mu_L = -F U(x) - Omega sigma_h,L        (U from the OCP fit, ideal part included)
-//   RSP:     mu_RS = E_RS + RT ln(y / (y_max - y)) - Omega sigma_h,RS
-// y = Li per RSP site. Li flows from the higher to the lower potential.
-HALITE_HD inline double rsp_chemical_potential(const CellParams& p, double y, double sigma_rs) {
-  const double ymax = p.rsp_lithium_capacity;
-  const double yc = fmin(fmax(y, 1e-12 * ymax), (1.0 - 1e-12) * ymax);
-  return p.rsp_site_energy + kGasConstant * p.temperature * ::log(yc / (ymax - yc)) -
-         p.partial_molar_volume * sigma_rs;
+// Li exchange between the RSP and the layered phase (dispersed architecture), per radial shell.
+// Chemical potentials of Li (J/mol, vs Li metal), each phase with its own mean-field stress and
+// its own partial molar volume:
+//   layered: mu_L  = -F U(x) - Omega_L sigma_h,L
+//   RSP:     mu_RS = -F U_RS + omega RT ln(theta / (1 - theta)) - Omega_RS sigma_h,RS
+// (the RSP's sites as one MSMR gallery, Verbrugge et al., JES 164, E3243 (2017): standard
+// potential U_RS, width omega, capacity y_max). mu_RS = mu_L at the occupancy
+//   theta_eq(x) = 1 / (1 + exp((U(x) - U_RS + s) / (omega RT/F))),
+//   s = (Omega_L sigma_h,L - Omega_RS sigma_h,RS) / F                     (exchange_shift)
+// Compression of the RSP (sigma_RS < 0) and tension of the layered phase (sigma_L > 0) both
+// raise s: Li is squeezed out of the RSP. Stack pressure enters each phase with its own Omega,
+// so it adds (Omega_RS - Omega_L) P_h / F to s instead of cancelling.
+HALITE_HD inline double exchange_stress_shift(const CellParams& p, double rsp_fraction) {
+  if (!p.rsp_stress_exchange) return 0.0;
+  return (p.partial_molar_volume * layered_hydrostatic_stress(p, rsp_fraction) -
+          p.rsp_partial_molar_volume * rsp_hydrostatic_stress(p, rsp_fraction)) /
+         kFaraday;
 }
-// The RSP occupancy in equilibrium with a layered phase at chemical potential mu_layered.
-HALITE_HD inline double rsp_equilibrium_occupancy(const CellParams& p, double mu_layered,
-                                                  double sigma_rs) {
-  const double a = (mu_layered - p.rsp_site_energy + p.partial_molar_volume * sigma_rs) /
-                   (kGasConstant * p.temperature);
-  const double s = a > 0 ? 1.0 / (1.0 + ::exp(-a)) : ::exp(a) / (1.0 + ::exp(a));
-  return p.rsp_lithium_capacity * s;
+// The two chemical potentials themselves (J/mol; for reports and tests: the exchange uses
+// their difference through theta_eq).
+HALITE_HD inline double layered_chemical_potential(const CellParams& p, double x,
+                                                   double rsp_fraction) {
+  const double sigma = p.rsp_stress_exchange ? layered_hydrostatic_stress(p, rsp_fraction) : 0.0;
+  return -kFaraday * ocp_nmc(p, x) - p.partial_molar_volume * sigma;
+}
+HALITE_HD inline double rsp_chemical_potential(const CellParams& p, double occupancy,
+                                               double rsp_fraction) {
+  const double sigma = p.rsp_stress_exchange ? rsp_hydrostatic_stress(p, rsp_fraction) : 0.0;
+  return -kFaraday * p.rsp_site_potential +
+         p.rsp_site_width * kGasConstant * p.temperature * ::log(occupancy / (1.0 - occupancy)) -
+         p.rsp_partial_molar_volume * sigma;
+}
+template <class T>
+HALITE_HD T rsp_equilibrium_occupancy(const CellParams& p, double exchange_shift, const T& x) {
+  const T a = (ocp_nmc(p, x) - p.rsp_site_potential + exchange_shift) *
+              (1.0 / (p.rsp_site_width * p.thermal_voltage()));
+  return 1.0 / (1.0 + exp(clamp_value(a, -600.0, 600.0)));
+}
+// Exchange rate (Li per particle site per second, positive = from the RSP to the layered phase)
+// of one shell holding layered stoichiometry x and RSP Li n (per particle site):
+//   r = k_ex (n - N_RS theta_eq(x)) 4 x (1 - x).
+// First-order relaxation towards mu_RS = mu_L, so r has the sign of mu_RS - mu_L; the factor
+// 4 x (1 - x) (1 at x = 1/2) is the layered phase's site availability: r vanishes at x = 0
+// and x = 1, so the exchange cannot push x out of [0, 1], and theta_eq in (0, 1) keeps
+// n in [0, N_RS]. (A polynomial, not sqrt(x(1-x)): its derivative stays finite at the bounds,
+// where the end of a slow discharge brings the outer shells.)
+template <class T, class U>
+HALITE_HD T rsp_exchange_rate(const CellParams& p, const ParticleCoefficients& pc, const T& x,
+                              const U& n) {
+  const T xc = clamp_value(x, 0.0, 1.0);
+  return pc.exchange_rate * (n - pc.rsp_sites * rsp_equilibrium_occupancy(p, pc.exchange_shift, x)) *
+         (4.0 * xc * (1.0 - xc));
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -143,12 +182,18 @@ HALITE_HD inline ParticleCoefficients particle_coefficients(const CellParams& p,
   ParticleCoefficients c;
   const double f = a.rsp_fraction;
   c.layered_fraction = (1.0 - f) * (1.0 - a.isolated_fraction);
+  c.rsp_sites = f * (1.0 - a.isolated_fraction) * p.rsp_lithium_capacity;
   c.misfit_stress = f * misfit_pressure(p);  // layered phase in tension
   double film = p.transition_layer ? a.layer_thickness / p.layer_conductivity : 0.0;
   if (p.rsp_architecture == RspArchitecture::kDispersed) {
     c.transport_factor = percolation_factor(p, 1.0 - f);
+    if (p.rsp_exchange && c.rsp_sites > 0.0) {
+      c.exchange_rate = p.exchange_rate_constant;
+      c.exchange_shift = exchange_stress_shift(p, f);
+    }
   } else {
-    // Surface shell: Li crosses a low-diffusivity, resistive shell in series with the reaction.
+    // Surface shell: Li crosses a low-diffusivity, resistive shell in series with the reaction;
+    // the shell's Li is dead (no exchange).
     const double s = shell_thickness(p.particle_radius[cls], f);
     film += p.shell_resistivity * s;
     const double core = 1.0 - s / p.particle_radius[cls];
@@ -159,10 +204,11 @@ HALITE_HD inline ParticleCoefficients particle_coefficients(const CellParams& p,
 }
 
 // ---------------------------------------------------------------------------------------------
-// Slow-fast splitting. The aging states change by ~1e-4 per cycle while the electrochemistry
-// moves on seconds; they are advanced once per protocol step from integrals of their drivers
-// over the IDA steps of that step (trapezoidal rule), and enter the electrochemistry as constant
-// coefficients during a step. Li moved between pools is moved exactly (docs/model.md).
+// Slow-fast splitting. The RSP fraction, cracks and the layer change by ~1e-4 per cycle while the
+// electrochemistry moves on seconds; they are advanced once per protocol step from integrals of
+// their drivers over the IDA steps of that step (trapezoidal rule), and enter the
+// electrochemistry as constant coefficients during a step. The RSP's Li is a DAE unknown and
+// moves within every step. Li moved between pools is moved exactly (docs/model.md).
 struct AgingAccumulator {
   double time = 0.0;        // s integrated
   double drive = 0.0;       // int formation drive dt
@@ -170,24 +216,39 @@ struct AgingAccumulator {
   double hoop_power = 0.0;  // int max(0, sigma_t)^m dt
   double last_t = 0.0, last_drive = 0.0, last_mean_x = 0.0, last_hoop_power = 0.0;
   bool started = false;
-  double max_hoop = -1e300;  // Pa, largest net surface hoop stress (tension > 0)
+  double max_hoop = -1e300;  // Pa, largest net crack-driving hoop stress (tension > 0)
 };
 
-// Net tensile hoop stress at the particle surface: diffusion-induced (free sphere,
-// sigma_t(R) = Omega E c_max (x_mean - x_s) / (3 (1 - nu))) + layered misfit - stack pressure.
+// Local hoop tension in the layered matrix at an RSP inclusion's interface: the Eshelby matrix
+// field sigma_tt = p_RS/2 (a/r)^3 around an inclusion under pressure p_RS = (1 - f) p0. It decays
+// over the inclusion radius a_inc, so a crack of length l > a_inc samples it over a_inc only:
+// weight sqrt(min(1, a_inc / l)) on the stress intensity.
+HALITE_HD inline double interface_hoop_tension(const CellParams& p, double rsp_fraction,
+                                               double crack_length) {
+  if (rsp_fraction <= 0.0) return 0.0;
+  const double l = fmax(crack_length, 1e-12);
+  const double reach = p.inclusion_radius < l ? ::sqrt(p.inclusion_radius / l) : 1.0;
+  return 0.5 * (1.0 - rsp_fraction) * misfit_pressure(p) * reach;
+}
+
+// Net crack-driving hoop stress at the particle surface: diffusion-induced (free sphere,
+// sigma_t(R) = Omega E c_max (x_mean - x_s) / (3 (1 - nu))) + the layered phase's mean misfit
+// tension f p0 + the local interface tension - the hydrostatic stack pressure.
 HALITE_HD inline double surface_hoop_stress(const CellParams& p, const ParticleAging& a,
                                             double x_mean, double x_surface) {
   // at r = R the mean inside is the particle mean
-  return hoop_stress(p, x_mean, x_mean, x_surface) + a.rsp_fraction * misfit_pressure(p) -
-         p.hydrostatic_stack_pressure();
+  return hoop_stress(p, x_mean, x_mean, x_surface) +
+         layered_hydrostatic_stress(p, a.rsp_fraction) +
+         interface_hoop_tension(p, a.rsp_fraction, a.crack_length);
 }
 
 // Samples one particle at time t (x: its shell stoichiometries) into the accumulator.
 HALITE_HD inline void sample_particle_aging(const CellParams& p, const ParticleAging& a,
-                                            const double* x, int shells, double t,
+                                            const double* x, const RadialMesh& mesh, double t,
                                             AgingAccumulator& acc) {
-  const double x_mean = particle_mean_stoichiometry(x, shells);
-  const double xs = surface_stoichiometry(x[shells >= 2 ? shells - 2 : 0], x[shells - 1], shells);
+  const int shells = mesh.shells;
+  const double x_mean = particle_mean_stoichiometry(x, mesh);
+  const double xs = surface_stoichiometry(x[shells >= 2 ? shells - 2 : 0], x[shells - 1], mesh);
   // Dispersed RSP nucleates in the bulk (mean stoichiometry); a shell grows from the surface.
   const double x_drive = p.rsp_architecture == RspArchitecture::kShell ? xs : x_mean;
   const double drive = rsp_formation_drive(p, x_drive);
@@ -208,24 +269,36 @@ HALITE_HD inline void sample_particle_aging(const CellParams& p, const ParticleA
   if (hoop > acc.max_hoop) acc.max_hoop = hoop;
 }
 
-// Advances one particle's aging state over a protocol step from its accumulator. Returns the Li
-// (per site of the particle) that the RSP gives back to the layered phase (negative: takes up);
-// the caller adds it uniformly to the layered stoichiometry (divided by the new a_L).
-// x_mean_end: the layered mean stoichiometry at the end of the step.
-HALITE_HD inline double advance_particle_aging(const CellParams& p, int cls, ParticleAging& a,
-                                               const AgingAccumulator& acc, double x_mean_end) {
-  if (acc.time <= 0.0) return 0.0;
+// RSP Li of one particle per particle site: sum of the shells' n weighted by volume.
+HALITE_HD inline double particle_rsp_lithium(const double* n, const RadialMesh& mesh) {
+  return particle_mean_stoichiometry(n, mesh);
+}
+
+// Converts the layered volume d_rsp (per particle volume, accessible) into RSP in every shell:
+// the RSP formed takes min(x_m, y_max) Li per site from the layered Li it replaces; the rest stays
+// in the remaining layered phase. Li per shell (layered_before x_m + n_m) is unchanged.
+HALITE_HD inline void convert_layered_to_rsp(const CellParams& p, const RadialMesh& mesh,
+                                             double layered_before, double d_rsp, double* x,
+                                             double* n) {
+  const double layered_after = layered_before - d_rsp;
+  if (d_rsp <= 0.0 || layered_after <= 0.0) return;
+  for (int m = 0; m < mesh.shells; ++m) {
+    const double moved = d_rsp * fmin(fmax(x[m], 0.0), p.rsp_lithium_capacity);
+    n[m] += moved;
+    x[m] = (layered_before * x[m] - moved) / layered_after;
+  }
+}
+
+// Advances one particle's aging state over a protocol step from its accumulator, moving Li
+// between the pools exactly: x (layered stoichiometry) and n (RSP Li per particle site) are the
+// particle's shells in the DAE state, changed in place.
+HALITE_HD inline void advance_particle_aging(const CellParams& p, int cls, const RadialMesh& mesh,
+                                             ParticleAging& a, const AgingAccumulator& acc,
+                                             double* x, double* n) {
+  if (acc.time <= 0.0) return;
   const double radius = p.particle_radius[cls];
   const double f0 = a.rsp_fraction, psi0 = a.isolated_fraction;
-  const double layered0 = (1.0 - f0) * (1.0 - psi0);
-  // 1. RSP formation (explicit over the step: df per step ~1e-5)
-  double df = 0.0;
-  if (p.rsp_formation) {
-    df = rsp_formation_rate(p, f0, 1.0) * acc.drive;  // rate per unit drive x int drive dt
-    df = fmin(df, 0.5 * (p.rsp_saturation_fraction - f0));
-    df = fmax(df, 0.0);
-  }
-  // 2. cracking: dl = k (b sqrt(pi l))^m int sigma+^m dt; isolated fraction follows crack depth
+  // 1. cracking: dl = k (b sqrt(pi l))^m int sigma+^m dt; isolated fraction follows crack depth
   double dl = 0.0;
   if (p.cracking && acc.hoop_power > 0.0) {
     dl =
@@ -240,43 +313,33 @@ HALITE_HD inline double advance_particle_aging(const CellParams& p, int cls, Par
   constexpr double kMaxIsolatedFraction = 0.9;
   const double dpsi =
       fmax(0.0, fmin(p.crack_isolation * dl / radius * (1.0 - psi0), kMaxIsolatedFraction - psi0));
-  a.rsp_fraction = f0 + df;
   a.crack_length += dl;
-  a.isolated_fraction = psi0 + dpsi;
-  // the RSP inside newly isolated material is cut off with it: its Li is stranded too
-  if (dpsi > 0.0 && psi0 < 1.0) {
-    const double cut = a.rsp_lithium * dpsi / (1.0 - psi0);
-    a.rsp_lithium -= cut;
-    a.stranded_lithium += cut;
+  const double psi1 = psi0 + dpsi;
+  a.isolated_fraction = psi1;
+  // isolated material takes its Li (layered and RSP) with it; x, being intensive, is unchanged
+  if (dpsi > 0.0) {
+    const double cut = dpsi / (1.0 - psi0);
+    const double layered0 = (1.0 - f0) * (1.0 - psi0);
+    double lost = 0.0;
+    for (int m = 0; m < mesh.shells; ++m) {
+      lost += mesh.volume_fraction(m) * cut * (layered0 * x[m] + n[m]);
+      n[m] *= 1.0 - cut;
+    }
+    a.stranded_lithium += lost;
   }
-  const double layered1 = (1.0 - a.rsp_fraction) * (1.0 - a.isolated_fraction);
-  // Li of the layered volume that left the network: the converted part into the RSP, the
-  // isolated part stranded. The x profile itself is unchanged (the volumes held x_mean).
-  const double to_rsp = df * (1.0 - psi0) * x_mean_end;
-  a.rsp_lithium += to_rsp;
-  a.stranded_lithium += (layered0 - layered1) * x_mean_end - to_rsp;
+  // 2. RSP formation (explicit over the step: df per step ~1e-4), then the Li it takes over
+  double df = 0.0;
+  if (p.rsp_formation) {
+    df = rsp_formation_rate(p, f0, 1.0) * acc.drive;  // rate per unit drive x int drive dt
+    df = fmax(fmin(df, 0.1 * (1.0 - f0)), 0.0);
+  }
+  a.rsp_fraction = f0 + df;
+  convert_layered_to_rsp(p, mesh, (1.0 - f0) * (1.0 - psi1), df * (1.0 - psi1), x, n);
   // 3. oxygen release and the SE transition layer it feeds
-  const double d_oxygen = p.oxygen_per_rsp * df * (1.0 - psi0) * p.max_concentration;
+  const double d_oxygen = p.oxygen_per_rsp * df * (1.0 - psi1) * p.max_concentration;
   a.oxygen_released += d_oxygen;
   a.layer_thickness += layer_growth(p, d_oxygen, radius);
-  // 4. stress-driven exchange RSP <-> layered (dispersed only): relax towards equilibrium of the
-  //    two chemical potentials, each with its own hydrostatic stress.
-  double released = 0.0;
-  const double rsp_sites = a.rsp_fraction * (1.0 - a.isolated_fraction);
-  if (p.rsp_exchange && p.rsp_architecture == RspArchitecture::kDispersed && rsp_sites > 0.0) {
-    const double x_avg = acc.mean_x / acc.time;
-    const double mu_layered =
-        -kFaraday * ocp_nmc(p, x_avg) -
-        p.partial_molar_volume * layered_hydrostatic_stress(p, a.rsp_fraction);
-    const double y_eq =
-        rsp_equilibrium_occupancy(p, mu_layered, rsp_hydrostatic_stress(p, a.rsp_fraction));
-    const double n_eq = y_eq * rsp_sites;
-    released = (a.rsp_lithium - n_eq) * (1.0 - ::exp(-p.exchange_rate_constant * acc.time));
-    // never take more Li from the layered phase than it holds
-    released = fmax(released, -0.5 * layered1 * x_mean_end);
-    a.rsp_lithium -= released;
-  }
-  return released;
+  a.rsp_lithium = particle_rsp_lithium(n, mesh);
 }
 
 }  // namespace halite::models

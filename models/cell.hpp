@@ -2,7 +2,9 @@
 // structured ("arrow") form that the Schur-complement solver uses. Host and device share it.
 //
 // Unknowns of one cell (see CellLayout): for every cathode node i and particle class k, the Li
-// stoichiometry x of each of N_r radial shells; then per node the SE potential phi_e and the
+// stoichiometry x of the layered phase in each of N_r radial shells; then, for every particle,
+// the Li n held by its rock-salt phase in each shell (per particle site); then per node the SE
+// potential phi_e and the
 // solid potential phi_s; then the applied current density I (A/m^2, positive on discharge),
 // the charge Q (C/m^2) passed through the NMC | SE interface since the step started, and the
 // energy E (J/m^2) delivered at the terminals since the step started.
@@ -25,11 +27,15 @@ struct CellLayout {
   int nodes = 8;    // cathode finite volumes in x
   int classes = 3;  // particle-size classes per node
   int shells = 10;  // radial finite volumes per particle
+  double shell_stretch = 0.0;  // kappa of the graded radial mesh (RadialMesh); 0 = uniform
 
+  HALITE_HD RadialMesh radial() const { return {shells, shell_stretch}; }
   HALITE_HD int particles() const { return nodes * classes; }
   HALITE_HD int particle(int node, int cls) const { return node * classes + cls; }
   HALITE_HD int particle_offset(int p) const { return p * shells; }
-  HALITE_HD int x_offset() const { return particles() * shells; }
+  // RSP Li of particle p's shells: after every particle's layered shells
+  HALITE_HD int rsp_offset(int p) const { return (particles() + p) * shells; }
+  HALITE_HD int x_offset() const { return 2 * particles() * shells; }
   // x-system local indices (0-based within the x block)
   HALITE_HD int local_phi_e(int i) const { return 2 * i; }
   HALITE_HD int local_phi_s(int i) const { return 2 * i + 1; }
@@ -45,8 +51,9 @@ struct CellLayout {
   HALITE_HD int energy() const { return x_offset() + local_energy(); }
   HALITE_HD int size() const { return x_offset() + x_size(); }
   // Jacobian storage of one particle block: sub, diag, sup, last row, dj/dx (N_r each), then
-  // dF_last/dj and dj/d(phi_s - phi_e).
-  HALITE_HD int particle_jacobian_stride() const { return 5 * shells + 2; }
+  // dF_last/dj and dj/d(phi_s - phi_e), then the RSP exchange per shell (N_r each): dF_x/dn
+  // (layered row on the shell's RSP Li), dF_n/dx and dF_n/dn (RSP row, without cj).
+  HALITE_HD int particle_jacobian_stride() const { return 8 * shells + 2; }
 };
 
 // How the cell is driven during a protocol step.
@@ -58,16 +65,15 @@ struct CellControl {
 };
 
 // ---------------------------------------------------------------------------------------------
-// Geometry of the radial finite volumes (uniform in r). Volumes and areas are relative to the
-// particle (4 pi cancels): V_m = (r_{m+1/2}^3 - r_{m-1/2}^3)/3, A = r^2.
+// Geometry of the radial finite volumes (RadialMesh, graded toward the surface). Volumes and
+// areas are relative to the particle (4 pi cancels): V_m = (r_{m+1/2}^3 - r_{m-1/2}^3)/3,
+// A = r^2.
 
 // Area of the outer face of shell m divided by the volume of shell `owner` (1/m).
-HALITE_HD inline double face_area_over_volume(int face_outer_of, int owner, int shells,
-                                              double radius) {
-  const double dr = radius / shells;
-  const double rf = (face_outer_of + 1.0);
-  const double a = owner + 1.0, b = owner;
-  return 3.0 * rf * rf / ((a * a * a - b * b * b) * dr);
+HALITE_HD inline double face_area_over_volume(int face_outer_of, int owner,
+                                              const RadialMesh& mesh, double radius) {
+  const double rf = mesh.face(face_outer_of + 1);
+  return 3.0 * rf * rf / (mesh.volume_fraction(owner) * radius);
 }
 
 // Interfacial area of class k per composite volume (1/m): 3 eps_AM w_k f_contact / R_k.
@@ -83,7 +89,7 @@ HALITE_HD inline double reaction_weight(const CellParams& p, const CellLayout& L
 // dF(last shell)/dj: Li flux through the surface per unit reaction current, scaled to the shell.
 HALITE_HD inline double surface_flux_coefficient(const CellParams& p, const CellLayout& L,
                                                  int cls) {
-  return face_area_over_volume(L.shells - 1, L.shells - 1, L.shells, p.particle_radius[cls]) *
+  return face_area_over_volume(L.shells - 1, L.shells - 1, L.radial(), p.particle_radius[cls]) *
          p.contact_fraction / (kFaraday * p.max_concentration);
 }
 
@@ -146,10 +152,17 @@ HALITE_HD T particle_reaction_current(const CellParams& p, const T& x_surface,
                                  p.transfer_coefficient, p.thermal_voltage());
 }
 
+// Li-In plateau under the stack pressure (V vs Li+/Li at ambient pressure): hydrostatic
+// compression raises the chemical potential of Li in the alloy by Omega_a P_h, lowering the
+// In/InLi potential (docs/model.md, "Stack pressure").
+HALITE_HD inline double anode_equilibrium_potential(const CellParams& p) {
+  return p.anode_ocp - p.anode_partial_molar_volume * p.hydrostatic_stack_pressure() / kFaraday;
+}
+
 // Li-In side: SE potential at the separator | cathode interface for current density I.
 template <class T>
 HALITE_HD T separator_interface_potential(const CellParams& p, const T& current_density) {
-  return -p.anode_ocp - anode_overpotential(p, current_density) -
+  return -anode_equilibrium_potential(p) - anode_overpotential(p, current_density) -
          current_density * (p.separator_thickness / p.electrolyte_conductivity);
 }
 
@@ -165,12 +178,12 @@ HALITE_HD T terminal_voltage(const CellParams& p, const CellLayout& L, const T& 
 // Radial transport rows of one particle: x'_m + (A_out N_out - A_in N_in)/V_m over the interior
 // faces (the surface flux is added by the caller). res (if not null) receives N_r rows; jac (if
 // not null) the tridiagonal part of dF/dx (sub, diag, sup; the last row goes to `last`).
-HALITE_HD inline void particle_transport_rows(const CellParams& p, int shells, double radius,
-                                              const double* x, const double* xdot, double x_mean,
-                                              double* res, double* jac,
+// The flux through face m+1/2 uses the distance between the nodal points of shells m and m+1.
+HALITE_HD inline void particle_transport_rows(const CellParams& p, const RadialMesh& mesh,
+                                              double radius, const double* x, const double* xdot,
+                                              double x_mean, double* res, double* jac,
                                               double transport_scale = 1.0) {
-  const int n = shells;
-  const double dr = radius / n;
+  const int n = mesh.shells;
   double *sub = nullptr, *diag = nullptr, *sup = nullptr, *last = nullptr;
   if (jac) {
     sub = jac;
@@ -180,10 +193,17 @@ HALITE_HD inline void particle_transport_rows(const CellParams& p, int shells, d
   }
   if (res)
     for (int m = 0; m < n; ++m) res[m] = xdot[m];
+  // running geometry: faces m, m+1, m+2 (radius units) and the volume of shell m
+  double f_lo = 0.0, f_mid = mesh.face(1);
+  double vol_m = f_mid * f_mid * f_mid;
   for (int m = 0; m + 1 < n; ++m) {
+    const double f_hi = mesh.face(m + 2);
+    const double vol_next = f_hi * f_hi * f_hi - f_mid * f_mid * f_mid;
+    const double dr = 0.5 * (f_hi - f_lo) * radius;  // centre(m+1) - centre(m)
     // transport_scale = D_eff/D / a_L: percolation of the layered network over its volume
-    const double g_out = transport_scale * face_area_over_volume(m, m, n, radius);
-    const double g_in = transport_scale * face_area_over_volume(m, m + 1, n, radius);
+    const double area = 3.0 * f_mid * f_mid / radius;
+    const double g_out = transport_scale * area / vol_m;
+    const double g_in = transport_scale * area / vol_next;
     if (!jac) {
       const double d = solid_diffusivity(p, 0.5 * (x[m] + x[m + 1]));
       const double flux =
@@ -212,28 +232,37 @@ HALITE_HD inline void particle_transport_rows(const CellParams& p, int shells, d
         diag[m + 1] -= g_in * flux.d[1];
       }
     }
+    f_lo = f_mid;
+    f_mid = f_hi;
+    vol_m = vol_next;
   }
 }
 
 // ---------------------------------------------------------------------------------------------
 // Particle pass: residual rows of one particle, its reaction current and mean stoichiometry.
-// x, xdot point at the particle's shells; res (if not null) receives N_r rows. If jac is not
-// null, the exact Jacobian block dF/dx (without the cj x' term) is written in the layout of
-// CellLayout::particle_jacobian_stride().
+// x, xdot point at the particle's layered shells, n, ndot at its RSP Li (CellLayout::rsp_offset);
+// res / res_rsp (if not null) receive N_r rows each. If jac is not null, the exact Jacobian block
+// (without the cj terms) is written in the layout of CellLayout::particle_jacobian_stride().
+// Rows:  layered  x'_m + transport/a_L + surface flux/a_L - r_m / a_L = 0
+//        RSP      n'_m + r_m = 0            (r_m: rsp_exchange_rate, RSP -> layered)
+// so a_L x'_m + n'_m changes only by transport: the exchange conserves Li exactly.
 HALITE_HD inline void particle_pass(const CellParams& p, const CellLayout& L, int cls,
                                     const ParticleCoefficients& pc, const double* x,
-                                    const double* xdot, double phi_s_minus_phi_e, double* res,
-                                    double* reaction_current, double* mean_x, double* jac) {
+                                    const double* xdot, const double* n_rsp,
+                                    const double* ndot_rsp, double phi_s_minus_phi_e, double* res,
+                                    double* res_rsp, double* reaction_current, double* mean_x,
+                                    double* jac) {
   const int n = L.shells;
-  const double x_mean = particle_mean_stoichiometry(x, n);
+  const RadialMesh mesh = L.radial();
+  const double x_mean = particle_mean_stoichiometry(x, mesh);
   double* last = nullptr;
   double* djdx = nullptr;
   if (jac) {
     last = jac + 3 * n;
     djdx = jac + 4 * n;
-    for (int m = 0; m < 5 * n + 2; ++m) jac[m] = 0.0;
+    for (int m = 0; m < 8 * n + 2; ++m) jac[m] = 0.0;
   }
-  particle_transport_rows(p, n, p.particle_radius[cls], x, xdot, x_mean, res, jac,
+  particle_transport_rows(p, mesh, p.particle_radius[cls], x, xdot, x_mean, res, jac,
                           pc.transport_factor / pc.layered_fraction);
 
   // Surface: Butler-Volmer reaction current drives the Li flux out of the outer shell; the
@@ -243,18 +272,18 @@ HALITE_HD inline void particle_pass(const CellParams& p, const CellLayout& L, in
   // sigma_h at the surface: diffusion-induced + layered-phase misfit + stack pressure
   double j;
   if (!jac) {
-    const double xs = surface_stoichiometry(x[inner], x[n - 1], n);
+    const double xs = surface_stoichiometry(x[inner], x[n - 1], mesh);
     j = particle_reaction_current(p, xs, hydrostatic_stress(p, x_mean, xs) + pc.misfit_stress,
                                   phi_s_minus_phi_e, pc.film_resistance);
   } else {
     using D4 = Dual<4>;  // seeds: x[n-2], x[n-1], x_mean, phi_s - phi_e
     const D4 xi = D4::variable(x[inner], 0), xo = D4::variable(x[n - 1], 1);
     const D4 xm = D4::variable(x_mean, 2), dphi = D4::variable(phi_s_minus_phi_e, 3);
-    const D4 xs = surface_stoichiometry(xi, xo, n);
+    const D4 xs = surface_stoichiometry(xi, xo, mesh);
     const D4 jd = particle_reaction_current(p, xs, hydrostatic_stress(p, xm, xs) + pc.misfit_stress,
                                             dphi, pc.film_resistance);
     j = jd.v;
-    for (int m = 0; m < n; ++m) djdx[m] = jd.d[2] * shell_volume_fraction(m, n);
+    for (int m = 0; m < n; ++m) djdx[m] = jd.d[2] * mesh.volume_fraction(m);
     if (n >= 2) djdx[n - 2] += jd.d[0];
     djdx[n - 1] += jd.d[1];
     for (int m = 0; m < n; ++m) last[m] += surface_coef * djdx[m];
@@ -262,6 +291,32 @@ HALITE_HD inline void particle_pass(const CellParams& p, const CellLayout& L, in
     jac[5 * n + 1] = jd.d[3];
   }
   if (res) res[n - 1] += surface_coef * j;
+
+  // RSP <-> layered exchange, shell by shell (models/aging.hpp).
+  if (res_rsp)
+    for (int m = 0; m < n; ++m) res_rsp[m] = ndot_rsp[m];
+  if (pc.exchange_rate > 0.0) {
+    const double to_layered = 1.0 / pc.layered_fraction;
+    for (int m = 0; m < n; ++m) {
+      if (!jac) {
+        const double r = rsp_exchange_rate(p, pc, x[m], n_rsp[m]);
+        res[m] -= to_layered * r;
+        if (res_rsp) res_rsp[m] += r;
+      } else {
+        using D2 = Dual<2>;  // seeds: x_m, n_m
+        const D2 r = rsp_exchange_rate(p, pc, D2::variable(x[m], 0), D2::variable(n_rsp[m], 1));
+        if (res) res[m] -= to_layered * r.v;
+        if (res_rsp) res_rsp[m] += r.v;
+        if (m == n - 1)
+          last[m] -= to_layered * r.d[0];
+        else
+          jac[n + m] -= to_layered * r.d[0];  // diag
+        jac[5 * n + 2 + m] = -to_layered * r.d[1];
+        jac[6 * n + 2 + m] = r.d[0];
+        jac[7 * n + 2 + m] = r.d[1];
+      }
+    }
+  }
   *reaction_current = j;
   *mean_x = x_mean;
 }
@@ -338,8 +393,9 @@ HALITE_HD inline void cell_residual(const CellParams& p, const CellLayout& L,
     for (int k = 0; k < L.classes; ++k) {
       const int q = L.particle(i, k);
       const int off = L.particle_offset(q);
-      particle_pass(p, L, k, coeffs ? coeffs[q] : fresh, y + off, ydot + off, dphi, res + off,
-                    &j[q], &mean[q], nullptr);
+      const int rsp = L.rsp_offset(q);
+      particle_pass(p, L, k, coeffs ? coeffs[q] : fresh, y + off, ydot + off, y + rsp, ydot + rsp,
+                    dphi, res + off, res + rsp, &j[q], &mean[q], nullptr);
     }
   }
   for (int i = 0; i < L.nodes; ++i) node_mean[i] = node_mean_stoichiometry(p, L, i, mean);
@@ -393,8 +449,8 @@ HALITE_HD inline void cell_jacobian(const CellParams& p, const CellLayout& L,
       const int q = L.particle(i, k);
       const int off = L.particle_offset(q);
       double* block = particle_blocks + q * stride;
-      particle_pass(p, L, k, coeffs ? coeffs[q] : fresh, y + off, nullptr, dphi, nullptr, &j[q],
-                    &mean[q], block);
+      particle_pass(p, L, k, coeffs ? coeffs[q] : fresh, y + off, nullptr, y + L.rsp_offset(q),
+                    nullptr, dphi, nullptr, nullptr, &j[q], &mean[q], block);
       const double djdphi = block[5 * L.shells + 1];
       const int rows[3] = {L.local_phi_e(i), L.local_phi_s(i), L.local_charge()};
       for (const int row : rows) {
@@ -459,7 +515,7 @@ HALITE_HD inline double cell_terminal_voltage(const CellParams& p, const CellLay
   double node_mean = 0.0;
   for (int k = 0; k < L.classes; ++k)
     node_mean += p.particle_volume_weight[k] *
-                 particle_mean_stoichiometry(y + L.particle_offset(L.particle(last, k)), L.shells);
+                 particle_mean_stoichiometry(y + L.particle_offset(L.particle(last, k)), L.radial());
   return terminal_voltage(p, L, y[L.phi_s(last)], y[L.current()], node_mean);
 }
 
@@ -473,8 +529,20 @@ HALITE_HD inline double cathode_lithium(const CellParams& p, const CellLayout& L
       const int q = L.particle(i, k);
       const double layered = coeffs ? coeffs[q].layered_fraction : 1.0;
       total += p.active_volume_fraction * p.particle_volume_weight[k] * dx * layered *
-               particle_mean_stoichiometry(y + L.particle_offset(q), L.shells);
+               particle_mean_stoichiometry(y + L.particle_offset(q), L.radial());
     }
+  return total * p.max_concentration;
+}
+
+// Lithium held by the rock-salt phase of the cathode particles per electrode area (mol/m^2).
+HALITE_HD inline double cathode_rsp_lithium(const CellParams& p, const CellLayout& L,
+                                            const double* y) {
+  const double dx = p.cathode_thickness / L.nodes;
+  double total = 0.0;
+  for (int i = 0; i < L.nodes; ++i)
+    for (int k = 0; k < L.classes; ++k)
+      total += p.active_volume_fraction * p.particle_volume_weight[k] * dx *
+               particle_rsp_lithium(y + L.rsp_offset(L.particle(i, k)), L.radial());
   return total * p.max_concentration;
 }
 

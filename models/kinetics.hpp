@@ -21,12 +21,16 @@ HALITE_HD T butler_volmer(const U& exchange_current, const T& overpotential, dou
 }
 
 // NMC exchange-current density (A/m^2 of contact area) for a solid electrolyte with fixed Li+
-// concentration (t+ = 1): i0 = i0_mid (x/0.5)^alpha ((1-x)/0.5)^(1-alpha), physics.md 1e.
+// concentration (t+ = 1): i0 = i0_mid (x/0.5)^(1-alpha) ((1-x)/0.5)^alpha, docs/sources.md §1e.
+// alpha is the anodic coefficient, so the cathodic one is 1 - alpha and mass action (Bard &
+// Faulkner eq. 3.4.10) gives i0 ~ c_R^(1-alpha) c_O^alpha with c_R = x (occupied sites) and
+// c_O = 1 - x (vacancies): with an ideal OCP the anodic branch is then first order in x and the
+// cathodic one in 1 - x. Swapping the exponents breaks this whenever alpha != 0.5.
 template <class T>
 HALITE_HD T nmc_exchange_current(const CellParams& p, const T& x_surface) {
   const T x = clamp_value(x_surface, 1e-9, 1.0 - 1e-9);
   const double a = p.transfer_coefficient;
-  return p.exchange_current_mid * pow(2.0 * x, a) * pow(2.0 * (1.0 - x), 1.0 - a);
+  return p.exchange_current_mid * pow(2.0 * x, 1.0 - a) * pow(2.0 * (1.0 - x), a);
 }
 
 // Li-In anode overpotential for a given current density (A/m^2, positive = oxidation at the

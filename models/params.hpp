@@ -27,6 +27,9 @@ struct CellParams {
   // --- Li-In anode (planar interface) --------------------------------------------------------
   double anode_ocp = 0.62;               // V vs Li+/Li, In/InLi two-phase plateau
   double anode_exchange_current = 30.0;  // A/m^2 of geometric area
+  // Volume change of In + Li -> InLi per mol Li (V_InLi - V_In = 23.7 - 15.8 cm^3/mol): the
+  // stack pressure lowers the In/InLi plateau by Omega_a P_h / F (docs/model.md, "Stack pressure")
+  double anode_partial_molar_volume = 7.9e-6;  // m^3/mol
 
   // --- solid-electrolyte separator -------------------------------------------------------------
   double separator_thickness = 400e-6;     // m
@@ -70,27 +73,30 @@ struct CellParams {
   // --- aging submodels (models/aging.hpp); each can be switched off -------------------------
   bool rsp_formation = true;
   bool misfit_stress = true;
-  bool rsp_exchange = true;  // dispersed architecture only
+  bool rsp_exchange = true;         // Li exchange RSP <-> layered (dispersed architecture only)
+  bool rsp_stress_exchange = true;  // the phases' stresses in the exchange's chemical potentials
   bool cracking = true;
   bool transition_layer = true;
   RspArchitecture rsp_architecture = RspArchitecture::kDispersed;
-  // RSP formation by over-delithiation
-  double rsp_rate_constant = 5.4e-7;          // 1/s at 298.15 K (fitted to the 1C fade)
+  // RSP (+ disordered-layered) formation by over-delithiation: df/dt = k (1 - f) drive(x)
+  double rsp_rate_constant = 5.4e-7;          // 1/s at 298.15 K (fit)
   double rsp_activation_energy = 50e3;        // J/mol (assumed, order of TM migration barriers)
   double rsp_threshold_stoichiometry = 0.45;  // x below which layered NMC721 degrades (fit)
-  double rsp_saturation_fraction = 0.157;     // f_sat: convertible volume (fitted to the 1C fade)
   double oxygen_per_rsp = 1.0;                // mol O released per mol TM converted (MO2 -> MO)
-  // lattice misfit (physics.md section 3)
-  double misfit_strain = 0.01;          // effective linear eigenstrain e* (fit 0.5-3 %)
+  // lattice misfit (Eshelby / Mori-Tanaka mean field)
+  double misfit_strain = 0.007;         // effective linear eigenstrain e* (0.5-3 %)
   double rsp_bulk_modulus = 190e9;      // Pa, NiO
   double layered_shear_modulus = 60e9;  // Pa, NMC
-  // Li exchange RSP <-> layered
-  double rsp_lithium_capacity = 0.3;            // y_max, Li per RSP site (Li_yM_1-yO)
-  double rsp_site_energy = -3.5 * 96485.33212;  // J/mol: Li in RSP sits ~3.5 V vs Li (fit)
-  double exchange_rate_constant = 1.0e-4;       // 1/s (fit)
+  double inclusion_radius = 5e-9;       // m, RSP domains nucleate at 5-10 nm nano-voids
+  // Li sites of the RSP phase: one MSMR gallery (Verbrugge 2017), occupancy theta of y_max
+  double rsp_lithium_capacity = 0.5;     // y_max, Li per RSP formula unit (Li_yM_1-yO)
+  double rsp_site_potential = 4.0;       // V vs Li+/Li, stress-free standard potential (fit)
+  double rsp_site_width = 3.0;           // omega: MSMR ideality (disordered sites), >= 1
+  double rsp_partial_molar_volume = 4e-6;  // m^3/mol, Omega_RS (assumed)
+  double exchange_rate_constant = 1.0e-3;  // 1/s, RSP <-> layered relaxation (fit)
   // layered-network percolation
-  double percolation_threshold = 0.2;  // phi_c (physics.md 3: 0.16-0.3)
-  double percolation_exponent = 2.0;   // t (3D conductivity exponent 1.6-2)
+  double percolation_threshold = 0.16;  // phi_c (0.16-0.3; Scher-Zallen 0.16)
+  double percolation_exponent = 2.0;    // t (3D conductivity exponent 1.6-2)
   // shell architecture
   double shell_resistivity = 1.0e6;  // Ohm m (Safari 2009 via Zhuo2023)
   // cracking (Paris law; PyBaMM OKane2022)
@@ -101,7 +107,7 @@ struct CellParams {
   double crack_isolation = 1.0;          // d(psi)/d(l/R): isolated fraction per crack depth
   // SE transition layer
   double layer_volume_per_oxygen = 2.0e-5;  // m^3 of porous O-rich layer per mol O (fit)
-  double layer_conductivity = 5.0e-5;       // S/m of the void-rich, O-rich layer (fitted)
+  double layer_conductivity = 5.0e-5;       // S/m of the void-rich, O-rich layer (fit)
 
   // RT/F in V
   HALITE_HD double thermal_voltage() const { return kGasConstant * temperature / kFaraday; }

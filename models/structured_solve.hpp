@@ -14,13 +14,24 @@
 namespace halite::models {
 
 // Per-particle factor storage: dprime, thomas multipliers, last-row multipliers, w = A^-1 e_last
-// (N_r each), then alpha = dj/dx . w, beta = mean-weights . w, b = dF_last/d(phi_s - phi_e).
+// (N_r each), then alpha = dj/dx . w, beta = mean-weights . w, b = dF_last/d(phi_s - phi_e),
+// then 1/(cj + dF_n/dn) of every shell's RSP row (N_r).
 HALITE_HD inline int particle_factor_stride(const CellLayout& L) {
-  return 4 * L.shells + 3;
+  return 5 * L.shells + 3;
 }
 
-// LU of one particle block A = T + cj I without pivoting (A is an M-matrix plus a rank-one
-// surface row: diagonally dominant for the cj of any BDF step). Returns false on a zero pivot.
+// The RSP Li n_m of shell m couples only to x_m (the exchange is local):
+//   [ A_x    C  ] [dx]   [b_x]      C = diag(c_m)  (dF_x,m/dn_m)
+//   [ E   cj+D  ] [dn] = [b_n]      E = diag(e_m)  (dF_n,m/dx_m),  D = diag(d_m)
+// Eliminating dn = (b_n - E dx)/(cj + D) leaves A_x - C E/(cj + D) on the diagonal and
+// b_x - C b_n/(cj + D) on the right: the same tridiagonal-plus-surface-row structure.
+HALITE_HD inline double rsp_schur_diagonal(int n, const double* block, double inv, int m) {
+  return -block[5 * n + 2 + m] * block[6 * n + 2 + m] * inv;
+}
+
+// LU of one particle block A = T + cj I (RSP rows eliminated) without pivoting (A is an
+// M-matrix plus a rank-one surface row: diagonally dominant for the cj of any BDF step).
+// Returns false on a zero pivot.
 HALITE_HD inline bool factor_particle(int n, double cj, const double* block, double* factor) {
   const double* sub = block;
   const double* diag = block + n;
@@ -29,22 +40,25 @@ HALITE_HD inline bool factor_particle(int n, double cj, const double* block, dou
   double* dprime = factor;
   double* thomas = factor + n;
   double* lastmul = factor + 2 * n;
+  double* rsp_inverse = factor + 4 * n + 3;
+  for (int m = 0; m < n; ++m) rsp_inverse[m] = 1.0 / (cj + block[7 * n + 2 + m]);
+  auto shifted = [&](int m) { return cj + rsp_schur_diagonal(n, block, rsp_inverse[m], m); };
   // the surface row is eliminated in a running copy kept in lastmul until its pivots are known
   double running_next = 0.0;
   if (n == 1) {
-    dprime[0] = last[0] + cj;
+    dprime[0] = last[0] + shifted(0);
     return dprime[0] != 0.0;
   }
-  dprime[0] = diag[0] + cj;
+  dprime[0] = diag[0] + shifted(0);
   double running = last[0];
   for (int m = 0; m + 1 < n; ++m) {
     if (dprime[m] == 0.0) return false;
     if (m + 1 <= n - 2) {
       thomas[m + 1] = sub[m + 1] / dprime[m];
-      dprime[m + 1] = diag[m + 1] + cj - thomas[m + 1] * sup[m];
+      dprime[m + 1] = diag[m + 1] + shifted(m + 1) - thomas[m + 1] * sup[m];
     }
     lastmul[m] = running / dprime[m];
-    running_next = (m + 1 == n - 1 ? last[m + 1] + cj : last[m + 1]) - lastmul[m] * sup[m];
+    running_next = (m + 1 == n - 1 ? last[m + 1] + shifted(m + 1) : last[m + 1]) - lastmul[m] * sup[m];
     running = running_next;
   }
   dprime[n - 1] = running;
@@ -158,6 +172,7 @@ HALITE_HD inline bool factor_cell(const CellParams& p, const CellLayout& L, doub
                                   const CellJacobianRef& J, double* factors, int* pivots,
                                   double* scratch) {
   const int n = L.shells, nx = L.x_size();
+  const RadialMesh mesh = L.radial();
   const int jstride = L.particle_jacobian_stride(), fstride = particle_factor_stride(L);
   double* schur = factors + L.particles() * fstride;
   for (int m = 0; m < nx * nx; ++m) schur[m] = J.x_block[m];
@@ -177,7 +192,7 @@ HALITE_HD inline bool factor_cell(const CellParams& p, const CellLayout& L, doub
       double alpha = 0.0, beta = 0.0;
       for (int m = 0; m < n; ++m) {
         alpha += djdx[m] * w[m];
-        beta += shell_volume_fraction(m, n) * w[m];
+        beta += mesh.volume_fraction(m) * w[m];
       }
       const double b = block[5 * n] * block[5 * n + 1];
       f[4 * n] = alpha;
@@ -199,6 +214,7 @@ HALITE_HD inline void solve_cell(const CellParams& p, const CellLayout& L, const
                                  const double* factors, const int* pivots, const double* b,
                                  double* x) {
   const int n = L.shells, nx = L.x_size();
+  const RadialMesh mesh = L.radial();
   const int jstride = L.particle_jacobian_stride(), fstride = particle_factor_stride(L);
   const double* schur = factors + L.particles() * fstride;
   double* xs = x + L.x_offset();
@@ -209,12 +225,17 @@ HALITE_HD inline void solve_cell(const CellParams& p, const CellLayout& L, const
       const double* block = J.particle_blocks + q * jstride;
       const double* f = factors + q * fstride;
       double* z = x + L.particle_offset(q);
-      solve_particle(n, block, f, b + L.particle_offset(q), z);
+      const double* bx = b + L.particle_offset(q);
+      const double* bn = b + L.rsp_offset(q);
+      const double* rsp_inverse = f + 4 * n + 3;
+      // right-hand side with the RSP rows eliminated (b_n stays in place for the back-solve)
+      for (int m = 0; m < n; ++m) z[m] = bx[m] - block[5 * n + 2 + m] * rsp_inverse[m] * bn[m];
+      solve_particle(n, block, f, z, z);
       const double* djdx = block + 4 * n;
       double sj = 0.0, sm = 0.0;
       for (int m = 0; m < n; ++m) {
         sj += djdx[m] * z[m];
-        sm += shell_volume_fraction(m, n) * z[m];
+        sm += mesh.volume_fraction(m) * z[m];
       }
       // rhs_x -= C_q z
       add_particle_coupling(p, L, J, i, k, -sj, -sm, xs);
@@ -229,6 +250,13 @@ HALITE_HD inline void solve_cell(const CellParams& p, const CellLayout& L, const
       const double scale = f[4 * n + 2] * dphi;
       double* z = x + L.particle_offset(q);
       for (int m = 0; m < n; ++m) z[m] -= w[m] * scale;
+      // back-substitute the RSP Li: dn = (b_n - E dx)/(cj + D)
+      const double* block = J.particle_blocks + q * jstride;
+      const double* rsp_inverse = f + 4 * n + 3;
+      const double* bn = b + L.rsp_offset(q);
+      double* dn = x + L.rsp_offset(q);
+      for (int m = 0; m < n; ++m)
+        dn[m] = (bn[m] - block[6 * n + 2 + m] * z[m]) * rsp_inverse[m];
     }
   }
 }

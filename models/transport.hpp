@@ -26,7 +26,7 @@ HALITE_HD T solid_diffusivity(const CellParams& p, const T& x) {
 
 // Electronic conductivity of NMC (S/m) vs mean stoichiometry: logistic in log10(sigma) from
 // sigma_delithiated (x << x_m) to sigma_lithiated (x -> 1), after Amin & Chiang, JES 163, A1512
-// (2016) (physics.md 1f).
+// (2016) (docs/sources.md §1f).
 template <class T>
 HALITE_HD T nmc_electronic_conductivity(const CellParams& p, const T& x_mean) {
   const double lo = ::log10(p.sigma_lithiated), hi = ::log10(p.sigma_delithiated);

@@ -1,6 +1,7 @@
-// Test fixtures shared by the test files: the reference cell of cell.md resolved by hand
-// (36 mg/cm2 composite, 7:3, 7 % porosity: 25.2 mg/cm2 CAM, 1C = 37.8 A/m2, L = 119 um,
-// eps_AM = 0.442, eps_SE = 0.488), and a random but physically plausible cell state.
+// Test fixtures shared by the test files: the reference cell of docs/sources.md (Part A)
+// resolved by hand (36 mg/cm2 composite, 7:3, 7 % porosity: 25.2 mg/cm2 CAM,
+// 1C = 37.8 A/m2, L = 119 um, eps_AM = 0.442, eps_SE = 0.488), and a random but physically
+// plausible cell state.
 #pragma once
 
 #include <random>
@@ -37,6 +38,8 @@ inline std::vector<double> random_state(const models::CellLayout& L, std::mt1993
   for (int q = 0; q < L.particles(); ++q) {
     const double base = 0.3 + 0.62 * u(rng);
     for (int m = 0; m < L.shells; ++m) y[L.particle_offset(q) + m] = base + 0.03 * u(rng);
+    // RSP Li per particle site: a few per cent (used where the exchange is active)
+    for (int m = 0; m < L.shells; ++m) y[L.rsp_offset(q) + m] = 0.05 * u(rng);
   }
   for (int i = 0; i < L.nodes; ++i) {
     y[L.phi_e(i)] = -0.7 + 0.05 * u(rng);

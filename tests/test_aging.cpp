@@ -57,44 +57,74 @@ TEST(AgingMechanics, PhaseAveragedHydrostaticStressBalancesTheAppliedPressure) {
   EXPECT_LT(rsp_hydrostatic_stress(p, 0.3), 0.0);
   EXPECT_GT(layered_hydrostatic_stress(p, 0.3), 0.0);
   // Eshelby single-inclusion pressure: 12 K mu e / (3K + 4 mu)
-  EXPECT_NEAR(misfit_pressure(p), 12 * 190e9 * 60e9 * 0.01 / (3 * 190e9 + 4 * 60e9), 1.0);
+  EXPECT_NEAR(misfit_pressure(p),
+              12 * 190e9 * 60e9 * p.misfit_strain / (3 * 190e9 + 4 * 60e9), 1.0);
 }
 
 TEST(AgingExchange, LithiumFlowsFromTheHigherToTheLowerChemicalPotential) {
+  // The exchange rate of a shell (positive: RSP -> layered) has the sign of mu_RS - mu_L, each
+  // potential with its own phase stress, and vanishes where they are equal.
   CellParams p;
-  const double x = 0.6;
-  for (double f : {0.1, 0.4})
-    for (double y : {0.01, 0.1, 0.2, 0.29}) {
-      ParticleAging a;
-      a.rsp_fraction = f;
-      a.rsp_lithium = y * f;  // y Li per RSP site, RSP holds f of the sites
-      AgingAccumulator acc;
-      acc.time = 600.0;
-      acc.mean_x = x * acc.time;
-      const double mu_layered =
-          -kFaraday * ocp_nmc(p, x) - p.partial_molar_volume * layered_hydrostatic_stress(p, f);
-      const double mu_rsp = rsp_chemical_potential(p, y, rsp_hydrostatic_stress(p, f));
-      p.rsp_formation = false;  // isolate the exchange
-      p.cracking = false;
-      const double released = advance_particle_aging(p, 0, a, acc, x);
-      if (mu_rsp > mu_layered)
-        EXPECT_GT(released, 0.0) << "f " << f << " y " << y;
-      else
-        EXPECT_LT(released, 0.0) << "f " << f << " y " << y;
-    }
+  for (bool stress : {true, false})
+    for (double f : {0.1, 0.4, 0.8})
+      for (double x : {0.3, 0.6, 0.9})
+        for (double theta : {0.01, 0.2, 0.5, 0.8, 0.99}) {
+          p.rsp_stress_exchange = stress;
+          ParticleAging a;
+          a.rsp_fraction = f;
+          const auto pc = particle_coefficients(p, 0, a);
+          ASSERT_GT(pc.exchange_rate, 0.0);
+          const double n = theta * pc.rsp_sites;
+          const double difference =
+              rsp_chemical_potential(p, theta, f) - layered_chemical_potential(p, x, f);
+          const double rate = rsp_exchange_rate(p, pc, x, n);
+          if (std::fabs(difference) < 1e-6) continue;
+          EXPECT_EQ(rate > 0.0, difference > 0.0) << f << " " << x << " " << theta;
+        }
+  // at theta_eq the potentials agree
+  ParticleAging a;
+  a.rsp_fraction = 0.5;
+  const auto pc = particle_coefficients(p, 0, a);
+  const double theta_eq = rsp_equilibrium_occupancy(p, pc.exchange_shift, 0.6);
+  EXPECT_NEAR(rsp_chemical_potential(p, theta_eq, 0.5), layered_chemical_potential(p, 0.6, 0.5),
+              1e-6);
+  EXPECT_NEAR(rsp_exchange_rate(p, pc, 0.6, theta_eq * pc.rsp_sites), 0.0, 1e-15);
 }
 
-TEST(AgingExchange, CompressionOfTheRspSqueezesItsLithiumOut) {
-  // Same chemistry, more misfit compression: the RSP holds less Li in equilibrium.
+TEST(AgingExchange, CompressionAndStackPressureSqueezeTheRspLithiumOut) {
+  // Same chemistry, more misfit compression or more stack pressure: the RSP holds less Li in
+  // equilibrium with the same layered phase; without the stress coupling neither matters.
   CellParams p;
-  const double mu_layered = -kFaraday * ocp_nmc(p, 0.6);
+  auto occupancy = [&p](double f) {
+    return rsp_equilibrium_occupancy(p, exchange_stress_shift(p, f), 0.6);
+  };
   p.misfit_strain = 0.005;
-  const double y_low_misfit =
-      rsp_equilibrium_occupancy(p, mu_layered, rsp_hydrostatic_stress(p, 0.5));
+  const double low_misfit = occupancy(0.5);
   p.misfit_strain = 0.02;
-  const double y_high_misfit =
-      rsp_equilibrium_occupancy(p, mu_layered, rsp_hydrostatic_stress(p, 0.5));
-  EXPECT_LT(y_high_misfit, y_low_misfit);
+  EXPECT_LT(occupancy(0.5), low_misfit);
+  double previous = 1.0;
+  for (double pressure : {0.0, 250e6, 500e6, 760e6, 1000e6}) {
+    p.stack_pressure = pressure;
+    EXPECT_LT(occupancy(0.5), previous) << pressure;
+    previous = occupancy(0.5);
+  }
+  p.rsp_stress_exchange = false;
+  const double stress_free = occupancy(0.5);
+  p.stack_pressure = 0.0;
+  p.misfit_strain = 0.005;
+  EXPECT_EQ(occupancy(0.5), stress_free);
+}
+
+TEST(AgingExchange, ExchangeKeepsEveryStoichiometryInItsBounds) {
+  // The rate vanishes at x = 0 and x = 1 and relaxes the occupancy towards theta_eq in (0, 1):
+  // a layered shell at x -> 1 cannot take more Li, an empty RSP cannot give any.
+  CellParams p;
+  ParticleAging a;
+  a.rsp_fraction = 0.7;
+  const auto pc = particle_coefficients(p, 0, a);
+  EXPECT_LE(rsp_exchange_rate(p, pc, 1.0, pc.rsp_sites), 1e-3 * pc.exchange_rate);
+  EXPECT_LE(rsp_exchange_rate(p, pc, 0.5, 0.0), 0.0);
+  EXPECT_GE(rsp_exchange_rate(p, pc, 0.5, pc.rsp_sites), 0.0);
 }
 
 TEST(AgingFormation, NoRockSaltAboveTheThresholdStoichiometry) {
@@ -127,7 +157,7 @@ TEST(AgingCracking, NoGrowthUnderNetCompressionAndFasterUnderMoreTension) {
 TEST(AgingSwitches, EverySubmodelOffRecoversTheCoreModelExactly) {
   auto s = reference_setup();
   all_submodels(s.params, false);
-  Cycler cycler({s}, {8, 3, 10}, SolverConfig{}, cccv(2));
+  Cycler cycler({s}, {8, 3, 10, 6.0}, SolverConfig{}, cccv(2));
   cycler.run(
       -1, [](const std::vector<CycleRecord>&) {}, nullptr, nullptr);
   auto& model = cycler.model();

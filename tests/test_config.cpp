@@ -1,6 +1,7 @@
 // Config loading: the embedded reference, overrides, the loading/geometry rule, the resolved
 // YAML round trip, protocol step text, and one test per class of bad input, each checking that
 // the ConfigError names the file, line, column and key.
+#include <fmt/format.h>
 #include <gtest/gtest.h>
 #include <stdlib.h>
 
@@ -118,13 +119,17 @@ void expect_same_config(const RunConfig& a, const RunConfig& b, double rel) {
   HALITE_SAME(cell.rsp_rate_constant);
   HALITE_SAME(cell.rsp_activation_energy);
   HALITE_SAME(cell.rsp_threshold_stoichiometry);
-  HALITE_SAME(cell.rsp_saturation_fraction);
+  EXPECT_EQ(a.cell.rsp_stress_exchange, b.cell.rsp_stress_exchange);
   HALITE_SAME(cell.oxygen_per_rsp);
   HALITE_SAME(cell.misfit_strain);
   HALITE_SAME(cell.rsp_bulk_modulus);
   HALITE_SAME(cell.layered_shear_modulus);
   HALITE_SAME(cell.rsp_lithium_capacity);
-  HALITE_SAME(cell.rsp_site_energy);
+  HALITE_SAME(cell.rsp_site_potential);
+  HALITE_SAME(cell.rsp_site_width);
+  HALITE_SAME(cell.rsp_partial_molar_volume);
+  HALITE_SAME(cell.inclusion_radius);
+  HALITE_SAME(cell.anode_partial_molar_volume);
   HALITE_SAME(cell.exchange_rate_constant);
   HALITE_SAME(cell.percolation_threshold);
   HALITE_SAME(cell.percolation_exponent);
@@ -239,7 +244,8 @@ TEST(Config, ReferenceCellMatchesCellMd) {
   EXPECT_DOUBLE_EQ(c.loading.active_areal_mass, 0.252);  // 25.2 mg/cm2 of CAM
   EXPECT_NEAR(c.loading.electrolyte_areal_mass, 0.108, 1e-12);
   EXPECT_NEAR(c.loading.one_c_current_density, 37.8, 1e-9);  // A/m^2 = 3.78 mA/cm2
-  // cell.md: composite 110-125 um thick, CAM and SE volume fractions near 0.4-0.45 each.
+  // docs/sources.md, "Loading": composite 110-125 um thick, CAM and SE volume fractions near
+  // 0.4-0.45 each.
   EXPECT_GT(c.cell.cathode_thickness, 115e-6);
   EXPECT_LT(c.cell.cathode_thickness, 125e-6);
   EXPECT_NEAR(c.cell.active_volume_fraction, 0.44, 0.02);
@@ -310,13 +316,15 @@ TEST(Config, ReferenceYamlCarriesTheCppDefaults) {
   EXPECT_EQ(a.rsp_rate_constant, d.rsp_rate_constant);
   EXPECT_EQ(a.rsp_activation_energy, d.rsp_activation_energy);
   EXPECT_EQ(a.rsp_threshold_stoichiometry, d.rsp_threshold_stoichiometry);
-  EXPECT_EQ(a.rsp_saturation_fraction, d.rsp_saturation_fraction);
+  EXPECT_EQ(a.rsp_stress_exchange, d.rsp_stress_exchange);
   EXPECT_EQ(a.oxygen_per_rsp, d.oxygen_per_rsp);
   EXPECT_EQ(a.misfit_strain, d.misfit_strain);
   EXPECT_EQ(a.rsp_bulk_modulus, d.rsp_bulk_modulus);
   EXPECT_EQ(a.layered_shear_modulus, d.layered_shear_modulus);
   EXPECT_EQ(a.rsp_lithium_capacity, d.rsp_lithium_capacity);
-  EXPECT_EQ(a.rsp_site_energy, d.rsp_site_energy);
+  EXPECT_EQ(a.rsp_site_potential, d.rsp_site_potential);
+  EXPECT_EQ(a.rsp_site_width, d.rsp_site_width);
+  EXPECT_EQ(a.rsp_partial_molar_volume, d.rsp_partial_molar_volume);
   EXPECT_EQ(a.exchange_rate_constant, d.exchange_rate_constant);
   EXPECT_EQ(a.percolation_threshold, d.percolation_threshold);
   EXPECT_EQ(a.percolation_exponent, d.percolation_exponent);
@@ -381,7 +389,7 @@ TEST(ConfigAging, KeysLoadWithUnits) {
   EXPECT_DOUBLE_EQ(p.rsp_threshold_stoichiometry, 0.4);
   EXPECT_DOUBLE_EQ(p.oxygen_per_rsp, 0.5);
   EXPECT_DOUBLE_EQ(p.rsp_lithium_capacity, 0.25);
-  EXPECT_DOUBLE_EQ(p.rsp_site_energy, -3.6 * models::kFaraday);  // E_RS = -F V
+  EXPECT_DOUBLE_EQ(p.rsp_site_potential, 3.6);                   // 3600 mV
   EXPECT_DOUBLE_EQ(p.exchange_rate_constant, 0.1);               // 6 per minute
   EXPECT_DOUBLE_EQ(p.misfit_strain, 0.02);
   EXPECT_DOUBLE_EQ(p.rsp_bulk_modulus, 200e9);
@@ -413,9 +421,12 @@ TEST(ConfigAging, ResolvedYamlShowsTheAgingSectionWithDerivedComments) {
   const std::string yaml = load_config("").resolved_yaml;
   EXPECT_NE(yaml.find("\naging:\n  submodels:\n    rsp_formation: true\n"), std::string::npos)
       << yaml;
-  EXPECT_NE(yaml.find("site_potential: 3.5 V  # E_RS = -F V = -337.7 kJ/mol"), std::string::npos)
-      << yaml;
-  EXPECT_NE(yaml.find("strain: 0.01  # p0 = 12 K mu e*/(3K + 4mu) = 1.689 GPa"), std::string::npos)
+  // the misfit pressure p0 follows the strain as a derived comment (4 significant digits)
+  const RunConfig defaults = load_config("");
+  const double p0 = models::misfit_pressure(defaults.cell) * 1e-9;
+  EXPECT_NE(yaml.find(fmt::format("strain: {}  # p0 = 12 K mu e*/(3K + 4mu) = {:.4g} GPa",
+                                  defaults.cell.misfit_strain, p0)),
+            std::string::npos)
       << yaml;
   EXPECT_NE(yaml.find("resistivity: 1000000 Ohm m  # used by rsp.architecture: shell only"),
             std::string::npos)
@@ -432,7 +443,7 @@ TEST(ConfigAging, SetReachesTheAgingKeysAndRoundTrips) {
   EXPECT_EQ(c.cell.rsp_architecture, models::RspArchitecture::kShell);
   EXPECT_FALSE(c.cell.cracking);
   EXPECT_TRUE(c.cell.rsp_formation);
-  EXPECT_DOUBLE_EQ(c.cell.rsp_site_energy, -3.7 * models::kFaraday);
+  EXPECT_DOUBLE_EQ(c.cell.rsp_site_potential, 3.7);
   EXPECT_DOUBLE_EQ(c.cell.misfit_strain, 0.03);
   EXPECT_DOUBLE_EQ(c.cell.initial_crack_length, 1e-8);
   EXPECT_DOUBLE_EQ(c.cell.shell_resistivity, 5e5);

@@ -37,8 +37,7 @@ TEST(Regression, CalibratedReferenceReproducesItsStoredFirstCycles) {
   const auto blessed = read_blessed();
   ASSERT_EQ(blessed.size(), 5u) << "tests/data/reference_early_cycles.csv missing or malformed";
   const auto config = load_config("");
-  const models::CellLayout layout{config.mesh.cathode_nodes, config.cell.particle_classes,
-                                  config.mesh.radial_shells};
+  const models::CellLayout layout = config.mesh.layout(config.cell.particle_classes);
   Cycler cycler({cell_setup_from_config(config)}, layout, config.solver, config.protocol);
   std::vector<CycleRecord> table;
   cycler.run(
@@ -58,7 +57,7 @@ TEST(Regression, CalibratedReferenceReproducesItsStoredFirstCycles) {
     EXPECT_NEAR(r.aging[0], b[5], tol * b[5] + 1e-12) << "cycle " << r.cycle;  // mean RSP fraction
     EXPECT_NEAR(r.aging[5], b[6], tol * b[6]) << "cycle " << r.cycle;          // total cathode Li
   }
-  // and the calibration targets of the first cycle (cell.md)
+  // and the calibration targets of the first cycle (docs/sources.md, "Measured")
   EXPECT_NEAR(table[0].discharge_capacity, 116.0, 3.0);
   EXPECT_NEAR(table[0].coulombic_efficiency, 0.76, 0.02);
 }

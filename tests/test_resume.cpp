@@ -394,8 +394,7 @@ TEST(Checkpoint, RoundTripsAndDetectsCorruption) {
 
 struct Engine {
   RunConfig config = load_config("", {"aging.rsp.rate_constant=2e-5 1/s"});
-  models::CellLayout layout{config.mesh.cathode_nodes, config.cell.particle_classes,
-                            config.mesh.radial_shells};
+  models::CellLayout layout = config.mesh.layout(config.cell.particle_classes);
   Cycler make(const SolverConfig& solver) const {
     return Cycler({cell_setup_from_config(config)}, layout, solver, config.protocol);
   }

@@ -59,25 +59,43 @@ double componentwise_backward_error(SUNMatrix A, const std::vector<double>& x,
 struct Case {
   CellLayout layout;
   ControlMode mode;
+  bool aged = false;  // RSP formed: the per-shell exchange rows are active
 };
+
+// Coefficients of an aged cell: RSP fractions 0.2-0.8 (exchange on), some isolation and film.
+std::vector<ParticleCoefficients> aged_coefficients(const CellParams& p, const CellLayout& L,
+                                                    std::mt19937& rng) {
+  std::uniform_real_distribution<double> u(0.0, 1.0);
+  std::vector<ParticleCoefficients> c;
+  for (int q = 0; q < L.particles(); ++q) {
+    ParticleAging a;
+    a.rsp_fraction = 0.2 + 0.6 * u(rng);
+    a.isolated_fraction = 0.05 * u(rng);
+    a.layer_thickness = 1e-7 * u(rng);
+    c.push_back(particle_coefficients(p, q % L.classes, a));
+  }
+  return c;
+}
 
 class StructuredSolver : public ::testing::TestWithParam<Case> {};
 
 }  // namespace
 
 TEST_P(StructuredSolver, JacobianMatchesFiniteDifferencesOfTheResidual) {
-  const auto [L, mode] = GetParam();
+  const auto [L, mode, aged] = GetParam();
   const CellParams p = reference_params(L.classes);
   const CellControl control{mode, 30.0, 3.4};
   SunContext ctx;
   std::mt19937 rng(7);
+  const auto coeffs = aged_coefficients(p, L, rng);
+  const ParticleCoefficients* c = aged ? coeffs.data() : nullptr;
   std::vector<double> scratch(cell_scratch_size(L)), storage(cell_jacobian_size(L));
   const auto J = cell_jacobian_ref(L, storage.data());
   for (int trial = 0; trial < 3; ++trial) {
     const auto y = random_state(L, rng);
     std::vector<double> yp(L.size(), 0.0), r0(L.size()), r1(L.size());
     cell_jacobian(p, L, control, y.data(), J.particle_blocks, J.x_block, J.x_mean_coupling,
-                  scratch.data());
+                  scratch.data(), c);
     const double cj = 50.0;
     auto A = assemble_cell_matrix(ctx, p, L, J, cj);
     // Directional derivative along a random direction, central differences.
@@ -93,8 +111,8 @@ TEST_P(StructuredSolver, JacobianMatchesFiniteDifferencesOfTheResidual) {
       ypplus[i] += cj * h * v[i];
       ypminus[i] -= cj * h * v[i];
     }
-    cell_residual(p, L, control, yplus.data(), ypplus.data(), r1.data(), scratch.data());
-    cell_residual(p, L, control, yminus.data(), ypminus.data(), r0.data(), scratch.data());
+    cell_residual(p, L, control, yplus.data(), ypplus.data(), r1.data(), scratch.data(), c);
+    cell_residual(p, L, control, yminus.data(), ypminus.data(), r0.data(), scratch.data(), c);
     std::vector<double> fd(L.size());
     for (int i = 0; i < L.size(); ++i) fd[i] = (r1[i] - r0[i]) / (2.0 * h);
     const auto jv = sparse_multiply(A.get(), v);
@@ -103,7 +121,7 @@ TEST_P(StructuredSolver, JacobianMatchesFiniteDifferencesOfTheResidual) {
 }
 
 TEST_P(StructuredSolver, SchurAndKluGiveTheSameNewtonUpdate) {
-  const auto [L, mode] = GetParam();
+  const auto [L, mode, aged] = GetParam();
   SunContext ctx;
   std::mt19937 rng(11);
   // a batch of two different cells
@@ -113,6 +131,14 @@ TEST_P(StructuredSolver, SchurAndKluGiveTheSameNewtonUpdate) {
   params[1].diffusivity_scale = 2.0;
   BatchModel model(params, L);
   for (int c = 0; c < 2; ++c) model.control(c) = {mode, -20.0, 3.5};
+  if (aged)
+    for (int c = 0; c < 2; ++c) {
+      for (int q = 0; q < L.particles(); ++q) {
+        model.aging(c, q).rsp_fraction = 0.25 + 0.5 * double(q % 5) / 5;
+        model.aging(c, q).isolated_fraction = 0.01 * (q % 3);
+      }
+      model.refresh_aging_coefficients(c);
+    }
   SchurSolver solver(model);
   for (int trial = 0; trial < 4; ++trial) {
     std::vector<double> y;
@@ -147,7 +173,12 @@ INSTANTIATE_TEST_SUITE_P(ReferenceCell, StructuredSolver,
                                            Case{CellLayout{8, 3, 10}, ControlMode::kVoltage},
                                            Case{CellLayout{5, 2, 1}, ControlMode::kCurrent},
                                            Case{CellLayout{1, 1, 2}, ControlMode::kVoltage},
-                                           Case{CellLayout{12, 3, 24}, ControlMode::kCurrent}));
+                                           Case{CellLayout{12, 3, 24}, ControlMode::kCurrent},
+                                           Case{CellLayout{8, 3, 20, 6.0}, ControlMode::kCurrent,
+                                                true},
+                                           Case{CellLayout{8, 3, 20, 6.0}, ControlMode::kVoltage,
+                                                true},
+                                           Case{CellLayout{5, 2, 1}, ControlMode::kCurrent, true}));
 
 TEST(StructuredSolverFrozen, FrozenCellsAreIdentityRows) {
   const CellLayout L{4, 3, 6};

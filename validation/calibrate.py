@@ -6,13 +6,13 @@ candidate parameters (cycle skipping on), reads the HDF5 table, and minimises
 
     J = sum_i ((model_i - measured_i) / sigma_i)^2
 
-over the measured points of ../shared/data/measured/nmc721_lspscl_1C_fade.csv that describe the
+over the measured points of validation/data/nmc721_lspscl_1C_fade.csv that describe the
 fade: retention at cycles 2000 and 4000 (sigma = 1.5 percentage points, the tolerance the
 project accepts) and the 1C discharge capacity at cycle 4001 (sigma = 3 mAh/g). The first-cycle
 targets (116 mAh/g, ICE 76 %) were fitted separately (diffusivity scale and accessible initial
 stoichiometry, docs/model.md) and are only reported here.
 
-Fitted parameters, each kept inside its literature range (physics.md), searched in log space:
+Fitted parameters, each kept inside its literature range (docs/sources.md), searched in log space:
   aging.rsp.rate_constant              RSP formation rate k_f        [1e-9, 1e-5] 1/s
   aging.rsp.threshold_stoichiometry    over-delithiation threshold   [0.30, 0.55]
   aging.rsp.saturation_fraction        convertible volume f_sat      [0.05, 1.0]
@@ -33,7 +33,7 @@ import numpy as np
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
-MEASURED = os.path.join(ROOT, "..", "shared", "data", "measured", "nmc721_lspscl_1C_fade.csv")
+MEASURED = os.path.join(HERE, "data", "nmc721_lspscl_1C_fade.csv")
 
 PARAMETERS = [  # key, unit, lower, upper, log-scale
     ("aging.rsp.rate_constant", "1/s", 1e-9, 1e-5, True),

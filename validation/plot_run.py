@@ -11,7 +11,7 @@ Writes PNG files and prints their paths:
 
 Extrapolated cycles (Simulated == 0, cycle jumping) are drawn as hollow markers, failed cycles
 as red crosses. The measured fade of the reference cell
-(../shared/data/measured/nmc721_lspscl_1C_fade.csv from the repository root, or --measured) is
+(validation/data/nmc721_lspscl_1C_fade.csv, sources in docs/sources.md, or --measured) is
 overlaid when the file says it models the reference cell (root attribute reference_cell = 1), or
 when --measured is given explicitly. Only the HDF5 file is read; missing optional pieces
 (curves, extra columns, active mass, measured data) are skipped with a note.
@@ -32,13 +32,9 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-# A copy of ../shared/data/measured/nmc721_lspscl_1C_fade.csv lives in validation/data so that a
-# clone anywhere can overlay it; the shared original is used if the copy is missing.
+# The measured 1C fade of the reference cell ships with the repository (docs/sources.md,
+# "Measured data in this repository").
 DEFAULT_MEASURED = os.path.join(REPO, "validation", "data", "nmc721_lspscl_1C_fade.csv")
-if not os.path.exists(DEFAULT_MEASURED):
-    DEFAULT_MEASURED = os.path.join(
-        REPO, "..", "shared", "data", "measured", "nmc721_lspscl_1C_fade.csv"
-    )
 MAH_PER_G_PER_C_PER_KG = 1.0 / 3600.0  # 1 mAh/g = 3.6 C / 1e-3 kg = 3600 C/kg
 
 
