@@ -34,8 +34,8 @@ struct LoadingConfig {
 
 struct MeshConfig {
   int cathode_nodes = 8;   // finite volumes across the composite cathode
-  int radial_shells = 10;  // finite volumes per particle radius
-  double shell_stretch = 0.0;  // kappa of the graded radial mesh (models::RadialMesh)
+  int radial_shells = 20;  // finite volumes per particle radius
+  double shell_stretch = 6.0;  // kappa of the graded radial mesh (models::RadialMesh)
   models::CellLayout layout(int particle_classes) const {
     return {cathode_nodes, particle_classes, radial_shells, shell_stretch};
   }
@@ -60,7 +60,7 @@ struct OutputConfig {
 struct RunConfig {
   std::string name = "reference NMC721 | LSPSCl | Li-In";
   models::CellParams cell;
-  double initial_stoichiometry = 0.935;  // accessible Li stoichiometry of the pristine NMC (fit)
+  double initial_stoichiometry = 0.959;  // accessible Li stoichiometry of the pristine NMC (fit)
   LoadingConfig loading;
   MeshConfig mesh;
   SolverConfig solver;

@@ -64,7 +64,7 @@ HALITE_HD inline double rsp_formation_rate(const CellParams& p, double rsp_fract
 }
 
 // ---------------------------------------------------------------------------------------------
-// Misfit stress, mean field (physics.md section 3): a misfitting RSP (bulk modulus K_I, linear
+// Misfit stress, mean field (docs/sources.md §3): a misfitting RSP (bulk modulus K_I, linear
 // eigenstrain e*) in the layered matrix (shear modulus mu_M): p0 = 12 K_I mu_M e*/(3 K_I + 4 mu_M);
 // at RSP fraction f and external hydrostatic pressure P:
 //   sigma_h,RS = -(1 - f) p0 - P,   sigma_h,L = f p0 - P,

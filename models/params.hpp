@@ -52,12 +52,12 @@ struct CellParams {
   double max_concentration = 49200.0;  // mol/m^3, c_max = rho/M
   NmcOcpFit ocp_fit = NmcOcpFit::kNmc721Blend;
   DiffusivityModel diffusivity_model = DiffusivityModel::kORegan2022;
-  double diffusivity_scale = 0.039;     // multiplies the O'Regan 2022 D(x) shape (fit)
+  double diffusivity_scale = 0.0428;    // multiplies the O'Regan 2022 D(x) shape (fit)
   double diffusivity_constant = 5e-15;  // m^2/s, used by DiffusivityModel::kConstant
   double exchange_current_mid = 1.0;    // A/m^2 of contact area at x = 0.5
   double transfer_coefficient = 0.5;    // alpha (anodic)
 
-  // electronic conductivity of NMC vs lithiation (logistic in log10 sigma, physics.md 1f)
+  // electronic conductivity of NMC vs lithiation (logistic in log10 sigma, docs/sources.md §1f)
   double sigma_lithiated = 1.0e-2;       // S/m as x -> 1
   double sigma_delithiated = 1.0;        // S/m for x well below x_mid
   double sigma_transition_x = 0.80;      // x_m
@@ -84,15 +84,15 @@ struct CellParams {
   double rsp_threshold_stoichiometry = 0.45;  // x below which layered NMC721 degrades (fit)
   double oxygen_per_rsp = 1.0;                // mol O released per mol TM converted (MO2 -> MO)
   // lattice misfit (Eshelby / Mori-Tanaka mean field)
-  double misfit_strain = 0.007;         // effective linear eigenstrain e* (0.5-3 %)
+  double misfit_strain = 0.005;         // effective linear eigenstrain e* (0.5-3 %)
   double rsp_bulk_modulus = 190e9;      // Pa, NiO
   double layered_shear_modulus = 60e9;  // Pa, NMC
   double inclusion_radius = 5e-9;       // m, RSP domains nucleate at 5-10 nm nano-voids
   // Li sites of the RSP phase: one MSMR gallery (Verbrugge 2017), occupancy theta of y_max
   double rsp_lithium_capacity = 0.5;     // y_max, Li per RSP formula unit (Li_yM_1-yO)
-  double rsp_site_potential = 4.0;       // V vs Li+/Li, stress-free standard potential (fit)
-  double rsp_site_width = 3.0;           // omega: MSMR ideality (disordered sites), >= 1
-  double rsp_partial_molar_volume = 4e-6;  // m^3/mol, Omega_RS (assumed)
+  double rsp_site_potential = 4.4;       // V vs Li+/Li, stress-free standard potential (fit)
+  double rsp_site_width = 4.0;           // omega: MSMR ideality (disordered sites), >= 1
+  double rsp_partial_molar_volume = 8e-6;  // m^3/mol, Omega_RS (assumed)
   double exchange_rate_constant = 1.0e-3;  // 1/s, RSP <-> layered relaxation (fit)
   // layered-network percolation
   double percolation_threshold = 0.16;  // phi_c (0.16-0.3; Scher-Zallen 0.16)
