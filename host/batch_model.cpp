@@ -52,8 +52,8 @@ void BatchModel::sample_aging(double t, const double* y) {
     if (frozen_[c]) continue;
     const double* yc = y + std::size_t(c) * L.size();
     for (int q = 0; q < L.particles(); ++q)
-      models::sample_particle_aging(params_[c], aging(c, q), yc + L.particle_offset(q), L.radial(), t,
-                                    accumulators_[std::size_t(c) * L.particles() + q]);
+      models::sample_particle_aging(params_[c], aging(c, q), yc + L.particle_offset(q), L.radial(),
+                                    t, accumulators_[std::size_t(c) * L.particles() + q]);
   }
 }
 

@@ -33,8 +33,8 @@ struct LoadingConfig {
 };
 
 struct MeshConfig {
-  int cathode_nodes = 8;   // finite volumes across the composite cathode
-  int radial_shells = 20;  // finite volumes per particle radius
+  int cathode_nodes = 8;       // finite volumes across the composite cathode
+  int radial_shells = 20;      // finite volumes per particle radius
   double shell_stretch = 6.0;  // kappa of the graded radial mesh (models::RadialMesh)
   models::CellLayout layout(int particle_classes) const {
     return {cathode_nodes, particle_classes, radial_shells, shell_stretch};

@@ -160,7 +160,7 @@ class Cycler {
   double time_ = 0.0;          // the batch's integration time
   SolverConfig solver_config_;
   Backend backend_ = Backend::kCpu;
-  std::vector<double> max_hoop_;  // per cell, over the current cycle (Pa)
+  std::vector<double> max_hoop_;              // per cell, over the current cycle (Pa)
   std::vector<double> rsp_lithium_step_end_;  // per cell, RSP Li (mol/m^2) at the last step end
   int integrated_cycles_ = 0, skipped_cycles_ = 0;
   std::vector<LossReference> loss_reference_;  // first cycle of each cell

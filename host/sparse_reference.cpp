@@ -47,8 +47,7 @@ SunMatrixPtr assemble_cell_matrix(SUNContext context, const models::CellParams& 
         add(L.phi_e(i), off + m, -w * djdx[m]);
         add(L.phi_s(i), off + m, w * djdx[m]);
         add(L.charge(), off + m, w * djdx[m]);
-        const double mean_weight =
-            p.particle_volume_weight[k] * L.radial().volume_fraction(m);
+        const double mean_weight = p.particle_volume_weight[k] * L.radial().volume_fraction(m);
         for (int r = 0; r < nx; ++r)
           add(L.x_offset() + r, off + m, J.x_mean_coupling[r * L.nodes + i] * mean_weight);
       }

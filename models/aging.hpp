@@ -132,7 +132,8 @@ template <class T, class U>
 HALITE_HD T rsp_exchange_rate(const CellParams& p, const ParticleCoefficients& pc, const T& x,
                               const U& n) {
   const T xc = clamp_value(x, 0.0, 1.0);
-  return pc.exchange_rate * (n - pc.rsp_sites * rsp_equilibrium_occupancy(p, pc.exchange_shift, x)) *
+  return pc.exchange_rate *
+         (n - pc.rsp_sites * rsp_equilibrium_occupancy(p, pc.exchange_shift, x)) *
          (4.0 * xc * (1.0 - xc));
 }
 
@@ -237,8 +238,7 @@ HALITE_HD inline double interface_hoop_tension(const CellParams& p, double rsp_f
 HALITE_HD inline double surface_hoop_stress(const CellParams& p, const ParticleAging& a,
                                             double x_mean, double x_surface) {
   // at r = R the mean inside is the particle mean
-  return hoop_stress(p, x_mean, x_mean, x_surface) +
-         layered_hydrostatic_stress(p, a.rsp_fraction) +
+  return hoop_stress(p, x_mean, x_mean, x_surface) + layered_hydrostatic_stress(p, a.rsp_fraction) +
          interface_hoop_tension(p, a.rsp_fraction, a.crack_length);
 }
 

@@ -24,9 +24,9 @@
 namespace halite::models {
 
 struct CellLayout {
-  int nodes = 8;    // cathode finite volumes in x
-  int classes = 3;  // particle-size classes per node
-  int shells = 10;  // radial finite volumes per particle
+  int nodes = 8;               // cathode finite volumes in x
+  int classes = 3;             // particle-size classes per node
+  int shells = 10;             // radial finite volumes per particle
   double shell_stretch = 0.0;  // kappa of the graded radial mesh (RadialMesh); 0 = uniform
 
   HALITE_HD RadialMesh radial() const { return {shells, shell_stretch}; }
@@ -70,8 +70,8 @@ struct CellControl {
 // A = r^2.
 
 // Area of the outer face of shell m divided by the volume of shell `owner` (1/m).
-HALITE_HD inline double face_area_over_volume(int face_outer_of, int owner,
-                                              const RadialMesh& mesh, double radius) {
+HALITE_HD inline double face_area_over_volume(int face_outer_of, int owner, const RadialMesh& mesh,
+                                              double radius) {
   const double rf = mesh.face(face_outer_of + 1);
   return 3.0 * rf * rf / (mesh.volume_fraction(owner) * radius);
 }
@@ -248,10 +248,9 @@ HALITE_HD inline void particle_transport_rows(const CellParams& p, const RadialM
 // so a_L x'_m + n'_m changes only by transport: the exchange conserves Li exactly.
 HALITE_HD inline void particle_pass(const CellParams& p, const CellLayout& L, int cls,
                                     const ParticleCoefficients& pc, const double* x,
-                                    const double* xdot, const double* n_rsp,
-                                    const double* ndot_rsp, double phi_s_minus_phi_e, double* res,
-                                    double* res_rsp, double* reaction_current, double* mean_x,
-                                    double* jac) {
+                                    const double* xdot, const double* n_rsp, const double* ndot_rsp,
+                                    double phi_s_minus_phi_e, double* res, double* res_rsp,
+                                    double* reaction_current, double* mean_x, double* jac) {
   const int n = L.shells;
   const RadialMesh mesh = L.radial();
   const double x_mean = particle_mean_stoichiometry(x, mesh);
@@ -514,8 +513,9 @@ HALITE_HD inline double cell_terminal_voltage(const CellParams& p, const CellLay
   const int last = L.nodes - 1;
   double node_mean = 0.0;
   for (int k = 0; k < L.classes; ++k)
-    node_mean += p.particle_volume_weight[k] *
-                 particle_mean_stoichiometry(y + L.particle_offset(L.particle(last, k)), L.radial());
+    node_mean +=
+        p.particle_volume_weight[k] *
+        particle_mean_stoichiometry(y + L.particle_offset(L.particle(last, k)), L.radial());
   return terminal_voltage(p, L, y[L.phi_s(last)], y[L.current()], node_mean);
 }
 

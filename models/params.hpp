@@ -89,9 +89,9 @@ struct CellParams {
   double layered_shear_modulus = 60e9;  // Pa, NMC
   double inclusion_radius = 5e-9;       // m, RSP domains nucleate at 5-10 nm nano-voids
   // Li sites of the RSP phase: one MSMR gallery (Verbrugge 2017), occupancy theta of y_max
-  double rsp_lithium_capacity = 0.5;     // y_max, Li per RSP formula unit (Li_yM_1-yO)
-  double rsp_site_potential = 4.4;       // V vs Li+/Li, stress-free standard potential (fit)
-  double rsp_site_width = 4.0;           // omega: MSMR ideality (disordered sites), >= 1
+  double rsp_lithium_capacity = 0.5;       // y_max, Li per RSP formula unit (Li_yM_1-yO)
+  double rsp_site_potential = 4.4;         // V vs Li+/Li, stress-free standard potential (fit)
+  double rsp_site_width = 4.0;             // omega: MSMR ideality (disordered sites), >= 1
   double rsp_partial_molar_volume = 8e-6;  // m^3/mol, Omega_RS (assumed)
   double exchange_rate_constant = 1.0e-3;  // 1/s, RSP <-> layered relaxation (fit)
   // layered-network percolation

@@ -58,7 +58,8 @@ HALITE_HD inline bool factor_particle(int n, double cj, const double* block, dou
       dprime[m + 1] = diag[m + 1] + shifted(m + 1) - thomas[m + 1] * sup[m];
     }
     lastmul[m] = running / dprime[m];
-    running_next = (m + 1 == n - 1 ? last[m + 1] + shifted(m + 1) : last[m + 1]) - lastmul[m] * sup[m];
+    running_next =
+        (m + 1 == n - 1 ? last[m + 1] + shifted(m + 1) : last[m + 1]) - lastmul[m] * sup[m];
     running = running_next;
   }
   dprime[n - 1] = running;
@@ -255,8 +256,7 @@ HALITE_HD inline void solve_cell(const CellParams& p, const CellLayout& L, const
       const double* rsp_inverse = f + 4 * n + 3;
       const double* bn = b + L.rsp_offset(q);
       double* dn = x + L.rsp_offset(q);
-      for (int m = 0; m < n; ++m)
-        dn[m] = (bn[m] - block[6 * n + 2 + m] * z[m]) * rsp_inverse[m];
+      for (int m = 0; m < n; ++m) dn[m] = (bn[m] - block[6 * n + 2 + m] * z[m]) * rsp_inverse[m];
     }
   }
 }

@@ -57,8 +57,8 @@ TEST(AgingMechanics, PhaseAveragedHydrostaticStressBalancesTheAppliedPressure) {
   EXPECT_LT(rsp_hydrostatic_stress(p, 0.3), 0.0);
   EXPECT_GT(layered_hydrostatic_stress(p, 0.3), 0.0);
   // Eshelby single-inclusion pressure: 12 K mu e / (3K + 4 mu)
-  EXPECT_NEAR(misfit_pressure(p),
-              12 * 190e9 * 60e9 * p.misfit_strain / (3 * 190e9 + 4 * 60e9), 1.0);
+  EXPECT_NEAR(misfit_pressure(p), 12 * 190e9 * 60e9 * p.misfit_strain / (3 * 190e9 + 4 * 60e9),
+              1.0);
 }
 
 TEST(AgingExchange, LithiumFlowsFromTheHigherToTheLowerChemicalPotential) {

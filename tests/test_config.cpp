@@ -389,8 +389,8 @@ TEST(ConfigAging, KeysLoadWithUnits) {
   EXPECT_DOUBLE_EQ(p.rsp_threshold_stoichiometry, 0.4);
   EXPECT_DOUBLE_EQ(p.oxygen_per_rsp, 0.5);
   EXPECT_DOUBLE_EQ(p.rsp_lithium_capacity, 0.25);
-  EXPECT_DOUBLE_EQ(p.rsp_site_potential, 3.6);                   // 3600 mV
-  EXPECT_DOUBLE_EQ(p.exchange_rate_constant, 0.1);               // 6 per minute
+  EXPECT_DOUBLE_EQ(p.rsp_site_potential, 3.6);      // 3600 mV
+  EXPECT_DOUBLE_EQ(p.exchange_rate_constant, 0.1);  // 6 per minute
   EXPECT_DOUBLE_EQ(p.misfit_strain, 0.02);
   EXPECT_DOUBLE_EQ(p.rsp_bulk_modulus, 200e9);
   EXPECT_DOUBLE_EQ(p.layered_shear_modulus, 70e9);

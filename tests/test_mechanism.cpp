@@ -38,10 +38,11 @@ Result run_at_fixed_rsp(double rsp_fraction, const std::vector<std::string>& set
   protocol.blocks[0].repeat = cycles;
   for (auto& step : protocol.blocks[0].steps)
     if (step.mode != StepMode::kHoldVoltage) step.c_rate = c_rate;
-  Cycler cycler({cell_setup_from_config(config)}, models::CellLayout{4, 3, 10, 6.0},
-                config.solver, protocol);
+  Cycler cycler({cell_setup_from_config(config)}, models::CellLayout{4, 3, 10, 6.0}, config.solver,
+                protocol);
   auto& model = cycler.model();
-  for (int q = 0; q < model.layout().particles(); ++q) model.aging(0, q).rsp_fraction = rsp_fraction;
+  for (int q = 0; q < model.layout().particles(); ++q)
+    model.aging(0, q).rsp_fraction = rsp_fraction;
   model.refresh_aging_coefficients(0);
   std::vector<CycleRecord> last;
   cycler.run(
@@ -59,10 +60,11 @@ TEST(Mechanism, StressDrivenExchangeMakesTheRspLithiumReachable) {
   const Result with_stress = run_at_fixed_rsp(0.5, {});
   const Result without = run_at_fixed_rsp(0.5, {"aging.submodels.rsp_stress_exchange=false"});
   const Result no_exchange = run_at_fixed_rsp(0.5, {"aging.submodels.rsp_exchange=false"});
-  std::printf("f = 0.5: discharge %.2f (stress) %.2f (no stress) %.2f (no exchange) mAh/g; RSP "
-              "share %.2f / %.2f / %.2f\n",
-              with_stress.discharge, without.discharge, no_exchange.discharge,
-              with_stress.rsp_share, without.rsp_share, no_exchange.rsp_share);
+  std::printf(
+      "f = 0.5: discharge %.2f (stress) %.2f (no stress) %.2f (no exchange) mAh/g; RSP "
+      "share %.2f / %.2f / %.2f\n",
+      with_stress.discharge, without.discharge, no_exchange.discharge, with_stress.rsp_share,
+      without.rsp_share, no_exchange.rsp_share);
   EXPECT_GT(with_stress.rsp_share, without.rsp_share + 1.0);
   EXPECT_GT(with_stress.discharge, without.discharge + 1.0);
   EXPECT_EQ(no_exchange.rsp_share, 0.0);

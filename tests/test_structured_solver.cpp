@@ -168,17 +168,16 @@ TEST_P(StructuredSolver, SchurAndKluGiveTheSameNewtonUpdate) {
   }
 }
 
-INSTANTIATE_TEST_SUITE_P(ReferenceCell, StructuredSolver,
-                         ::testing::Values(Case{CellLayout{8, 3, 10}, ControlMode::kCurrent},
-                                           Case{CellLayout{8, 3, 10}, ControlMode::kVoltage},
-                                           Case{CellLayout{5, 2, 1}, ControlMode::kCurrent},
-                                           Case{CellLayout{1, 1, 2}, ControlMode::kVoltage},
-                                           Case{CellLayout{12, 3, 24}, ControlMode::kCurrent},
-                                           Case{CellLayout{8, 3, 20, 6.0}, ControlMode::kCurrent,
-                                                true},
-                                           Case{CellLayout{8, 3, 20, 6.0}, ControlMode::kVoltage,
-                                                true},
-                                           Case{CellLayout{5, 2, 1}, ControlMode::kCurrent, true}));
+INSTANTIATE_TEST_SUITE_P(
+    ReferenceCell, StructuredSolver,
+    ::testing::Values(Case{CellLayout{8, 3, 10}, ControlMode::kCurrent},
+                      Case{CellLayout{8, 3, 10}, ControlMode::kVoltage},
+                      Case{CellLayout{5, 2, 1}, ControlMode::kCurrent},
+                      Case{CellLayout{1, 1, 2}, ControlMode::kVoltage},
+                      Case{CellLayout{12, 3, 24}, ControlMode::kCurrent},
+                      Case{CellLayout{8, 3, 20, 6.0}, ControlMode::kCurrent, true},
+                      Case{CellLayout{8, 3, 20, 6.0}, ControlMode::kVoltage, true},
+                      Case{CellLayout{5, 2, 1}, ControlMode::kCurrent, true}));
 
 TEST(StructuredSolverFrozen, FrozenCellsAreIdentityRows) {
   const CellLayout L{4, 3, 6};
