@@ -86,8 +86,7 @@ class BatchModel {
   void sample_aging(double t, const double* y);
   // Advances the aging states of every cell that was sampled over the step, moves the Li of
   // converted and isolated material between the pools (modifies y), refreshes the coefficients,
-  // and returns
-  // each cell's largest net surface hoop stress over the step (Pa).
+  // and returns each cell's largest net surface hoop stress over the step (Pa).
   std::vector<double> finish_aging_step(double* y);
   // Recomputes the electrochemistry's coefficients after the aging states were changed.
   void refresh_aging_coefficients(int cell) { refresh_coefficients(cell); }

@@ -174,9 +174,7 @@ TEST(CycleSkipping, CrackDrivenFadeStaysWithinThreeTenthsOfAPercentagePoint) {
   std::printf("crack-driven: integrated %d of %zu cycles; worst retention difference %.3f pp\n",
               skip_integrated, skipped.size(), 100 * worst);
   EXPECT_LT(100 * worst, 0.3);
-  // it does skip (255 of 320 since the RSP's Li moved into the DAE and the interface tension
-  // joined the crack driver: the cracks now accelerate over a longer stretch; 213 before)
-  EXPECT_LT(skip_integrated, full_integrated * 17 / 20);
+  EXPECT_LT(skip_integrated, full_integrated * 3 / 4);  // it does skip
 }
 
 // Skipped cycles carry the Li that their jump moves: over a run with skipping, discharge minus
