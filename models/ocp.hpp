@@ -20,13 +20,19 @@ HALITE_HD T ocp_lithiation_knee(const T& x) {
   return -0.5623e-4 * exp(109.451 * x - 100.006);
 }
 
-// NMC532 fit, Mohtat et al. (2020); PyBaMM NMC_ocp_PeymanMPM: a quintic plus the knee.
+// The quintic of the Mohtat et al. (2020) NMC532 fit (PyBaMM NMC_ocp_PeymanMPM), without the
+// knee.
 template <class T>
-HALITE_HD T ocp_mohtat2020_nmc532(const T& x) {
+HALITE_HD T ocp_mohtat2020_quintic(const T& x) {
   const T x2 = x * x;
   const T x3 = x2 * x;
-  return 4.3452 - 1.6518 * x + 1.6225 * x2 - 2.0843 * x3 + 3.5146 * x2 * x2 - 2.2166 * x3 * x2 +
-         ocp_lithiation_knee(x);
+  return 4.3452 - 1.6518 * x + 1.6225 * x2 - 2.0843 * x3 + 3.5146 * x2 * x2 - 2.2166 * x3 * x2;
+}
+
+// NMC532 fit, Mohtat et al. (2020); PyBaMM NMC_ocp_PeymanMPM: the quintic plus the knee.
+template <class T>
+HALITE_HD T ocp_mohtat2020_nmc532(const T& x) {
+  return ocp_mohtat2020_quintic(x) + ocp_lithiation_knee(x);
 }
 
 // NMC721: no published fit exists. Interpolate linearly in Ni content between NMC532 (Ni 0.5)
@@ -36,8 +42,9 @@ HALITE_HD T ocp_mohtat2020_nmc532(const T& x) {
 // (docs/model.md).
 template <class T>
 HALITE_HD T ocp_nmc721_blend(const T& x) {
-  return (2.0 / 3.0) * ocp_chen2020_nmc811(x) +
-         (1.0 / 3.0) * (ocp_mohtat2020_nmc532(x) - ocp_lithiation_knee(x)) + ocp_lithiation_knee(x);
+  // (the knee once: it is the blend's only exponential, evaluated in every shell's exchange)
+  return (2.0 / 3.0) * ocp_chen2020_nmc811(x) + (1.0 / 3.0) * ocp_mohtat2020_quintic(x) +
+         ocp_lithiation_knee(x);
 }
 
 template <class T>
