@@ -15,7 +15,7 @@ stoichiometry, docs/model.md) and are only reported here.
 Fitted parameters, each kept inside its literature range (docs/sources.md), searched in log space:
   aging.rsp.rate_constant              RSP formation rate k_f        [1e-9, 1e-5] 1/s
   aging.rsp.threshold_stoichiometry    over-delithiation threshold   [0.30, 0.55]
-  aging.rsp.saturation_fraction        convertible volume f_sat      [0.05, 1.0]
+  aging.rsp.site_potential             RSP Li site potential U_RS    [3.8, 4.8] V
   aging.transition_layer.conductivity  O-rich SE layer conductivity  [1e-7, 1e-3] S/m
 
 Usage: python3 validation/calibrate.py [--halite build/halite] [--evaluations 40]
@@ -38,7 +38,7 @@ MEASURED = os.path.join(HERE, "data", "nmc721_lspscl_1C_fade.csv")
 PARAMETERS = [  # key, unit, lower, upper, log-scale
     ("aging.rsp.rate_constant", "1/s", 1e-9, 1e-5, True),
     ("aging.rsp.threshold_stoichiometry", "", 0.30, 0.55, False),
-    ("aging.rsp.saturation_fraction", "", 0.05, 1.0, False),
+    ("aging.rsp.site_potential", "V", 3.8, 4.8, False),
     ("aging.transition_layer.conductivity", "S/m", 1e-7, 1e-3, True),
 ]
 
@@ -109,7 +109,7 @@ def main():
     ap.add_argument("--halite", default=os.path.join(ROOT, "build", "halite"))
     ap.add_argument("--evaluations", type=int, default=40)
     ap.add_argument("--skip-tolerance", type=float, default=2e-3)
-    ap.add_argument("--start", type=float, nargs=4, default=[4.0e-7, 0.45, 0.3, 1.0e-5])
+    ap.add_argument("--start", type=float, nargs=4, default=[5.4e-7, 0.45, 4.4, 5.0e-5])
     args = ap.parse_args()
     measured = read_measured(MEASURED)
     print("measured points:", [(r["cycle"], r["capacity_mAh_per_g"], r["retention"]) for r in measured])
