@@ -28,8 +28,11 @@ BatchModel::BatchModel(std::vector<models::CellParams> params, models::CellLayou
   coefficients_.assign(particles, {});
   accumulators_.assign(particles, {});
   for (int c = 0; c < b; ++c) {
-    for (int q = 0; q < layout_.particles(); ++q)
+    for (int q = 0; q < layout_.particles(); ++q) {
       aging(c, q).crack_length = params_[c].initial_crack_length;
+      // CAM never connected at assembly: isolated from the start, outside the Li balance
+      aging(c, q).isolated_fraction = params_[c].inactive_fraction;
+    }
     refresh_coefficients(c);
   }
 }

@@ -848,6 +848,7 @@ class Loader {
       p.bruggeman_electrolyte = cathode.quantity("bruggeman_electrolyte", "", closed(1, 5));
       p.bruggeman_solid = cathode.quantity("bruggeman_solid", "", closed(1, 5));
       p.contact_fraction = cathode.quantity("contact_fraction", "", open_closed(0, 1));
+      p.inactive_fraction = cathode.quantity("inactive_fraction", "", closed_open(0, 0.9));
     }
     read_particles(cell, p);
     {
@@ -933,6 +934,7 @@ class Loader {
       Section percolation = aging.section("percolation");
       p.percolation_threshold = percolation.quantity("threshold", "", closed_open(0, 1));
       p.percolation_exponent = percolation.quantity("exponent", "", closed(1, 5));
+      p.disordered_share = percolation.quantity("disordered_share", "", closed_open(0, 1));
     }
     {
       Section shell = aging.section("shell");

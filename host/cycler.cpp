@@ -486,12 +486,13 @@ void Cycler::set_slow_state(int cell, const std::vector<double>& s) {
     const double f0 = a.rsp_fraction;
     a.rsp_fraction = std::clamp(s[k++], 0.0, 0.999);
     ++k;  // rsp_lithium: a report of the RSP Li in the DAE state, refreshed at every step end
-    // RSP formed over the jump takes over the Li of the layered volume it replaces, exactly as
-    // formation does within a step (the RSP's Li is part of the DAE state, not extrapolated)
+    // RSP formed over the jump takes over the Li of the layered volume it replaces up to its
+    // capacity; the layered shells keep the last integrated cycle's stoichiometry (the RSP's Li
+    // is part of the DAE state, not extrapolated)
     const double psi = a.isolated_fraction;
-    models::convert_layered_to_rsp(cells_[cell].params, L.radial(), (1.0 - f0) * (1.0 - psi),
-                                   (a.rsp_fraction - f0) * (1.0 - psi), y + L.particle_offset(q),
-                                   y + L.rsp_offset(q));
+    models::convert_layered_to_rsp_keep_stoichiometry(
+        cells_[cell].params, L.radial(), (a.rsp_fraction - f0) * (1.0 - psi),
+        y + L.particle_offset(q), y + L.rsp_offset(q));
     a.rsp_lithium = models::particle_rsp_lithium(y + L.rsp_offset(q), L.radial());
     a.crack_length = std::max(s[k++], 0.0);
     a.isolated_fraction = std::clamp(s[k++], 0.0, 0.999);

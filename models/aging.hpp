@@ -138,12 +138,18 @@ HALITE_HD T rsp_exchange_rate(const CellParams& p, const ParticleCoefficients& p
 }
 
 // ---------------------------------------------------------------------------------------------
-// Percolation of the layered network (dispersed architecture): effective transport of a
-// two-phase particle where only the layered phase conducts Li,
-//   D_eff / D = ((phi_L - phi_c) / (1 - phi_c))^t  for phi_L > phi_c, else 0 (floored).
-HALITE_HD inline double percolation_factor(const CellParams& p, double layered_fraction) {
+// Percolation of the Li-conducting network (dispersed architecture). The converted volume f is
+// a mixture of rock salt proper and disordered-layered phase (the paper counts both: "RSP plus
+// disordered-layered phase"); the disordered-layered share chi still conducts Li (cation-mixed
+// layers, 1-TM channels), the rock salt does not. Conducting volume fraction and transport:
+//   phi = 1 - (1 - chi) f,   D_eff / D = ((phi - phi_c) / (1 - phi_c))^t  for phi > phi_c,
+// else 0 (floored).
+HALITE_HD inline double conducting_fraction(const CellParams& p, double rsp_fraction) {
+  return 1.0 - (1.0 - p.disordered_share) * rsp_fraction;
+}
+HALITE_HD inline double percolation_factor(const CellParams& p, double conducting) {
   const double phi_c = p.percolation_threshold;
-  const double s = (layered_fraction - phi_c) / (1.0 - phi_c);
+  const double s = (conducting - phi_c) / (1.0 - phi_c);
   return s > 1e-6 ? ::pow(s, p.percolation_exponent) : ::pow(1e-6, p.percolation_exponent);
 }
 
@@ -187,7 +193,7 @@ HALITE_HD inline ParticleCoefficients particle_coefficients(const CellParams& p,
   c.misfit_stress = f * misfit_pressure(p);  // layered phase in tension
   double film = p.transition_layer ? a.layer_thickness / p.layer_conductivity : 0.0;
   if (p.rsp_architecture == RspArchitecture::kDispersed) {
-    c.transport_factor = percolation_factor(p, 1.0 - f);
+    c.transport_factor = percolation_factor(p, conducting_fraction(p, f));
     if (p.rsp_exchange && c.rsp_sites > 0.0) {
       c.exchange_rate = p.exchange_rate_constant;
       c.exchange_shift = exchange_stress_shift(p, f);
@@ -220,26 +226,46 @@ struct AgingAccumulator {
   double max_hoop = -1e300;  // Pa, largest net crack-driving hoop stress (tension > 0)
 };
 
-// Local hoop tension in the layered matrix at an RSP inclusion's interface: the Eshelby matrix
-// field sigma_tt = p_RS/2 (a/r)^3 around an inclusion under pressure p_RS = (1 - f) p0. It decays
-// over the inclusion radius a_inc, so a crack of length l > a_inc samples it over a_inc only:
-// weight sqrt(min(1, a_inc / l)) on the stress intensity.
-HALITE_HD inline double interface_hoop_tension(const CellParams& p, double rsp_fraction,
-                                               double crack_length) {
-  if (rsp_fraction <= 0.0) return 0.0;
+// Misfit stresses are microstresses: they average to zero over the particle (f sigma_RS +
+// (1 - f) sigma_L = -P, a uniform eigenstrain strains a free particle without stressing it), and
+// vary on the scale of the RSP domains (radius a_inc). A crack of length l > a_inc samples them
+// over a_inc only: weight w(l) = sqrt(min(1, a_inc / l)) on the stress intensity. The stack
+// pressure acts on the particle scale and is sampled in full.
+HALITE_HD inline double microstress_reach(const CellParams& p, double crack_length) {
   const double l = fmax(crack_length, 1e-12);
-  const double reach = p.inclusion_radius < l ? ::sqrt(p.inclusion_radius / l) : 1.0;
-  return 0.5 * (1.0 - rsp_fraction) * misfit_pressure(p) * reach;
+  return p.inclusion_radius < l ? ::sqrt(p.inclusion_radius / l) : 1.0;
+}
+// Local hoop tension in the layered matrix at an RSP inclusion's interface: the Eshelby matrix
+// field sigma_tt = p_RS/2 (a/r)^3 around an inclusion under pressure p_RS = (1 - f) p0.
+HALITE_HD inline double interface_hoop_tension(const CellParams& p, double rsp_fraction) {
+  if (rsp_fraction <= 0.0) return 0.0;
+  return 0.5 * (1.0 - rsp_fraction) * misfit_pressure(p);
 }
 
-// Net crack-driving hoop stress at the particle surface: diffusion-induced (free sphere,
-// sigma_t(R) = Omega E c_max (x_mean - x_s) / (3 (1 - nu))) + the layered phase's mean misfit
-// tension f p0 + the local interface tension - the hydrostatic stack pressure.
+// Static (non-cycling) hoop stress a surface crack of length l feels: the layered phase's mean
+// misfit tension f p0 and the interface tension, both weighted by w(l), minus the hydrostatic
+// stack pressure.
+HALITE_HD inline double static_hoop_stress(const CellParams& p, const ParticleAging& a) {
+  const double micro = a.rsp_fraction * misfit_pressure(p) + interface_hoop_tension(p, a.rsp_fraction);
+  return microstress_reach(p, a.crack_length) * micro - p.hydrostatic_stack_pressure();
+}
+// Net hoop stress at the particle surface (reported): diffusion-induced (free sphere,
+// sigma_t(R) = Omega E c_max (x_mean - x_s) / (3 (1 - nu))) + the static part.
 HALITE_HD inline double surface_hoop_stress(const CellParams& p, const ParticleAging& a,
                                             double x_mean, double x_surface) {
   // at r = R the mean inside is the particle mean
-  return hoop_stress(p, x_mean, x_mean, x_surface) + layered_hydrostatic_stress(p, a.rsp_fraction) +
-         interface_hoop_tension(p, a.rsp_fraction, a.crack_length);
+  return hoop_stress(p, x_mean, x_mean, x_surface) + static_hoop_stress(p, a);
+}
+// Stress that drives fatigue growth (Paris: da/dN depends on the cyclic stress intensity range,
+// not on a constant load). The cycling part is the diffusion-induced hoop stress; the static
+// part (misfit, interface tension, stack pressure) does not cycle and drives no fatigue growth
+// when tensile, but when compressive it holds the crack closed (Elber closure): the cycling
+// stress must first overcome it. sigma_drive = max(0, sigma_diff + min(0, sigma_static)).
+HALITE_HD inline double crack_driving_stress(const CellParams& p, const ParticleAging& a,
+                                             double x_mean, double x_surface) {
+  const double cyclic = hoop_stress(p, x_mean, x_mean, x_surface);
+  const double held = fmin(0.0, static_hoop_stress(p, a));
+  return fmax(0.0, cyclic + held);
 }
 
 // Samples one particle at time t (x: its shell stoichiometries) into the accumulator.
@@ -253,7 +279,8 @@ HALITE_HD inline void sample_particle_aging(const CellParams& p, const ParticleA
   const double x_drive = p.rsp_architecture == RspArchitecture::kShell ? xs : x_mean;
   const double drive = rsp_formation_drive(p, x_drive);
   const double hoop = surface_hoop_stress(p, a, x_mean, xs);
-  const double hoop_power = hoop > 0.0 ? ::pow(hoop, p.crack_exponent) : 0.0;
+  const double driving = crack_driving_stress(p, a, x_mean, xs);
+  const double hoop_power = driving > 0.0 ? ::pow(driving, p.crack_exponent) : 0.0;
   if (acc.started) {
     const double dt = t - acc.last_t;
     acc.time += dt;
@@ -287,6 +314,21 @@ HALITE_HD inline void convert_layered_to_rsp(const CellParams& p, const RadialMe
     n[m] += moved;
     x[m] = (layered_before * x[m] - moved) / layered_after;
   }
+}
+
+// The same conversion over a cycle-skipping jump, landing at a cycle start: the new RSP holds
+// min(x_m, y_max) Li per site, as in convert_layered_to_rsp, but the layered shells keep their
+// stoichiometry. In the skipped cycles the RSP formed at the top of charge and the layered Li
+// beyond what it takes went out through the circuit; the end-of-discharge stoichiometry is set by
+// the discharge kinetics, so the last integrated cycle's x is the one to land with. (Leaving
+// that Li in the layered phase over-lithiated it: the landing cycle's discharge came out 20 %
+// low at 70 % RSP.) The Li that leaves is the caller's to book.
+HALITE_HD inline void convert_layered_to_rsp_keep_stoichiometry(const CellParams& p,
+                                                                const RadialMesh& mesh,
+                                                                double d_rsp, const double* x,
+                                                                double* n) {
+  if (d_rsp <= 0.0) return;
+  for (int m = 0; m < mesh.shells; ++m) n[m] += d_rsp * fmin(fmax(x[m], 0.0), p.rsp_lithium_capacity);
 }
 
 // Advances one particle's aging state over a protocol step from its accumulator, moving Li

@@ -42,6 +42,7 @@ struct CellParams {
   double bruggeman_electrolyte = 1.5;         // exponent on the SE volume fraction
   double bruggeman_solid = 1.5;               // exponent on the NMC volume fraction
   double contact_fraction = 0.30;             // fraction of particle surface in contact with SE
+  double inactive_fraction = 0.0;             // CAM fraction never connected (isolated at t = 0)
 
   // particle-size classes (volume-weighted)
   int particle_classes = 3;
@@ -97,6 +98,8 @@ struct CellParams {
   // layered-network percolation
   double percolation_threshold = 0.16;  // phi_c (0.16-0.3; Scher-Zallen 0.16)
   double percolation_exponent = 2.0;    // t (3D conductivity exponent 1.6-2)
+  double disordered_share = 0.0;        // chi: share of the converted volume that is disordered
+                                        // layered (cation-mixed, still conducts Li)
   // shell architecture
   double shell_resistivity = 1.0e6;  // Ohm m (Safari 2009 via Zhuo2023)
   // cracking (Paris law; PyBaMM OKane2022)
