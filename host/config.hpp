@@ -60,7 +60,7 @@ struct OutputConfig {
 struct RunConfig {
   std::string name = "reference NMC721 | LSPSCl | Li-In";
   models::CellParams cell;
-  double initial_stoichiometry = 0.959;  // accessible Li stoichiometry of the pristine NMC (fit)
+  double initial_stoichiometry = 0.999;  // pristine, stoichiometric NMC721
   LoadingConfig loading;
   MeshConfig mesh;
   SolverConfig solver;

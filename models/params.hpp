@@ -42,7 +42,7 @@ struct CellParams {
   double bruggeman_electrolyte = 1.5;         // exponent on the SE volume fraction
   double bruggeman_solid = 1.5;               // exponent on the NMC volume fraction
   double contact_fraction = 0.30;             // fraction of particle surface in contact with SE
-  double inactive_fraction = 0.0;             // CAM fraction never connected (isolated at t = 0)
+  double inactive_fraction = 0.268;           // CAM fraction never connected (isolated at t = 0; fit)
 
   // particle-size classes (volume-weighted)
   int particle_classes = 3;
@@ -53,15 +53,15 @@ struct CellParams {
   double max_concentration = 49200.0;  // mol/m^3, c_max = rho/M
   NmcOcpFit ocp_fit = NmcOcpFit::kNmc721Blend;
   DiffusivityModel diffusivity_model = DiffusivityModel::kORegan2022;
-  double diffusivity_scale = 0.0428;    // multiplies the O'Regan 2022 D(x) shape (fit)
+  double diffusivity_scale = 1.0;       // multiplies the O'Regan 2022 D(x) (1: as published)
   double diffusivity_constant = 5e-15;  // m^2/s, used by DiffusivityModel::kConstant
   double exchange_current_mid = 1.0;    // A/m^2 of contact area at x = 0.5
   double transfer_coefficient = 0.5;    // alpha (anodic)
 
   // electronic conductivity of NMC vs lithiation (logistic in log10 sigma, docs/sources.md §1f)
-  double sigma_lithiated = 1.0e-2;       // S/m as x -> 1
+  double sigma_lithiated = 5.48e-3;      // S/m as x -> 1 (fit)
   double sigma_delithiated = 1.0;        // S/m for x well below x_mid
-  double sigma_transition_x = 0.80;      // x_m
+  double sigma_transition_x = 0.68;      // x_m
   double sigma_transition_width = 0.05;  // w
 
   // mechanics
@@ -80,25 +80,25 @@ struct CellParams {
   bool transition_layer = true;
   RspArchitecture rsp_architecture = RspArchitecture::kDispersed;
   // RSP (+ disordered-layered) formation by over-delithiation: df/dt = k (1 - f) drive(x)
-  double rsp_rate_constant = 5.4e-7;          // 1/s at 298.15 K (fit)
+  double rsp_rate_constant = 8.82e-7;         // 1/s at 298.15 K (fit)
   double rsp_activation_energy = 50e3;        // J/mol (assumed, order of TM migration barriers)
   double rsp_threshold_stoichiometry = 0.45;  // x below which layered NMC721 degrades (fit)
   double oxygen_per_rsp = 1.0;                // mol O released per mol TM converted (MO2 -> MO)
   // lattice misfit (Eshelby / Mori-Tanaka mean field)
-  double misfit_strain = 0.005;         // effective linear eigenstrain e* (0.5-3 %)
+  double misfit_strain = 0.01;          // effective linear eigenstrain e* (0.5-3 %)
   double rsp_bulk_modulus = 190e9;      // Pa, NiO
   double layered_shear_modulus = 60e9;  // Pa, NMC
   double inclusion_radius = 5e-9;       // m, RSP domains nucleate at 5-10 nm nano-voids
   // Li sites of the RSP phase: one MSMR gallery (Verbrugge 2017), occupancy theta of y_max
   double rsp_lithium_capacity = 0.5;       // y_max, Li per RSP formula unit (Li_yM_1-yO)
-  double rsp_site_potential = 4.4;         // V vs Li+/Li, stress-free standard potential (fit)
-  double rsp_site_width = 4.0;             // omega: MSMR ideality (disordered sites), >= 1
+  double rsp_site_potential = 3.955;       // V vs Li+/Li, stress-free standard potential (fit)
+  double rsp_site_width = 3.0;             // omega: MSMR ideality (disordered sites), >= 1
   double rsp_partial_molar_volume = 8e-6;  // m^3/mol, Omega_RS (assumed)
-  double exchange_rate_constant = 1.0e-3;  // 1/s, RSP <-> layered relaxation (fit)
+  double exchange_rate_constant = 1.0e-2;  // 1/s, RSP <-> layered relaxation (assumed)
   // layered-network percolation
   double percolation_threshold = 0.16;  // phi_c (0.16-0.3; Scher-Zallen 0.16)
   double percolation_exponent = 2.0;    // t (3D conductivity exponent 1.6-2)
-  double disordered_share = 0.0;        // chi: share of the converted volume that is disordered
+  double disordered_share = 0.5;        // chi: share of the converted volume that is disordered
                                         // layered (cation-mixed, still conducts Li)
   // shell architecture
   double shell_resistivity = 1.0e6;  // Ohm m (Safari 2009 via Zhuo2023)
@@ -109,8 +109,8 @@ struct CellParams {
   double initial_crack_length = 2.0e-8;  // m, l_cr0
   double crack_isolation = 1.0;          // d(psi)/d(l/R): isolated fraction per crack depth
   // SE transition layer
-  double layer_volume_per_oxygen = 2.0e-5;  // m^3 of porous O-rich layer per mol O (fit)
-  double layer_conductivity = 5.0e-5;       // S/m of the void-rich, O-rich layer (fit)
+  double layer_volume_per_oxygen = 4.07e-5;  // m^3 of porous O-rich layer per mol O (fit)
+  double layer_conductivity = 1.0e-4;       // S/m of the void-rich, O-rich layer (assumed)
 
   // RT/F in V
   HALITE_HD double thermal_voltage() const { return kGasConstant * temperature / kFaraday; }

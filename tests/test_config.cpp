@@ -89,6 +89,7 @@ void expect_same_config(const RunConfig& a, const RunConfig& b, double rel) {
   HALITE_SAME(cell.bruggeman_electrolyte);
   HALITE_SAME(cell.bruggeman_solid);
   HALITE_SAME(cell.contact_fraction);
+  HALITE_SAME(cell.inactive_fraction);
   ASSERT_EQ(a.cell.particle_classes, b.cell.particle_classes);
   for (int i = 0; i < models::kMaxParticleClasses; ++i) {
     HALITE_SAME(cell.particle_radius[i]);
@@ -133,6 +134,7 @@ void expect_same_config(const RunConfig& a, const RunConfig& b, double rel) {
   HALITE_SAME(cell.exchange_rate_constant);
   HALITE_SAME(cell.percolation_threshold);
   HALITE_SAME(cell.percolation_exponent);
+  HALITE_SAME(cell.disordered_share);
   HALITE_SAME(cell.shell_resistivity);
   HALITE_SAME(cell.crack_rate_constant);
   HALITE_SAME(cell.crack_exponent);
@@ -282,6 +284,7 @@ TEST(Config, ReferenceYamlCarriesTheCppDefaults) {
   EXPECT_EQ(loaded.name, defaults.name);
   EXPECT_DOUBLE_EQ(loaded.cell.anode_exchange_current, defaults.cell.anode_exchange_current);
   EXPECT_DOUBLE_EQ(loaded.cell.contact_fraction, defaults.cell.contact_fraction);
+  EXPECT_DOUBLE_EQ(loaded.cell.inactive_fraction, defaults.cell.inactive_fraction);
   EXPECT_DOUBLE_EQ(loaded.cell.diffusivity_scale, defaults.cell.diffusivity_scale);
   EXPECT_DOUBLE_EQ(loaded.cell.diffusivity_constant, defaults.cell.diffusivity_constant);
   EXPECT_DOUBLE_EQ(loaded.cell.exchange_current_mid, defaults.cell.exchange_current_mid);
@@ -328,6 +331,7 @@ TEST(Config, ReferenceYamlCarriesTheCppDefaults) {
   EXPECT_EQ(a.exchange_rate_constant, d.exchange_rate_constant);
   EXPECT_EQ(a.percolation_threshold, d.percolation_threshold);
   EXPECT_EQ(a.percolation_exponent, d.percolation_exponent);
+  EXPECT_EQ(a.disordered_share, d.disordered_share);
   EXPECT_EQ(a.shell_resistivity, d.shell_resistivity);
   EXPECT_EQ(a.crack_rate_constant, d.crack_rate_constant);
   EXPECT_EQ(a.crack_exponent, d.crack_exponent);

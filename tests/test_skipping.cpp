@@ -146,15 +146,21 @@ TEST(CycleSkipping, AFailedCellDoesNotHoldTheBatchBack) {
   }
 }
 
-// A crack-driven fade (case 5 of the 16-case LHS of docs/performance.md: 28.5 mg/cm2, 412 MPa,
-// k_RS 2.76e-7 1/s): cracks initiate and accelerate over the first 300 cycles. Linear jumps
-// with the particle radius as the crack scale lagged the full run there by about 1 pp;
-// second-order jumps with half the radius (or the crack's own length) stay within 0.3 pp.
+// A crack-driven fade (after case 5 of the 16-case LHS of docs/performance.md: 28.5 mg/cm2,
+// k_RS 2.76e-7 1/s), here without stack pressure, so that the misfit microstresses hold the
+// cracks open, and with 4x PyBaMM's Paris constant: cracks initiate, accelerate and run through
+// one particle after another from cycle ~80 on (retention 0.82 at cycle 320). Linear jumps with
+// the particle radius as the crack scale lagged the full run by about 1 pp on such a case;
+// second-order jumps with half the radius (or the crack's own length) stay within 0.3 pp. While
+// some particle's crack accelerates the controller integrates (it skipped 3/4 of the cycles of
+// the gradual crack growth of the earlier crack law; under closure, growth is arrest or runaway,
+// docs/model.md), so this case checks accuracy only.
 TEST(CycleSkipping, CrackDrivenFadeStaysWithinThreeTenthsOfAPercentagePoint) {
   struct ::Setup s;
   const auto config =
-      load_config("", {"cell.mechanics.stack_pressure=412 MPa", "loading.areal_mass=28.5 mg/cm2",
-                       "aging.rsp.rate_constant=2.76e-7 1/s"});
+      load_config("", {"cell.mechanics.stack_pressure=0 MPa", "loading.areal_mass=28.5 mg/cm2",
+                       "aging.rsp.rate_constant=2.76e-7 1/s",
+                       "aging.cracking.rate_constant=1.5e-19"});
   s.cell = cell_setup_from_config(config);
   s.solver = config.solver;
   s.protocol = config.protocol;
@@ -174,7 +180,6 @@ TEST(CycleSkipping, CrackDrivenFadeStaysWithinThreeTenthsOfAPercentagePoint) {
   std::printf("crack-driven: integrated %d of %zu cycles; worst retention difference %.3f pp\n",
               skip_integrated, skipped.size(), 100 * worst);
   EXPECT_LT(100 * worst, 0.3);
-  EXPECT_LT(skip_integrated, full_integrated * 3 / 4);  // it does skip
 }
 
 // Skipped cycles carry the Li that their jump moves: over a run with skipping, discharge minus
