@@ -303,14 +303,19 @@ HALITE_HD inline double particle_rsp_lithium(const double* n, const RadialMesh& 
 
 // Converts the layered volume d_rsp (per particle volume, accessible) into RSP in every shell:
 // the RSP formed takes min(x_m, y_max) Li per site from the layered Li it replaces; the rest stays
-// in the remaining layered phase. Li per shell (layered_before x_m + n_m) is unchanged.
+// in the remaining layered phase as far as it has sites (x_m <= 1), the RSP keeps what does not
+// fit. Li per shell (layered_before x_m + n_m) is unchanged.
 HALITE_HD inline void convert_layered_to_rsp(const CellParams& p, const RadialMesh& mesh,
                                              double layered_before, double d_rsp, double* x,
                                              double* n) {
   const double layered_after = layered_before - d_rsp;
   if (d_rsp <= 0.0 || layered_after <= 0.0) return;
   for (int m = 0; m < mesh.shells; ++m) {
-    const double moved = d_rsp * fmin(fmax(x[m], 0.0), p.rsp_lithium_capacity);
+    double moved = d_rsp * fmin(fmax(x[m], 0.0), p.rsp_lithium_capacity);
+    // the remaining layered phase cannot be filled past x = 1: Li it has no sites for stays with
+    // the new RSP (n above its y_max share; the exchange returns it when the layered phase has
+    // room). Near the end of a discharge (x -> 1) a large step of formation pushed x past 1.
+    moved = fmax(moved, layered_before * x[m] - layered_after);
     n[m] += moved;
     x[m] = (layered_before * x[m] - moved) / layered_after;
   }

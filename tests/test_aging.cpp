@@ -157,6 +157,7 @@ TEST(AgingCracking, NoGrowthUnderNetCompressionAndFasterUnderMoreTension) {
 TEST(AgingSwitches, EverySubmodelOffRecoversTheCoreModelExactly) {
   auto s = reference_setup();
   all_submodels(s.params, false);
+  s.params.inactive_fraction = 0.0;  // a cell property (never-connected CAM), not a submodel
   Cycler cycler({s}, {8, 3, 10, 6.0}, SolverConfig{}, cccv(2));
   cycler.run(
       -1, [](const std::vector<CycleRecord>&) {}, nullptr, nullptr);
