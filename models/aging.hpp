@@ -246,7 +246,8 @@ HALITE_HD inline double interface_hoop_tension(const CellParams& p, double rsp_f
 // misfit tension f p0 and the interface tension, both weighted by w(l), minus the hydrostatic
 // stack pressure.
 HALITE_HD inline double static_hoop_stress(const CellParams& p, const ParticleAging& a) {
-  const double micro = a.rsp_fraction * misfit_pressure(p) + interface_hoop_tension(p, a.rsp_fraction);
+  const double micro =
+      a.rsp_fraction * misfit_pressure(p) + interface_hoop_tension(p, a.rsp_fraction);
   return microstress_reach(p, a.crack_length) * micro - p.hydrostatic_stack_pressure();
 }
 // Net hoop stress at the particle surface (reported): diffusion-induced (free sphere,
@@ -333,7 +334,8 @@ HALITE_HD inline void convert_layered_to_rsp_keep_stoichiometry(const CellParams
                                                                 double d_rsp, const double* x,
                                                                 double* n) {
   if (d_rsp <= 0.0) return;
-  for (int m = 0; m < mesh.shells; ++m) n[m] += d_rsp * fmin(fmax(x[m], 0.0), p.rsp_lithium_capacity);
+  for (int m = 0; m < mesh.shells; ++m)
+    n[m] += d_rsp * fmin(fmax(x[m], 0.0), p.rsp_lithium_capacity);
 }
 
 // Advances one particle's aging state over a protocol step from its accumulator, moving Li

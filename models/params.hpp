@@ -42,7 +42,7 @@ struct CellParams {
   double bruggeman_electrolyte = 1.5;         // exponent on the SE volume fraction
   double bruggeman_solid = 1.5;               // exponent on the NMC volume fraction
   double contact_fraction = 0.30;             // fraction of particle surface in contact with SE
-  double inactive_fraction = 0.268;           // CAM fraction never connected (isolated at t = 0; fit)
+  double inactive_fraction = 0.268;  // CAM fraction never connected (isolated at t = 0; fit)
 
   // particle-size classes (volume-weighted)
   int particle_classes = 3;
@@ -110,7 +110,7 @@ struct CellParams {
   double crack_isolation = 1.0;          // d(psi)/d(l/R): isolated fraction per crack depth
   // SE transition layer
   double layer_volume_per_oxygen = 4.07e-5;  // m^3 of porous O-rich layer per mol O (fit)
-  double layer_conductivity = 1.0e-4;       // S/m of the void-rich, O-rich layer (assumed)
+  double layer_conductivity = 1.0e-4;        // S/m of the void-rich, O-rich layer (assumed)
 
   // RT/F in V
   HALITE_HD double thermal_voltage() const { return kGasConstant * temperature / kFaraday; }

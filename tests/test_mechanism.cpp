@@ -73,8 +73,7 @@ TEST(Mechanism, StressDrivenExchangeMakesTheRspLithiumReachable) {
   // without them the same sites hold it.
   const std::string site = "aging.rsp.site_potential=4.25 V";
   const Result with_stress = run_at_fixed_rsp(0.5, {site});
-  const Result without =
-      run_at_fixed_rsp(0.5, {site, "aging.submodels.rsp_stress_exchange=false"});
+  const Result without = run_at_fixed_rsp(0.5, {site, "aging.submodels.rsp_stress_exchange=false"});
   const Result no_exchange = run_at_fixed_rsp(0.5, {site, "aging.submodels.rsp_exchange=false"});
   std::printf(
       "f = 0.5: discharge %.2f (stress) %.2f (no stress) %.2f (no exchange) mAh/g; RSP "
@@ -111,9 +110,10 @@ TEST(Mechanism, StackPressureIncreasesTheLithiumTheRspReturns) {
   double previous = -1.0;
   for (const char* pressure : {"0 MPa", "250 MPa", "500 MPa", "760 MPa"}) {
     const Result r = run_at_fixed_rsp(
-        0.5, {"aging.submodels.cracking=false", "cell.anode.partial_molar_volume=0 m3/mol",
-              "aging.rsp.site_potential=4.25 V",
-              std::string("cell.mechanics.stack_pressure=") + pressure},
+        0.5,
+        {"aging.submodels.cracking=false", "cell.anode.partial_molar_volume=0 m3/mol",
+         "aging.rsp.site_potential=4.25 V",
+         std::string("cell.mechanics.stack_pressure=") + pressure},
         3, 1.0);
     std::printf("%s: RSP share %.3f mAh/g, discharge %.2f mAh/g\n", pressure, r.rsp_share,
                 r.discharge);
@@ -197,10 +197,10 @@ TEST(Mechanism, StressDrivenExchangeChangesTheRetentionCurve) {
   double largest = 0.0;
   for (std::size_t n = 0; n < with_stress.size(); ++n)
     largest = std::max(largest, std::fabs(with_stress[n] - without[n]));
-  std::printf("retention at cycle 2000 / 4000: %.2f / %.2f %% (stresses in the exchange), "
-              "%.2f / %.2f %% (out); largest difference %.2f pp; mean RSP fraction %.3f\n",
-              with_stress[1999], with_stress[3999], without[1999], without[3999], largest,
-              rsp_fraction);
+  std::printf(
+      "retention at cycle 2000 / 4000: %.2f / %.2f %% (stresses in the exchange), "
+      "%.2f / %.2f %% (out); largest difference %.2f pp; mean RSP fraction %.3f\n",
+      with_stress[1999], with_stress[3999], without[1999], without[3999], largest, rsp_fraction);
   EXPECT_GE(largest, 1.0);
   EXPECT_GE(rsp_fraction, 0.70);
 }

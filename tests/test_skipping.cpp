@@ -157,10 +157,9 @@ TEST(CycleSkipping, AFailedCellDoesNotHoldTheBatchBack) {
 // docs/model.md), so this case checks accuracy only.
 TEST(CycleSkipping, CrackDrivenFadeStaysWithinThreeTenthsOfAPercentagePoint) {
   struct ::Setup s;
-  const auto config =
-      load_config("", {"cell.mechanics.stack_pressure=0 MPa", "loading.areal_mass=28.5 mg/cm2",
-                       "aging.rsp.rate_constant=2.76e-7 1/s",
-                       "aging.cracking.rate_constant=1.5e-19"});
+  const auto config = load_config(
+      "", {"cell.mechanics.stack_pressure=0 MPa", "loading.areal_mass=28.5 mg/cm2",
+           "aging.rsp.rate_constant=2.76e-7 1/s", "aging.cracking.rate_constant=1.5e-19"});
   s.cell = cell_setup_from_config(config);
   s.solver = config.solver;
   s.protocol = config.protocol;

@@ -170,7 +170,8 @@ TEST_P(StructuredSolver, SchurAndKluGiveTheSameNewtonUpdate) {
       // and directly: A x = b, as a componentwise backward error (Oettli-Prager):
       // max_i |A x - b|_i / (|A| |x| + |b|)_i, which a stable solve keeps near machine epsilon.
       // Bound: 1e-12 ~ 4500 machine epsilons for ~260 unknowns (no pivoting in the particles).
-      EXPECT_LT(componentwise_backward_error(A.get(), xc, bc), 1e-12) << "cell " << c << " trial " << trial;
+      EXPECT_LT(componentwise_backward_error(A.get(), xc, bc), 1e-12)
+          << "cell " << c << " trial " << trial;
     }
   }
 }
