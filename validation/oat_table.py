@@ -56,6 +56,10 @@ def main():
             row = f"| `{key}` (default {common}) |"
             for v, r, s, why in cells:
                 row += f" {v} | {r[0]:.1f} / {r[1]:.1f}{'' if s == 'completed' else ' ' + s + ': ' + why} |"
+            if len(cells) == 1:  # 1.2x capped at the default (a stoichiometry below 1)
+                row += " capped at the default | - |"
+                if ref:
+                    row += f" {cells[0][1][1] - ref[1]:+.1f} / - |"
             if ref and len(cells) == 2:
                 row += f" {cells[0][1][1] - ref[1]:+.1f} / {cells[1][1][1] - ref[1]:+.1f} |"
             print(row)
