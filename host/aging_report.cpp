@@ -32,7 +32,7 @@ const std::vector<AgingColumn>& aging_column_specs() {
        "Li removed from cycling (stranded by cracks, held in a dead shell RSP) as a capacity "
        "equivalent; the Li-In anode replaces it, so it is not part of the capacity loss here"},
       {"Kinetic and resistive loss [mA.h.g-1]", "mAh/g",
-       "capacity loss minus loss of active material: slower transport (percolation), film "
+       "capacity loss minus (loss of active material minus the RSP share of the discharge): slower transport (percolation), film "
        "resistance"},
       {"RSP lithium taken up on discharge [mA.h.g-1]", "mAh/g",
        "Li the rock-salt phase took up from the layered phase during the cycle's discharge "
@@ -48,15 +48,19 @@ double dead_lithium(const BatchModel& model, int cell) {
 }
 
 void add_loss_split(std::vector<double>& row, const LossReference& first, double discharge,
-                    double layered_fraction, double dead, double mah_per_g_per_mol_m2) {
+                    double layered_fraction, double dead, double rsp_share,
+                    double mah_per_g_per_mol_m2) {
   const double total = first.discharge_capacity - discharge;
   const double lam = (1.0 - layered_fraction / first.layered_fraction) * first.discharge_capacity;
   const double lli = (dead - first.dead_lithium) * mah_per_g_per_mol_m2;
   // The Li-In anode is an unlimited Li reservoir: Li lost from the cathode's pools is replaced on
   // the next discharge as long as sites remain, so in this cell the capacity loss is active
   // material plus kinetic/resistive; the Li-inventory column reports the Li removed (as a
-  // capacity equivalent) without being subtracted.
-  row.insert(row.end(), {total, lam, lli, total - lam});
+  // capacity equivalent) without being subtracted. The converted volume is not all lost: the
+  // Li its RSP takes up on discharge is capacity it still gives, so the kinetic/resistive part is
+  // what remains after the active material lost net of that share.
+  const double kinetic = total - (lam - (rsp_share - first.rsp_share));
+  row.insert(row.end(), {total, lam, lli, kinetic});
 }
 
 std::vector<double> aging_summary(const BatchModel& model, int cell, const double* y,

@@ -20,6 +20,7 @@ struct LossReference {
   double discharge_capacity = 0.0;  // mAh/g
   double layered_fraction = 1.0;    // mean accessible layered fraction
   double dead_lithium = 0.0;        // mol/m^2
+  double rsp_share = 0.0;           // mAh/g the RSP took up on the first discharge
 };
 
 // Li that cannot cycle any more (mol/m^2): stranded, plus the RSP's if it is dead (shell
@@ -27,8 +28,11 @@ struct LossReference {
 double dead_lithium(const BatchModel& model, int cell);
 
 // Appends the loss split (total, active material, lithium inventory, kinetic/resistive; mAh/g).
+// rsp_share: mAh/g of this cycle's discharge the RSP took up (the capacity the converted volume
+// still gives).
 void add_loss_split(std::vector<double>& row, const LossReference& first, double discharge,
-                    double layered_fraction, double dead, double mah_per_g_per_mol_m2);
+                    double layered_fraction, double dead, double rsp_share,
+                    double mah_per_g_per_mol_m2);
 
 // The aging state of one cell at the end of a cycle (all columns but the loss split).
 // max_surface_hoop: largest net surface hoop stress over the cycle (Pa).

@@ -22,7 +22,7 @@ constexpr char kMagic[8] = {'H', 'A', 'L', 'I', 'T', 'E', 'C', 'K'};
 // Adding a field to these structs must add it to the checkpoint (and bump the format version).
 static_assert(sizeof(models::ParticleAging) == 7 * sizeof(double),
               "ParticleAging changed: update write/read of the checkpoint");
-static_assert(sizeof(LossReference) == 3 * sizeof(double),
+static_assert(sizeof(LossReference) == 4 * sizeof(double),
               "LossReference changed: update write/read of the checkpoint");
 static_assert(sizeof(SolverStats) == 6 * sizeof(long),
               "SolverStats changed: update write/read of the checkpoint");
@@ -222,6 +222,7 @@ void write_checkpoint(const std::string& path, const Checkpoint& checkpoint) {
     w.f64(r.discharge_capacity);
     w.f64(r.layered_fraction);
     w.f64(r.dead_lithium);
+    w.f64(r.rsp_share);
   }
   w.u64(s.skip_history.size());
   for (const auto& cell : s.skip_history) {
@@ -341,6 +342,7 @@ Checkpoint read_checkpoint(const std::string& path) {
     s.loss_reference[c].discharge_capacity = in.f64();
     s.loss_reference[c].layered_fraction = in.f64();
     s.loss_reference[c].dead_lithium = in.f64();
+    s.loss_reference[c].rsp_share = in.f64();
   }
   s.skip_history.resize(in.count(8));
   for (auto& cell : s.skip_history) {

@@ -422,13 +422,14 @@ std::vector<CycleRecord> Cycler::integrate_cycle(const Block& block, int cycle,
     r.aging = aging_summary(*model_, c, integrator_->cell_state(c), max_hoop_[c]);
     const double layered = r.aging[2];  // "Mean layered fraction"
     const double dead = dead_lithium(*model_, c);
+    const double rsp_share = specific_capacity(c, models::kFaraday * rsp_taken_up[c]);
     if (!loss_reference_set_[c] && !is_parked(c)) {
-      loss_reference_[c] = {r.discharge_capacity, layered, dead};
+      loss_reference_[c] = {r.discharge_capacity, layered, dead, rsp_share};
       loss_reference_set_[c] = true;
     }
-    add_loss_split(r.aging, loss_reference_[c], r.discharge_capacity, layered, dead,
+    add_loss_split(r.aging, loss_reference_[c], r.discharge_capacity, layered, dead, rsp_share,
                    specific_capacity(c, models::kFaraday));
-    r.aging.push_back(specific_capacity(c, models::kFaraday * rsp_taken_up[c]));
+    r.aging.push_back(rsp_share);
     r.failed = model_->failed(c);
     r.failure = model_->failure(c);
   }
