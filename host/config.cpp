@@ -24,6 +24,7 @@
 
 #include "halite/build_info.hpp"
 #include "host/units.hpp"
+#include "host/yaml_limits.hpp"
 
 namespace halite {
 namespace {
@@ -190,7 +191,13 @@ Node parse_yaml(const std::string& text, const MarkMapper& map_mark, Layer layer
                 const std::string& key_for_errors = "") {
   const Location start = map_mark(YAML::Mark(), {map_mark.file, 1, 1});
   try {
-    return from_yaml(YAML::Load(text), map_mark, layer, start);
+    const YAML::Node root = YAML::Load(text);
+    if (const auto bad = check_yaml_limits(root)) {
+      const Location at = map_mark(bad->mark, start);
+      fail(at, map_mark.line_override > 0 ? key_for_errors : key_path_near(text, at.line),
+           "YAML too large or self-referencing: " + bad->what);
+    }
+    return from_yaml(root, map_mark, layer, start);
   } catch (const YAML::Exception& e) {
     const Location at = map_mark(e.mark, start);
     const std::string key =

@@ -3,7 +3,9 @@
 #include <fmt/format.h>
 
 #include <cstdlib>
+#include <memory>
 #include <new>
+#include <string>
 
 #include "host/integrator.hpp"
 
@@ -11,11 +13,17 @@ namespace halite {
 
 namespace {
 
+// IDAGetReturnFlagName returns a malloc'ed string the caller must free (LeakSanitizer found the
+// one kept per failure message).
+std::string ida_flag_name(int flag) {
+  const std::unique_ptr<char, decltype(&std::free)> name(IDAGetReturnFlagName(flag), &std::free);
+  return name ? std::string(name.get()) : std::string("unknown flag");
+}
+
 void check_ida(int flag, const char* call) {
   if (flag < 0)
     throw IntegrationError(
-        fmt::format("{} failed with flag {} ({})", call, IDAGetReturnFlagName(flag), flag), -1,
-        flag);
+        fmt::format("{} failed with flag {} ({})", call, ida_flag_name(flag), flag), -1, flag);
 }
 
 }  // namespace
@@ -113,8 +121,7 @@ const std::vector<int>& IdaDriver::roots_found() {
 }
 
 std::string IdaDriver::failure_text(const char* call, int flag) const {
-  std::string msg =
-      fmt::format("{} failed with flag {} ({})", call, IDAGetReturnFlagName(flag), flag);
+  std::string msg = fmt::format("{} failed with flag {} ({})", call, ida_flag_name(flag), flag);
   if (!last_message_.empty()) msg += ": " + last_message_;
   return msg;
 }

@@ -30,6 +30,7 @@
 #include "host/result_writer.hpp"
 #include "host/runner.hpp"
 #include "host/units.hpp"
+#include "host/yaml_limits.hpp"
 
 namespace halite {
 
@@ -127,6 +128,9 @@ SweepSpec parse_sweep(const std::string& text, const std::string& file) {
   } catch (const YAML::Exception& e) {
     throw SweepError(file, e.mark.line + 1, e.mark.column + 1, e.msg);
   }
+  if (const auto bad = check_yaml_limits(root))
+    throw SweepError(file, bad->mark.line + 1, bad->mark.column + 1,
+                     "YAML too large or self-referencing: " + bad->what);
   if (!root.IsMap()) fail(spec, mark_of(root), "a sweep file is a map with 'factors' and 'design'");
   for (const auto& kv : root) {
     const std::string key = kv.first.Scalar();

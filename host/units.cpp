@@ -137,6 +137,8 @@ bool equal_ignoring_case(std::string_view a, std::string_view b) {
   return true;
 }
 
+// Unit symbols are case-sensitive (SI: m = milli, M = mega; 500 mPa is not 500 MPa), so lookup
+// is exact; other_case finds the one symbol that differs only in case, for a did-you-mean.
 const Unit* lookup(std::string_view symbol, const Dimension* only) {
   const std::string wanted = normalise_symbol(symbol);
   if (wanted.empty()) return nullptr;
@@ -146,6 +148,12 @@ const Unit* lookup(std::string_view symbol, const Dimension* only) {
       return &unit;
     }
   }
+  return nullptr;
+}
+
+const Unit* other_case(std::string_view symbol, const Dimension* only) {
+  const std::string wanted = normalise_symbol(symbol);
+  if (wanted.empty()) return nullptr;
   const Unit* match = nullptr;
   for (const Unit& unit : kUnits) {
     if ((only == nullptr || unit.dimension == *only) &&
@@ -296,6 +304,12 @@ double parse_quantity(std::string_view text, Dimension dimension) {
     throw UnitError(fmt::format("'{}': unit '{}' is a {}, but a {} is expected; accepted units: {}",
                                 text, written.unit, dimension_name(other->dimension),
                                 dimension_name(dimension), accepted_units(dimension)));
+  }
+  if (const Unit* close = other_case(written.unit, &dimension)) {
+    throw UnitError(
+        fmt::format("'{}': unknown unit '{}'; did you mean '{}'? (unit symbols are "
+                    "case-sensitive: m = milli, M = mega, s = second, S = siemens)",
+                    text, written.unit, close->symbol));
   }
   throw UnitError(fmt::format("'{}': unknown unit '{}'; accepted units for a {}: {}", text,
                               written.unit, dimension_name(dimension), accepted_units(dimension)));

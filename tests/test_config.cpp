@@ -999,4 +999,35 @@ TEST(ConfigErrors, EmbeddedNameAndMissingFile) {
 }
 
 }  // namespace
+
+// A self-referencing alias made a cycle that the loader followed until the stack overflowed
+// (exit 139); nested aliases expanded a few lines into billions of nodes (bad_alloc after a
+// minute at 5-6 GiB). Both are now located errors before anything walks the tree.
+TEST(ConfigErrors, SelfReferencingAliasIsAnErrorNotACrash) {
+  ConfigFiles files;
+  const std::string path = files.write("r.yaml", "a: &a [*a]\n");
+  const ConfigError e = load_error(path);
+  EXPECT_EQ(e.file, path) << e.what();
+  EXPECT_EQ(e.line, 1) << e.what();
+  EXPECT_NE(std::string(e.what()).find("an alias refers to a node that contains it"),
+            std::string::npos)
+      << e.what();
+  const ConfigError set = load_error("", {"name=&a [*a]"});
+  EXPECT_EQ(set.file, "--set") << set.what();
+  EXPECT_NE(std::string(set.what()).find("self-referencing"), std::string::npos) << set.what();
+}
+
+TEST(ConfigErrors, AliasBombIsRefused) {
+  std::string text = "l0: &l0 [x, x, x, x, x, x, x, x, x, x]\n";
+  for (int level = 1; level <= 8; ++level) {
+    text += fmt::format("l{}: &l{} [", level, level);
+    for (int i = 0; i < 10; ++i) text += fmt::format("{}*l{}", i ? ", " : "", level - 1);
+    text += "]\n";
+  }
+  ConfigFiles files;
+  const std::string path = files.write("bomb.yaml", text);  // 1e9 nodes once expanded
+  const ConfigError e = load_error(path);
+  EXPECT_NE(std::string(e.what()).find("more than 1000000 nodes"), std::string::npos) << e.what();
+}
+
 }  // namespace halite

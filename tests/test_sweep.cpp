@@ -803,4 +803,21 @@ design: list
 }
 
 }  // namespace
+
+// A self-referencing alias in a sweep file (here as a factor's values) is a located error, not a
+// stack overflow.
+TEST(SweepDesign, SelfReferencingAliasIsAnError) {
+  try {
+    parse_sweep(
+        "factors:\n  - key: cell.mechanics.stack_pressure\n    values: &v [*v]\n"
+        "design: list\n",
+        "r.yaml");
+    FAIL() << "no error for a self-referencing alias";
+  } catch (const SweepError& e) {
+    const std::string what = e.what();
+    EXPECT_NE(what.find("r.yaml:3:"), std::string::npos) << what;
+    EXPECT_NE(what.find("an alias refers to a node that contains it"), std::string::npos) << what;
+  }
+}
+
 }  // namespace halite

@@ -49,7 +49,6 @@ TEST(Units, AcceptsSpellingVariants) {
   EXPECT_DOUBLE_EQ(parse_quantity("+2 h", D::kTime), 7200.0);
   EXPECT_DOUBLE_EQ(parse_quantity("15 minutes", D::kTime), 900.0);
   EXPECT_DOUBLE_EQ(parse_quantity("1 hour", D::kTime), 3600.0);
-  EXPECT_DOUBLE_EQ(parse_quantity("760 mpa", D::kPressure), 760e6);  // unique ignoring case
   EXPECT_DOUBLE_EQ(parse_quantity("7 %", D::kDimensionless), 0.07);
   EXPECT_DOUBLE_EQ(parse_quantity("25 degC", D::kTemperature), 298.15);
   EXPECT_DOUBLE_EQ(parse_quantity("1 mAh/cm2", D::kArealCharge), 36.0 * 1000.0);
@@ -103,6 +102,19 @@ TEST(Units, CaseMattersWhereItDistinguishesUnits) {
   EXPECT_DOUBLE_EQ(parse_quantity("3 mS/cm", D::kConductivity), 0.3);
   EXPECT_DOUBLE_EQ(parse_quantity("3 ms", D::kTime), 3e-3);
   EXPECT_NE(error_of("3 ms", D::kConductivity), "");
+}
+
+TEST(Units, SymbolsAreCaseSensitiveWithADidYouMean) {
+  // Matching prefixes ignoring case turned 500 mPa into 500 MPa, 10 Ms into 10 ms and 3 MS/cm
+  // into 3 mS/cm (factors of 1e9) without a word: each is now an error naming the other case.
+  const std::string pressure = error_of("500 mPa", D::kPressure);
+  EXPECT_NE(pressure.find("unknown unit 'mPa'; did you mean 'MPa'?"), std::string::npos)
+      << pressure;
+  EXPECT_NE(error_of("10 Ms", D::kTime).find("did you mean 'ms'?"), std::string::npos);
+  EXPECT_NE(error_of("3 MS/cm", D::kConductivity).find("did you mean 'mS/cm'?"), std::string::npos);
+  EXPECT_NE(error_of("760 mpa", D::kPressure).find("did you mean 'MPa'?"), std::string::npos);
+  EXPECT_EQ(find_unit("mpa"), nullptr);
+  EXPECT_DOUBLE_EQ(parse_quantity("760 MPa", D::kPressure), 760e6);
 }
 
 TEST(Units, LookupAndConversionRoundTrip) {
