@@ -311,6 +311,9 @@ OutputExistsError::OutputExistsError(const std::string& path)
                          "' already exists; use --overwrite to replace it (nothing was written)"),
       path_(path) {}
 
+OutputExistsError::OutputExistsError(const std::string& path, const std::string& reason)
+    : std::runtime_error("output '" + path + "' " + reason), path_(path) {}
+
 // ---- the writer ---------------------------------------------------------------------------------
 
 struct ResultWriter::Impl {
@@ -372,6 +375,17 @@ struct ResultWriter::Impl {
 };
 
 void ResultWriter::Impl::create(bool overwrite) {
+  // Only regular files are written or replaced: with --overwrite a device, FIFO or directory at
+  // the output path was truncated and, when writing then failed, deleted (the null device, run
+  // as root). Refuse it before touching anything.
+  {
+    std::error_code ec;
+    const auto status = std::filesystem::status(path, ec);  // follows a symlink
+    if (!ec && std::filesystem::exists(status) && !std::filesystem::is_regular_file(status))
+      throw OutputExistsError(path,
+                              "exists and is not a regular file; halite writes only regular "
+                              "files (nothing was written or removed)");
+  }
   if (!overwrite && path_exists(path)) throw OutputExistsError(path);
   {
     h5::PropertyList fapl = file_access(path);

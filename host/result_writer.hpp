@@ -76,6 +76,8 @@ struct ColumnSpec {
 class OutputExistsError : public std::runtime_error {
  public:
   explicit OutputExistsError(const std::string& path);
+  // The path exists and may not be replaced whatever the options (`reason` says why).
+  OutputExistsError(const std::string& path, const std::string& reason);
   const std::string& path() const { return path_; }
 
  private:

@@ -3,6 +3,7 @@
 // overwrites.
 #include <gtest/gtest.h>
 #include <stdlib.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 
 #include <algorithm>
@@ -218,6 +219,31 @@ TEST_F(Cli, RunNeverOverwritesSilently) {
   EXPECT_EQ(again.exit_code, 2);
   EXPECT_NE(again.err.find("--overwrite"), std::string::npos) << again.err;
   EXPECT_EQ(std::filesystem::last_write_time(out), before);
+}
+
+// Issue 12, item 1: `--overwrite` deleted whatever stood at the output path when writing failed
+// (a device node, as root the null device). A FIFO or a directory there is refused with exit 2
+// and left as it was, by `run` and by `sweep`.
+TEST_F(Cli, OverwriteRefusesAnythingButARegularFile) {
+  const std::string fifo = (dir_ / "fifo").string();
+  ASSERT_EQ(::mkfifo(fifo.c_str(), 0666), 0);
+  const std::string folder = (dir_ / "folder").string();
+  std::filesystem::create_directory(folder);
+  std::ofstream(std::filesystem::path(folder) / "keep.txt") << "mine";
+  const std::string sweep =
+      write("s.yaml",
+            "factors:\n  - {key: cell.cathode.contact_fraction, values: [0.3]}\n"
+            "design: list\n");
+  for (const std::string& target : {fifo, folder}) {
+    const Outcome r = halite({"run", "--cycles", "1", "--quiet", "--overwrite", "-o", target});
+    EXPECT_EQ(r.exit_code, 2) << r.err;
+    EXPECT_NE(r.err.find("is not a regular file"), std::string::npos) << r.err;
+    const Outcome s = halite({"sweep", sweep, "--cycles", "1", "--overwrite", "-o", target});
+    EXPECT_EQ(s.exit_code, 2) << s.err;
+    EXPECT_NE(s.err.find("is not a regular file"), std::string::npos) << s.err;
+  }
+  EXPECT_TRUE(std::filesystem::is_fifo(fifo));
+  EXPECT_EQ(read_text(std::filesystem::path(folder) / "keep.txt"), "mine");
 }
 
 }  // namespace
