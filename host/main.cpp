@@ -6,6 +6,8 @@
 #include <fmt/format.h>
 
 #include <CLI/CLI.hpp>
+#include <charconv>
+#include <cmath>
 #include <exception>
 #include <fstream>
 #include <optional>
@@ -24,6 +26,24 @@
 #endif
 
 namespace {
+
+// CLI11's Range and NonNegativeNumber let "nan" through (every comparison with NaN is false):
+// --skip-tolerance nan turned skipping off and --checkpoint-interval nan stopped checkpoints.
+const CLI::Validator kFinite(
+    [](std::string& text) -> std::string {
+      double value = 0.0;
+      const auto [end, error] = std::from_chars(text.data(), text.data() + text.size(), value);
+      if (error != std::errc{} || end != text.data() + text.size() || !std::isfinite(value))
+        return "must be a finite number, got '" + text + "'";
+      return "";
+    },
+    "FINITE");
+// An empty --resume started a new run instead of resuming one.
+const CLI::Validator kNotEmpty(
+    [](std::string& text) -> std::string {
+      return text.empty() ? std::string("must name a file, got ''") : std::string();
+    },
+    "NOT EMPTY");
 
 // Line `line` (1-based) of a text, or "" if it has fewer lines.
 std::string line_of(const std::string& text, int line) {
@@ -120,17 +140,20 @@ int run_cli(int argc, char** argv, std::vector<std::string>& sets) {
   run->add_option("--skip-tolerance", options.skip_tolerance,
                   "Allowed extrapolation error of the slow state per jump (weighted max norm)")
       ->capture_default_str()
+      ->check(kFinite)
       ->check(CLI::Range(1e-8, 1e-1));
   CLI::Option* resume =
       run->add_option("--resume", options.resume,
                       "Continue the interrupted run that writes FILE.h5 from its checkpoint "
                       "FILE.h5.checkpoint (same CONFIG and --set options; implies -o FILE.h5)")
-          ->type_name("FILE.h5");
+          ->type_name("FILE.h5")
+          ->check(kNotEmpty);
   run->add_option("--checkpoint-interval", options.checkpoint_interval_s,
                   "Wall-clock seconds between checkpoints (0: after every cycle; always at the "
                   "end of a block and of the run)")
       ->type_name("SECONDS")
       ->capture_default_str()
+      ->check(kFinite)
       ->check(CLI::NonNegativeNumber);
   run->add_option("--backend", run_backend,
                   "Integration backend: cpu, or cuda (a halite built with CUDA, on a machine "
@@ -152,7 +175,8 @@ int run_cli(int argc, char** argv, std::vector<std::string>& sets) {
                        "Continue the interrupted sweep that wrote FILE.h5: run its cases not "
                        "run or running, keep those completed or failed (same SWEEP, --cycles "
                        "and options; instead of -o)")
-          ->type_name("FILE.h5");
+          ->type_name("FILE.h5")
+          ->check(kNotEmpty);
   sweep->add_option("--cycles", sweep_options.max_cycles, "Stop every case after N cycles")
       ->type_name("N")
       ->check(CLI::PositiveNumber);

@@ -221,6 +221,24 @@ TEST_F(Cli, RunNeverOverwritesSilently) {
   EXPECT_EQ(std::filesystem::last_write_time(out), before);
 }
 
+// Issue 12, item 10: NaN passed CLI11's range checks (--skip-tolerance nan turned skipping off,
+// --checkpoint-interval nan stopped checkpoints) and an empty --resume started a new run.
+TEST_F(Cli, NonFiniteNumbersAndAnEmptyResumeAreRefused) {
+  for (const std::vector<std::string>& args :
+       {std::vector<std::string>{"run", "--cycles", "1", "--skip-tolerance", "nan"},
+        std::vector<std::string>{"run", "--cycles", "1", "--checkpoint-interval", "nan"},
+        std::vector<std::string>{"run", "--cycles", "1", "--checkpoint-interval", "inf"},
+        std::vector<std::string>{"run", "--cycles", "1", "--resume", ""},
+        std::vector<std::string>{"sweep", "s.yaml", "--resume", ""}}) {
+    const Outcome r = halite(args);
+    EXPECT_EQ(r.exit_code, 2) << args[args.size() - 2] << " " << args.back() << ": " << r.err;
+    EXPECT_TRUE(r.err.find("finite") != std::string::npos ||
+                r.err.find("must name a file") != std::string::npos)
+        << r.err;
+  }
+  EXPECT_FALSE(std::filesystem::exists(dir_ / "halite_run.h5"));
+}
+
 // Issue 12, item 1: `--overwrite` deleted whatever stood at the output path when writing failed
 // (a device node, as root the null device). A FIFO or a directory there is refused with exit 2
 // and left as it was, by `run` and by `sweep`.
