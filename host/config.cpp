@@ -1048,6 +1048,9 @@ class Loader {
     s.max_steps_per_step = solver.integer("max_steps_per_step", closed(100, 1e10));
   }
 
+  // A protocol's cycles in all (docs/configuration.md): 10 million 1C cycles are ~3000 years.
+  static constexpr long long kMaxTotalCycles = 10'000'000;
+
   void read_protocol(Section protocol, RunConfig& config) {
     Protocol& pr = config.protocol;
     pr.reference = protocol.choice<VoltageReference>("voltage_reference",
@@ -1058,6 +1061,7 @@ class Loader {
     protocol.write("voltage_reference", to_string(pr.reference));
     const Value blocks = protocol.require("blocks");
     OutNode& out_blocks = protocol.out().child("blocks", OutNode::Kind::kSequence);
+    long long total_cycles = 0;
     for (const Value& block_value : list_items(blocks, 1, 10000, "blocks")) {
       Section block_section = item_section(block_value, out_blocks, "a block");
       Block block;
@@ -1077,6 +1081,13 @@ class Loader {
       }
       check_block(block, step_locations, block_value.path, config.cell.anode_ocp, pr.reference);
       pr.blocks.push_back(std::move(block));
+      // Cycle numbers are int: summed in 64 bits, 300 blocks of 1e7 repeats wrapped negative
+      // ("allowed range 1 <= cycle <= -1294967296").
+      total_cycles += pr.blocks.back().repeat;
+      if (total_cycles > kMaxTotalCycles)
+        fail(block_value.at, block_value.path,
+             fmt::format("the protocol has {} cycles up to this block; at most {} in all",
+                         total_cycles, kMaxTotalCycles));
     }
   }
 

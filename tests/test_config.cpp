@@ -1000,6 +1000,23 @@ TEST(ConfigErrors, EmbeddedNameAndMissingFile) {
 
 }  // namespace
 
+// Issue 12, item 5: 300 blocks of 1e7 repeats overflowed the int32 cycle count.
+TEST(ConfigErrors, TotalCyclesAreBoundedWithoutOverflow) {
+  std::string text = "protocol:\n  blocks:\n";
+  for (int b = 0; b < 300; ++b)
+    text +=
+        "    - repeat: 10000000\n      steps: [\"Charge at 1C until 4.3 V\", "
+        "\"Discharge at 1C until 2.7 V\"]\n";
+  ConfigFiles files;
+  const std::string path = files.write("many.yaml", text);
+  const ConfigError e = load_error(path);
+  EXPECT_EQ(e.key, "protocol.blocks[1]") << e.what();
+  EXPECT_NE(std::string(e.what()).find("the protocol has 20000000 cycles up to this block; at "
+                                       "most 10000000 in all"),
+            std::string::npos)
+      << e.what();
+}
+
 // A self-referencing alias made a cycle that the loader followed until the stack overflowed
 // (exit 139); nested aliases expanded a few lines into billions of nodes (bad_alloc after a
 // minute at 5-6 GiB). Both are now located errors before anything walks the tree.
