@@ -8,6 +8,7 @@
 #include <algorithm>
 #include <chrono>
 #include <cmath>
+#include <csignal>
 #include <cstdio>
 #include <ctime>
 #include <filesystem>
@@ -46,6 +47,54 @@ std::set<int> curve_cycles(const RunConfig& config, int total_cycles) {
     first_of_block += n;
   }
   return cycles;
+}
+
+// SIGINT, SIGTERM and SIGHUP stop a run at the next cycle boundary with a checkpoint and the
+// status "interrupted" (exit 128 + signal), instead of killing it mid-write. The handler only
+// records the signal; the run loop acts on it.
+volatile std::sig_atomic_t g_stop_signal = 0;
+extern "C" void record_stop_signal(int signal) {
+  g_stop_signal = signal;
+}
+
+struct Interrupted {
+  int signal = 0;
+};
+
+// Installs the handler for the lifetime of a run and restores the previous ones after it.
+class StopSignals {
+ public:
+  StopSignals() {
+    g_stop_signal = 0;
+    struct sigaction action {};
+    action.sa_handler = record_stop_signal;
+    sigemptyset(&action.sa_mask);
+    for (std::size_t i = 0; i < std::size(kSignals); ++i)
+      ::sigaction(kSignals[i], &action, &previous_[i]);
+  }
+  ~StopSignals() {
+    for (std::size_t i = 0; i < std::size(kSignals); ++i)
+      ::sigaction(kSignals[i], &previous_[i], nullptr);
+  }
+  StopSignals(const StopSignals&) = delete;
+  StopSignals& operator=(const StopSignals&) = delete;
+
+ private:
+  static constexpr int kSignals[] = {SIGINT, SIGTERM, SIGHUP};
+  struct sigaction previous_[3]{};
+};
+
+const char* signal_name(int signal) {
+  switch (signal) {
+    case SIGINT:
+      return "SIGINT";
+    case SIGTERM:
+      return "SIGTERM";
+    case SIGHUP:
+      return "SIGHUP";
+    default:
+      return "a signal";
+  }
 }
 
 class Progress {
@@ -296,6 +345,7 @@ int run_job(const RunConfig& config, const RunOptions& options) {
   const auto wanted = curve_cycles(config, total_cycles);
   const int first_cycle = resume_from ? resume_from->state.cursor.cycle + 1 : 1;
   Progress progress(options.quiet, total_cycles, first_cycle);
+  const StopSignals stop_signals;  // from here a signal ends the run at a cycle boundary
   int exit_code = kExitOk;
   bool failed_row_written = false;  // the failed cycle is in the table (Failed = 1)
   try {
@@ -308,9 +358,11 @@ int run_job(const RunConfig& config, const RunOptions& options) {
     control.on_boundary = [&](const CycleBoundary& boundary) {
       unsaved = boundary.cursor;
       const double since = std::chrono::duration<double>(Clock::now() - last_checkpoint).count();
-      if (options.checkpoint_interval_s <= 0.0 || since >= options.checkpoint_interval_s ||
-          boundary.end_of_block || boundary.end_of_run)
+      const int stop = g_stop_signal;
+      if (stop != 0 || options.checkpoint_interval_s <= 0.0 ||
+          since >= options.checkpoint_interval_s || boundary.end_of_block || boundary.end_of_run)
         save_checkpoint(boundary.cursor, writer->provenance().date, writer->cycles());
+      if (stop != 0) throw Interrupted{stop};
     };
     cycler.run(
         total_cycles,
@@ -341,6 +393,17 @@ int run_job(const RunConfig& config, const RunOptions& options) {
       std::fprintf(stderr, "%s\n", resume_from ? " in this session" : "");
     }
     writer->set_cell_status(0, "completed");
+  } catch (const Interrupted& stop) {
+    progress.finish();
+    writer->set_cell_status(
+        0, "interrupted",
+        fmt::format("{} after {} cycle(s)", signal_name(stop.signal), writer->cycles()));
+    std::fprintf(stderr,
+                 "halite: interrupted by %s; every finished cycle (%d) is in %s and the "
+                 "checkpoint is saved: continue with `halite run` and the same CONFIG and --set "
+                 "options plus --resume %s\n",
+                 signal_name(stop.signal), writer->cycles(), output.c_str(), output.c_str());
+    exit_code = 128 + stop.signal;
   } catch (const IntegrationError& e) {
     progress.finish();
     writer->set_cell_status(0, "failed", e.what());

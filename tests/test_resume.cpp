@@ -140,6 +140,51 @@ class Resume : public ::testing::Test {
   std::filesystem::path dir_;
 };
 
+// Issue 12, item 8: SIGTERM (and SIGINT, SIGHUP) killed a run with no message, /cells/status
+// left "running" and no final checkpoint. Now the run stops at the next cycle boundary with a
+// checkpoint, status "interrupted", a hint how to resume, exit 128 + signal; resuming gives the
+// uninterrupted table.
+TEST_F(Resume, SigtermStopsAtACycleBoundaryAndTheRunResumes) {
+  const auto base =
+      std::vector<std::string>{"run", "-q", "--cycles", "16", "--no-skip"} + kFastFade;
+  const std::string a = file("a.h5"), b = file("b.h5");
+  ASSERT_EQ(halite(base + std::vector<std::string>{"-o", a}).exit_code, 0);
+  std::vector<std::string> argv_strings{HALITE_BINARY};
+  for (const auto& arg : base + std::vector<std::string>{"--checkpoint-interval", "0", "-o", b})
+    argv_strings.push_back(arg);
+  const pid_t pid = halite::testing::spawn_silently(argv_strings);
+  ASSERT_GT(pid, 0);
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(60);
+  int status = 0;
+  bool ended = false;
+  for (;;) {
+    if (::waitpid(pid, &status, WNOHANG) == pid) {
+      ended = true;
+      break;
+    }
+    try {
+      if (read_checkpoint(checkpoint_path(b)).cycles_written >= 3) break;
+    } catch (const CheckpointError&) {
+    }
+    if (std::chrono::steady_clock::now() > deadline) break;
+    std::this_thread::sleep_for(std::chrono::microseconds(500));
+  }
+  ASSERT_FALSE(ended) << "the run ended before it could be signalled";
+  ::kill(pid, SIGTERM);
+  ::waitpid(pid, &status, 0);
+  ASSERT_TRUE(WIFEXITED(status)) << "killed by the signal instead of stopping";
+  EXPECT_EQ(WEXITSTATUS(status), 128 + SIGTERM);
+  EXPECT_EQ(read_string_dataset(b, "/cells/status").at(0), "interrupted");
+  const int written = read_table(b).cycles;
+  EXPECT_GE(written, 3);
+  EXPECT_LT(written, 16);
+  EXPECT_EQ(read_checkpoint(checkpoint_path(b)).cycles_written, written);  // nothing lost
+  const Outcome r = halite(base + std::vector<std::string>{"--resume", b});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(read_string_dataset(b, "/cells/status").at(0), "completed");
+  expect_same_table(read_table(a), read_table(b), 16, 100 * kRelativeTolerance);
+}
+
 TEST_F(Resume, KilledTwiceAndResumedGivesTheUninterruptedTable) {
   const auto base =
       std::vector<std::string>{"run", "-q", "--cycles", "16", "--no-skip"} + kFastFade;
