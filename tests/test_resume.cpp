@@ -3,6 +3,7 @@
 // or a missing checkpoint refuses to resume (exit 2); the checkpoint file round-trips and
 // detects corruption; a failing cycle is retried with tighter settings.
 #include <fcntl.h>
+#include <fmt/format.h>
 #include <gtest/gtest.h>
 #include <signal.h>
 #include <stdlib.h>
@@ -183,6 +184,41 @@ TEST_F(Resume, SigtermStopsAtACycleBoundaryAndTheRunResumes) {
   ASSERT_EQ(r.exit_code, 0) << r.err;
   EXPECT_EQ(read_string_dataset(b, "/cells/status").at(0), "completed");
   expect_same_table(read_table(a), read_table(b), 16, 100 * kRelativeTolerance);
+}
+
+// Issue 12, item 4: two runs on one output both exited 0 and left a corrupt file, and --resume of
+// a run still going on was accepted. The output is locked for the whole run.
+TEST_F(Resume, ASecondWriterAndAResumeOfALiveRunAreRefused) {
+  const std::string b = file("b.h5");
+  std::vector<std::string> argv_strings{HALITE_BINARY};
+  for (const auto& arg : std::vector<std::string>{"run", "-q", "--cycles", "400", "--no-skip",
+                                                  "--checkpoint-interval", "0", "-o", b})
+    argv_strings.push_back(arg);
+  const pid_t pid = halite::testing::spawn_silently(argv_strings);
+  ASSERT_GT(pid, 0);
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(60);
+  int status = 0;
+  for (;;) {
+    ASSERT_NE(::waitpid(pid, &status, WNOHANG), pid) << "the run ended too early";
+    try {
+      if (read_checkpoint(checkpoint_path(b)).cycles_written >= 1) break;
+    } catch (const CheckpointError&) {
+    }
+    ASSERT_LT(std::chrono::steady_clock::now(), deadline);
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  }
+  const std::string holder = fmt::format("being written by another halite (process {};", pid);
+  const Outcome second = halite({"run", "-q", "--cycles", "2", "--overwrite", "-o", b});
+  EXPECT_EQ(second.exit_code, 2) << second.err;
+  EXPECT_NE(second.err.find(holder), std::string::npos) << second.err;
+  const Outcome resume = halite({"run", "-q", "--resume", b});
+  EXPECT_EQ(resume.exit_code, 2) << resume.err;
+  EXPECT_NE(resume.err.find(holder), std::string::npos) << resume.err;
+  ::kill(pid, SIGTERM);
+  ::waitpid(pid, &status, 0);
+  EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 128 + SIGTERM);
+  EXPECT_FALSE(std::filesystem::exists(b + ".lock"));  // released and removed
+  EXPECT_EQ(read_string_dataset(b, "/cells/status").at(0), "interrupted");
 }
 
 TEST_F(Resume, KilledTwiceAndResumedGivesTheUninterruptedTable) {
