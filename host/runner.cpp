@@ -417,6 +417,18 @@ int run_job(const RunConfig& config, const RunOptions& options) {
   const StopSignals stop_signals;  // from here a signal ends the run at a cycle boundary
   int exit_code = kExitOk;
   bool failed_row_written = false;  // the failed cycle is in the table (Failed = 1)
+  // Physical sanity: a cycle of a block that moves charge but moves almost none (below 1 % of
+  // the capacity that defines 1C, charge and discharge together) is a result to doubt, not a
+  // silent success: 20C, a 2 mm cathode or an SE at 1e-8 S/cm gave 0 mAh/g in every cycle with
+  // status "completed". The run finishes with status "completed_with_warnings".
+  const double nothing_moved = 0.01 * config.loading.reference_specific_capacity;
+  std::vector<bool> moves_charge;  // per cycle of the protocol (index cycle - 1)
+  for (const auto& block : config.protocol.blocks) {
+    bool moves = false;
+    for (const auto& step : block.steps) moves = moves || step.mode != StepMode::kRest;
+    moves_charge.insert(moves_charge.end(), static_cast<std::size_t>(block.repeat), moves);
+  }
+  int empty_cycles = 0, first_empty_cycle = 0;
   try {
     const int integrated_before = cycler.integrated_cycles();
     const int skipped_before = cycler.skipped_cycles();
@@ -448,6 +460,13 @@ int run_job(const RunConfig& config, const RunOptions& options) {
             failed_row_written = true;
             throw IntegrationError(records[0].failure, 0, -1);
           }
+          const int cycle = records[0].cycle;
+          const bool moves = cycle >= 1 && cycle <= static_cast<int>(moves_charge.size()) &&
+                             moves_charge[static_cast<std::size_t>(cycle - 1)];
+          if (moves &&
+              !(records[0].charge_capacity + records[0].discharge_capacity >= nothing_moved)) {
+            if (empty_cycles++ == 0) first_empty_cycle = cycle;
+          }
         },
         [&](int cycle) { return wanted.count(cycle) > 0; },
         [&](int cell, const Curve& curve) { writer->write_curve(cell, curve); },
@@ -461,7 +480,18 @@ int run_job(const RunConfig& config, const RunOptions& options) {
         std::fprintf(stderr, ", %d retry(ies) of a failed cycle", cycler.retried_cycles());
       std::fprintf(stderr, "%s\n", resume_from ? " in this session" : "");
     }
-    writer->set_cell_status(0, "completed");
+    if (empty_cycles > 0) {
+      const std::string warning = fmt::format(
+          "{} cycle(s) moved almost no charge (charge + discharge below {:.3g} mAh/g, 1 % of the "
+          "capacity that defines 1C), the first of them cycle {}: check the rate, loading and "
+          "conductivities",
+          empty_cycles, nothing_moved, first_empty_cycle);
+      progress.finish();
+      std::fprintf(stderr, "halite: warning: %s\n", warning.c_str());
+      writer->set_cell_status(0, "completed_with_warnings", warning);
+    } else {
+      writer->set_cell_status(0, "completed");
+    }
   } catch (const Interrupted& stop) {
     progress.finish();
     writer->set_cell_status(

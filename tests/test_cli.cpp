@@ -239,6 +239,19 @@ TEST_F(Cli, NonFiniteNumbersAndAnEmptyResumeAreRefused) {
   EXPECT_FALSE(std::filesystem::exists(dir_ / "halite_run.h5"));
 }
 
+// Issue 12, item 9: a cell that moves no charge (here an SE at 1e-8 S/cm) finished with 0 mAh/g
+// in every cycle and status "completed". It is now a warning on stderr and in /cells.
+TEST_F(Cli, ACellThatMovesNoChargeIsAWarningNotASilentSuccess) {
+  const std::string out = (dir_ / "dead.h5").string();
+  const Outcome r = halite({"run", "--cycles", "2", "-q", "-o", out, "--set",
+                            "cell.conductivity.electrolyte=1e-8 S/cm"});
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_NE(r.err.find("warning: 2 cycle(s) moved almost no charge"), std::string::npos) << r.err;
+  const Outcome status = halite({"run", "--cycles", "1", "-q", "-o", (dir_ / "ok.h5").string()});
+  EXPECT_EQ(status.exit_code, 0) << status.err;
+  EXPECT_EQ(status.err.find("warning"), std::string::npos) << status.err;
+}
+
 // Issue 12, item 1: `--overwrite` deleted whatever stood at the output path when writing failed
 // (a device node, as root the null device). A FIFO or a directory there is refused with exit 2
 // and left as it was, by `run` and by `sweep`.
