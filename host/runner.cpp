@@ -26,6 +26,7 @@
 #include "host/checkpoint.hpp"
 #include "host/cycler.hpp"
 #include "host/result_writer.hpp"
+#include "host/run_guards.hpp"
 
 namespace halite {
 
@@ -51,114 +52,6 @@ std::set<int> curve_cycles(const RunConfig& config, int total_cycles) {
     first_of_block += n;
   }
   return cycles;
-}
-
-// SIGINT, SIGTERM and SIGHUP stop a run at the next cycle boundary with a checkpoint and the
-// status "interrupted" (exit 128 + signal), instead of killing it mid-write. The handler only
-// records the signal; the run loop acts on it.
-volatile std::sig_atomic_t g_stop_signal = 0;
-extern "C" void record_stop_signal(int signal) {
-  g_stop_signal = signal;
-}
-
-struct Interrupted {
-  int signal = 0;
-};
-
-// Installs the handler for the lifetime of a run and restores the previous ones after it.
-class StopSignals {
- public:
-  StopSignals() {
-    g_stop_signal = 0;
-    struct sigaction action {};
-    action.sa_handler = record_stop_signal;
-    sigemptyset(&action.sa_mask);
-    for (std::size_t i = 0; i < std::size(kSignals); ++i)
-      ::sigaction(kSignals[i], &action, &previous_[i]);
-  }
-  ~StopSignals() {
-    for (std::size_t i = 0; i < std::size(kSignals); ++i)
-      ::sigaction(kSignals[i], &previous_[i], nullptr);
-  }
-  StopSignals(const StopSignals&) = delete;
-  StopSignals& operator=(const StopSignals&) = delete;
-
- private:
-  static constexpr int kSignals[] = {SIGINT, SIGTERM, SIGHUP};
-  struct sigaction previous_[3]{};
-};
-
-// An exclusive POSIX record lock on OUTPUT.lock for the whole run (the kernel drops it when the
-// process dies): a second `halite run` on the same output, or a --resume of a run still going
-// on, is refused naming the holder's PID. (Two runs 0.7 s apart on one output both exited 0 and
-// left a corrupt file.)
-class OutputLock {
- public:
-  explicit OutputLock(const std::string& output) : path_(output + ".lock") {
-    for (int attempt = 0; attempt < 3; ++attempt) {
-      fd_ = ::open(path_.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
-      if (fd_ < 0) {
-        error_ = fmt::format("cannot create the lock file '{}': {}", path_, std::strerror(errno));
-        return;
-      }
-      struct flock lock {};
-      lock.l_type = F_WRLCK;
-      lock.l_whence = SEEK_SET;
-      if (::fcntl(fd_, F_SETLK, &lock) != 0) {
-        struct flock holder {};
-        holder.l_type = F_WRLCK;
-        holder.l_whence = SEEK_SET;
-        const bool known = ::fcntl(fd_, F_GETLK, &holder) == 0 && holder.l_type != F_UNLCK;
-        ::close(fd_);
-        fd_ = -1;
-        error_ = fmt::format(
-            "output '{}' is being written by another halite ({}; lock file '{}')", output,
-            known ? fmt::format("process {}", holder.l_pid) : "process unknown", path_);
-        return;
-      }
-      // The holder before us may have unlinked the file we opened: lock the one at the path.
-      struct stat ours {
-      }, at_path{};
-      if (::fstat(fd_, &ours) == 0 && ::stat(path_.c_str(), &at_path) == 0 &&
-          ours.st_ino == at_path.st_ino && ours.st_dev == at_path.st_dev) {
-        const std::string pid = std::to_string(::getpid()) + "\n";
-        if (::ftruncate(fd_, 0) == 0 && ::write(fd_, pid.data(), pid.size()) < 0) {
-        }
-        error_.clear();
-        return;
-      }
-      ::close(fd_);
-      fd_ = -1;
-    }
-    error_ = fmt::format("could not lock '{}' (it kept being replaced)", path_);
-  }
-  ~OutputLock() {
-    if (fd_ >= 0) {
-      ::unlink(path_.c_str());
-      ::close(fd_);
-    }
-  }
-  OutputLock(const OutputLock&) = delete;
-  OutputLock& operator=(const OutputLock&) = delete;
-  const std::string& error() const { return error_; }
-
- private:
-  std::string path_;
-  int fd_ = -1;
-  std::string error_;
-};
-
-const char* signal_name(int signal) {
-  switch (signal) {
-    case SIGINT:
-      return "SIGINT";
-    case SIGTERM:
-      return "SIGTERM";
-    case SIGHUP:
-      return "SIGHUP";
-    default:
-      return "a signal";
-  }
 }
 
 class Progress {
@@ -439,7 +332,7 @@ int run_job(const RunConfig& config, const RunOptions& options) {
     control.on_boundary = [&](const CycleBoundary& boundary) {
       unsaved = boundary.cursor;
       const double since = std::chrono::duration<double>(Clock::now() - last_checkpoint).count();
-      const int stop = g_stop_signal;
+      const int stop = stop_signal();
       if (stop != 0 || options.checkpoint_interval_s <= 0.0 ||
           since >= options.checkpoint_interval_s || boundary.end_of_block || boundary.end_of_run)
         save_checkpoint(boundary.cursor, writer->provenance().date, writer->cycles());

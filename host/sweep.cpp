@@ -28,6 +28,7 @@
 #include "host/aging_report.hpp"
 #include "host/cycler.hpp"
 #include "host/result_writer.hpp"
+#include "host/run_guards.hpp"
 #include "host/runner.hpp"
 #include "host/units.hpp"
 #include "host/yaml_limits.hpp"
@@ -904,6 +905,11 @@ int run_sweep(const SweepSpec& spec, const std::vector<SweepCase>& cases,
   }
   const bool resuming = !options.resume.empty();
   const std::string& output_path = resuming ? options.resume : options.output;
+  const OutputLock lock(output_path);
+  if (!lock.error().empty()) {
+    fmt::print(stderr, "halite: {}\n", lock.error());
+    return kExitBadInput;
+  }
   std::error_code ec;
   if (!resuming && !options.overwrite &&
       std::filesystem::exists(std::filesystem::symlink_status(options.output, ec))) {
@@ -977,11 +983,15 @@ int run_sweep(const SweepSpec& spec, const std::vector<SweepCase>& cases,
   // its rows as it goes (BatchWriter).
   std::atomic<std::size_t> next{0};
   std::atomic<bool> stop{false};
+  // SIGINT/SIGTERM/SIGHUP: every batch stops at its next cycle boundary; finished cases stay
+  // completed, cut ones stay "running" (results in part) and --resume runs them again.
+  const StopSignals stop_signals;
+  std::atomic<int> interrupted{0};
   std::exception_ptr output_error;
   int done = 0, failed_cases = 0;
   const auto start = std::chrono::steady_clock::now();
   auto worker = [&] {
-    for (std::size_t k; !stop && (k = next.fetch_add(1)) < batches.size();) {
+    for (std::size_t k; !stop && !stop_signal() && (k = next.fetch_add(1)) < batches.size();) {
       Batch& batch = batches[k];
       const auto t0 = std::chrono::steady_clock::now();
       BatchWriter rows(out, batch, options.block_records);
@@ -1007,6 +1017,9 @@ int run_sweep(const SweepSpec& spec, const std::vector<SweepCase>& cases,
         Cycler cycler(std::move(setups), layout, first.solver, first.protocol, options.backend);
         RunControl control;
         control.retries = std::max(0, options.retries);
+        control.on_boundary = [](const CycleBoundary&) {
+          if (const int signal = stop_signal()) throw Interrupted{signal};
+        };
         cycler.run(
             case_cycles[batch.cases[0]],
             [&](const std::vector<CycleRecord>& records) {
@@ -1017,6 +1030,10 @@ int run_sweep(const SweepSpec& spec, const std::vector<SweepCase>& cases,
         batch.integrated = cycler.integrated_cycles();
         batch.skipped = cycler.skipped_cycles();
       } catch (const OutputFailed&) {
+        return;
+      } catch (const Interrupted& signal) {
+        interrupted = signal.signal;
+        stop = true;
         return;
       } catch (const std::exception& e) {
         batch.error = e.what();
@@ -1054,6 +1071,15 @@ int run_sweep(const SweepSpec& spec, const std::vector<SweepCase>& cases,
   }
   if (output_error) std::rethrow_exception(output_error);
   out.close();
+  const int signal = interrupted ? interrupted.load() : stop_signal();
+  if (signal != 0) {
+    fmt::print(stderr,
+               "halite sweep: interrupted by {} after {} of {} batch(es); every finished case is "
+               "in {}: continue with `halite sweep` and the same SWEEP and options plus --resume "
+               "{}\n",
+               signal_name(signal), done, batches.size(), output_path, output_path);
+    return 128 + signal;
+  }
   if (!options.quiet) {
     std::size_t ran = 0;
     for (const Batch& batch : batches) ran += batch.cases.size();

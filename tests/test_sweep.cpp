@@ -762,6 +762,62 @@ TEST_F(SweepCli, SigkilledSweepKeepsEveryFinishedCase) {
   EXPECT_LT(completed, 12);
 }
 
+// Issue 12, items 8 and 4 for sweeps: SIGTERM stops every batch at its next cycle boundary (exit
+// 143, finished cases kept, the rest resumable), and a second writer is refused while it runs.
+TEST_F(SweepCli, SigtermStopsTheSweepAndItResumes) {
+  std::string values_p;
+  for (int i = 0; i < 12; ++i) values_p += (i ? ", " : "") + std::to_string(100 + 50 * i) + " MPa";
+  const std::string sweep = write("twelve.yaml",
+                                  "factors:\n  - key: cell.mechanics.stack_pressure\n"
+                                  "    values: [" +
+                                      values_p + "]\ndesign: list\n");
+  const std::vector<std::string> args{"sweep", sweep, "--cycles", "8", "--no-skip", "-q"};
+  std::vector<std::string> reference_args = args;
+  reference_args.insert(reference_args.end(), {"-o", path("reference.h5"), "--threads", "2"});
+  ASSERT_EQ(halite(reference_args).exit_code, 0);
+
+  const std::string stopped = path("stopped.h5");
+  std::vector<std::string> argv_strings{HALITE_BINARY};
+  argv_strings.insert(argv_strings.end(), args.begin(), args.end());
+  argv_strings.insert(argv_strings.end(), {"-o", stopped, "--threads", "1"});
+  const pid_t pid = halite::testing::spawn_silently(argv_strings);
+  ASSERT_GT(pid, 0);
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(120);
+  int status = 0;
+  bool ended = false;
+  for (;;) {
+    if (::waitpid(pid, &status, WNOHANG) == pid) {
+      ended = true;
+      break;
+    }
+    try {
+      const auto cases = read_string_dataset(stopped, "/cases/status");
+      if (std::count(cases.begin(), cases.end(), "completed") >= 2) break;
+    } catch (const std::exception&) {
+    }
+    if (std::chrono::steady_clock::now() > deadline) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(2));
+  }
+  ASSERT_FALSE(ended) << "the sweep ended before it could be signalled";
+  const Outcome second =
+      halite({"sweep", sweep, "--cycles", "8", "-q", "--overwrite", "-o", stopped});
+  EXPECT_EQ(second.exit_code, 2) << second.err;
+  EXPECT_NE(second.err.find("being written by another halite"), std::string::npos) << second.err;
+  ::kill(pid, SIGTERM);
+  ::waitpid(pid, &status, 0);
+  ASSERT_TRUE(WIFEXITED(status)) << "killed by the signal instead of stopping";
+  EXPECT_EQ(WEXITSTATUS(status), 128 + SIGTERM);
+  const auto cases = read_string_dataset(stopped, "/cases/status");
+  const auto completed = std::count(cases.begin(), cases.end(), "completed");
+  EXPECT_GE(completed, 2);
+  EXPECT_LT(completed, 12);
+  std::vector<std::string> resume_args = args;
+  resume_args.insert(resume_args.end(), {"--resume", stopped, "--threads", "1"});
+  const Outcome resumed = halite(resume_args);
+  ASSERT_EQ(resumed.exit_code, 0) << resumed.err;
+  EXPECT_EQ(expect_finished_cases_kept(stopped, path("reference.h5")), 12);
+}
+
 // Groups of compatible cases that interleave (rows of a batch not contiguous) and a batch
 // written in many blocks of cycles give the same file as one write per batch.
 TEST(SweepRun, BlocksOfCyclesAndInterleavedBatchesWriteTheSameRows) {
