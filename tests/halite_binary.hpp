@@ -8,11 +8,13 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <chrono>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <sstream>
 #include <string>
+#include <thread>
 #include <vector>
 
 namespace halite::testing {
@@ -68,6 +70,28 @@ inline pid_t spawn_silently(std::vector<std::string> argv_strings) {
     ::_exit(127);
   }
   return pid;
+}
+
+// Starts halite (output discarded) and polls `ready()` (exceptions count as "not yet") until it
+// holds, the process ends by itself (returns false; *status set) or `seconds` pass.
+template <class Ready>
+bool spawn_until(const std::vector<std::string>& args, Ready ready, pid_t* pid, int* status,
+                 int seconds = 120) {
+  std::vector<std::string> argv_strings{HALITE_BINARY};
+  argv_strings.insert(argv_strings.end(), args.begin(), args.end());
+  *pid = spawn_silently(argv_strings);
+  if (*pid <= 0) return false;
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(seconds);
+  for (;;) {
+    if (::waitpid(*pid, status, WNOHANG) == *pid) return false;  // ended by itself
+    try {
+      if (ready()) return true;
+    } catch (const std::exception&) {
+      // not written yet, or read in the middle of a write: try again
+    }
+    if (std::chrono::steady_clock::now() > deadline) return true;
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  }
 }
 
 }  // namespace halite::testing

@@ -150,26 +150,11 @@ TEST_F(Resume, SigtermStopsAtACycleBoundaryAndTheRunResumes) {
       std::vector<std::string>{"run", "-q", "--cycles", "16", "--no-skip"} + kFastFade;
   const std::string a = file("a.h5"), b = file("b.h5");
   ASSERT_EQ(halite(base + std::vector<std::string>{"-o", a}).exit_code, 0);
-  std::vector<std::string> argv_strings{HALITE_BINARY};
-  for (const auto& arg : base + std::vector<std::string>{"--checkpoint-interval", "0", "-o", b})
-    argv_strings.push_back(arg);
-  const pid_t pid = halite::testing::spawn_silently(argv_strings);
-  ASSERT_GT(pid, 0);
-  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(60);
+  pid_t pid = 0;
   int status = 0;
-  bool ended = false;
-  for (;;) {
-    if (::waitpid(pid, &status, WNOHANG) == pid) {
-      ended = true;
-      break;
-    }
-    try {
-      if (read_checkpoint(checkpoint_path(b)).cycles_written >= 3) break;
-    } catch (const CheckpointError&) {
-    }
-    if (std::chrono::steady_clock::now() > deadline) break;
-    std::this_thread::sleep_for(std::chrono::microseconds(500));
-  }
+  const bool ended = !halite::testing::spawn_until(
+      base + std::vector<std::string>{"--checkpoint-interval", "0", "-o", b},
+      [&] { return read_checkpoint(checkpoint_path(b)).cycles_written >= 3; }, &pid, &status, 60);
   ASSERT_FALSE(ended) << "the run ended before it could be signalled";
   ::kill(pid, SIGTERM);
   ::waitpid(pid, &status, 0);
@@ -190,23 +175,12 @@ TEST_F(Resume, SigtermStopsAtACycleBoundaryAndTheRunResumes) {
 // a run still going on was accepted. The output is locked for the whole run.
 TEST_F(Resume, ASecondWriterAndAResumeOfALiveRunAreRefused) {
   const std::string b = file("b.h5");
-  std::vector<std::string> argv_strings{HALITE_BINARY};
-  for (const auto& arg : std::vector<std::string>{"run", "-q", "--cycles", "400", "--no-skip",
-                                                  "--checkpoint-interval", "0", "-o", b})
-    argv_strings.push_back(arg);
-  const pid_t pid = halite::testing::spawn_silently(argv_strings);
-  ASSERT_GT(pid, 0);
-  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(60);
+  pid_t pid = 0;
   int status = 0;
-  for (;;) {
-    ASSERT_NE(::waitpid(pid, &status, WNOHANG), pid) << "the run ended too early";
-    try {
-      if (read_checkpoint(checkpoint_path(b)).cycles_written >= 1) break;
-    } catch (const CheckpointError&) {
-    }
-    ASSERT_LT(std::chrono::steady_clock::now(), deadline);
-    std::this_thread::sleep_for(std::chrono::milliseconds(1));
-  }
+  ASSERT_TRUE(halite::testing::spawn_until(
+      {"run", "-q", "--cycles", "400", "--no-skip", "--checkpoint-interval", "0", "-o", b},
+      [&] { return read_checkpoint(checkpoint_path(b)).cycles_written >= 1; }, &pid, &status, 60))
+      << "the run ended too early";
   const std::string holder = fmt::format("being written by another halite (process {};", pid);
   const Outcome second = halite({"run", "-q", "--cycles", "2", "--overwrite", "-o", b});
   EXPECT_EQ(second.exit_code, 2) << second.err;

@@ -777,27 +777,17 @@ TEST_F(SweepCli, SigtermStopsTheSweepAndItResumes) {
   ASSERT_EQ(halite(reference_args).exit_code, 0);
 
   const std::string stopped = path("stopped.h5");
-  std::vector<std::string> argv_strings{HALITE_BINARY};
-  argv_strings.insert(argv_strings.end(), args.begin(), args.end());
-  argv_strings.insert(argv_strings.end(), {"-o", stopped, "--threads", "1"});
-  const pid_t pid = halite::testing::spawn_silently(argv_strings);
-  ASSERT_GT(pid, 0);
-  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(120);
+  std::vector<std::string> run_args = args;
+  run_args.insert(run_args.end(), {"-o", stopped, "--threads", "1"});
+  pid_t pid = 0;
   int status = 0;
-  bool ended = false;
-  for (;;) {
-    if (::waitpid(pid, &status, WNOHANG) == pid) {
-      ended = true;
-      break;
-    }
-    try {
-      const auto cases = read_string_dataset(stopped, "/cases/status");
-      if (std::count(cases.begin(), cases.end(), "completed") >= 2) break;
-    } catch (const std::exception&) {
-    }
-    if (std::chrono::steady_clock::now() > deadline) break;
-    std::this_thread::sleep_for(std::chrono::milliseconds(2));
-  }
+  const bool ended = !halite::testing::spawn_until(
+      run_args,
+      [&] {
+        const auto cases = read_string_dataset(stopped, "/cases/status");
+        return std::count(cases.begin(), cases.end(), "completed") >= 2;
+      },
+      &pid, &status);
   ASSERT_FALSE(ended) << "the sweep ended before it could be signalled";
   const Outcome second =
       halite({"sweep", sweep, "--cycles", "8", "-q", "--overwrite", "-o", stopped});
