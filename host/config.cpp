@@ -16,6 +16,7 @@
 #include <charconv>
 #include <cmath>
 #include <cstring>
+#include <filesystem>
 #include <fstream>
 #include <limits>
 #include <memory>
@@ -115,7 +116,7 @@ struct MarkMapper {
 };
 
 Node from_yaml(const YAML::Node& yaml, const MarkMapper& map_mark, Layer layer,
-               const Location& fallback) {
+               const Location& fallback, const std::string& path = "") {
   Node node;
   node.layer = layer;
   node.at = map_mark(yaml.Mark(), fallback);
@@ -127,7 +128,8 @@ Node from_yaml(const YAML::Node& yaml, const MarkMapper& map_mark, Layer layer,
     case YAML::NodeType::Sequence:
       node.kind = Node::Kind::kSequence;
       for (const auto& item : yaml)
-        node.children.push_back(from_yaml(item, map_mark, layer, node.at));
+        node.children.push_back(from_yaml(item, map_mark, layer, node.at,
+                                          fmt::format("{}[{}]", path, node.children.size())));
       break;
     case YAML::NodeType::Map:
       node.kind = Node::Kind::kMap;
@@ -135,10 +137,11 @@ Node from_yaml(const YAML::Node& yaml, const MarkMapper& map_mark, Layer layer,
         const Location key_at = map_mark(entry.first.Mark(), node.at);
         if (!entry.first.IsScalar()) fail(key_at, "", "a key must be a plain name");
         const std::string key = entry.first.Scalar();
-        if (node.index_of(key) >= 0) fail(key_at, key, "duplicate key");
+        const std::string key_path = path.empty() ? key : path + "." + key;
+        if (node.index_of(key) >= 0) fail(key_at, key_path, "duplicate key");
         node.keys.push_back(key);
         node.key_locations.push_back(key_at);
-        node.children.push_back(from_yaml(entry.second, map_mark, layer, key_at));
+        node.children.push_back(from_yaml(entry.second, map_mark, layer, key_at, key_path));
       }
       break;
     default:
@@ -191,7 +194,12 @@ Node parse_yaml(const std::string& text, const MarkMapper& map_mark, Layer layer
                 const std::string& key_for_errors = "") {
   const Location start = map_mark(YAML::Mark(), {map_mark.file, 1, 1});
   try {
-    const YAML::Node root = YAML::Load(text);
+    const std::vector<YAML::Node> documents = YAML::LoadAll(text);
+    // A second document ("---") was silently ignored: one configuration per file.
+    if (documents.size() > 1)
+      fail(map_mark(documents[1].Mark(), start), "",
+           "a second YAML document ('---') is not read: one configuration per file");
+    const YAML::Node root = documents.empty() ? YAML::Node() : documents[0];
     if (const auto bad = check_yaml_limits(root)) {
       const Location at = map_mark(bad->mark, start);
       fail(at, map_mark.line_override > 0 ? key_for_errors : key_path_near(text, at.line),
@@ -293,7 +301,11 @@ void apply_override(Node& root, const std::string& argument, int ordinal) {
     }
     for (const std::string& index_text : indices) {
       path += "[" + index_text + "]";
-      const std::size_t index = std::stoul(index_text);
+      unsigned long long index = 0;  // std::stoul threw a bare "stoul" on a huge index
+      const auto [index_end, index_error] =
+          std::from_chars(index_text.data(), index_text.data() + index_text.size(), index);
+      if (index_error != std::errc{} || index_end != index_text.data() + index_text.size())
+        fail(at_column(begin), path, fmt::format("index '{}' is not a list index", index_text));
       if (node->kind != Node::Kind::kSequence) fail(at_column(begin), path, "not a list");
       if (index >= node->children.size()) {
         fail(at_column(begin), path,
@@ -1300,6 +1312,10 @@ class Loader {
 };
 
 std::string read_file(const std::string& path) {
+  // A directory read as empty (the defaults, exit 0) and /dev/zero until memory ran out.
+  std::error_code ec;
+  if (std::filesystem::exists(path, ec) && !std::filesystem::is_regular_file(path, ec))
+    throw ConfigError(path, 0, 0, "", "the config is not a regular file (a directory or device?)");
   std::ifstream in(path, std::ios::binary);
   if (!in) {
     throw ConfigError(path, 0, 0, "",

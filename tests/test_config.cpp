@@ -872,7 +872,20 @@ TEST(ConfigErrors, MalformedYamlKeepsYamlCppLocation) {
 TEST(ConfigErrors, DuplicateKey) {
   ConfigFiles files;
   const std::string path = files.write("u.yaml", "mesh:\n  cathode_nodes: 4\n  cathode_nodes: 5\n");
-  expect_error_at(load_error(path), path, 3, 3, "cathode_nodes", "duplicate key");
+  // the key's full path (issue 12 item 10: it was the bare "cathode_nodes")
+  expect_error_at(load_error(path), path, 3, 3, "mesh.cathode_nodes", "duplicate key");
+}
+
+// Issue 12, item 10: a directory read as an empty config (the defaults, exit 0), a second YAML
+// document was silently ignored, and a huge list index in --set threw a bare "stoul".
+TEST(ConfigErrors, DirectoriesSecondDocumentsAndHugeIndicesAreLocatedErrors) {
+  ConfigFiles files;
+  const std::string dir = std::filesystem::path(files.write("x.yaml", "name: x\n")).parent_path();
+  EXPECT_NE(std::string(load_error(dir).what()).find("not a regular file"), std::string::npos);
+  const std::string two = files.write("two.yaml", "name: a\n---\nname: b\n");
+  expect_error_at(load_error(two), two, 3, 1, "", "a second YAML document");
+  expect_error_at(load_error("", {"cell.particles[99999999999999999999].radius=1 um"}), "--set", 1,
+                  6, "cell.particles[99999999999999999999]", "is not a list index");
 }
 
 TEST(ConfigErrors, BadProtocolStepPointsAtTheListItem) {
