@@ -98,6 +98,29 @@ const char* kind_name(Node::Kind kind) {
   return "?";
 }
 
+// Index of the first byte that is a control character (other than tab) or not part of valid
+// UTF-8, or nullopt.
+std::optional<std::size_t> first_unprintable(std::string_view text) {
+  for (std::size_t i = 0; i < text.size();) {
+    const auto c = static_cast<unsigned char>(text[i]);
+    if (c < 0x80) {
+      if ((c < 0x20 && c != '\t') || c == 0x7f) return i;
+      ++i;
+      continue;
+    }
+    // lead byte of a 2-, 3- or 4-byte sequence (0xc0/0xc1 and > 0xf4 never occur in UTF-8)
+    const std::size_t extra = (c >= 0xc2 && c <= 0xdf)   ? 1
+                              : (c >= 0xe0 && c <= 0xef) ? 2
+                              : (c >= 0xf0 && c <= 0xf4) ? 3
+                                                         : 0;
+    if (extra == 0 || i + extra >= text.size()) return i;
+    for (std::size_t k = 1; k <= extra; ++k)
+      if ((static_cast<unsigned char>(text[i + k]) & 0xc0) != 0x80) return i;
+    i += extra + 1;
+  }
+  return std::nullopt;
+}
+
 [[noreturn]] void fail(const Location& at, const std::string& key, const std::string& message) {
   throw ConfigError(at.file, at.line, at.column, key, message);
 }
@@ -637,6 +660,12 @@ class Section {
     const Value value = require(key);
     const std::string& text = scalar(value, "a text");
     if (text.empty()) fail(value.at, value.path, "must not be empty");
+    // Texts go into the HDF5 provenance: a NUL truncated it there and invalid UTF-8 broke
+    // h5py's asstr(). Printable UTF-8 only (tab allowed).
+    if (const auto bad = first_unprintable(text))
+      fail(value.at, value.path,
+           fmt::format("byte {} (0x{:02x}) is not printable UTF-8 text", *bad + 1,
+                       static_cast<unsigned char>(text[*bad])));
     write(key, yaml_quoted(text));
     return text;
   }

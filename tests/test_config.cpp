@@ -876,6 +876,20 @@ TEST(ConfigErrors, DuplicateKey) {
   expect_error_at(load_error(path), path, 3, 3, "mesh.cathode_nodes", "duplicate key");
 }
 
+// Issue 12, item 10: a NUL in `name` truncated the HDF5 provenance and invalid UTF-8 broke
+// h5py's asstr(); both are located errors now, while non-ASCII UTF-8 stays allowed.
+TEST(ConfigErrors, NameMustBePrintableUtf8) {
+  ConfigFiles files;
+  const std::string nul = files.write("nul.yaml", "name: \"a\\x00b\"\n");
+  expect_error_at(load_error(nul), nul, 1, 7, "name", "byte 2 (0x00) is not printable UTF-8 text");
+  const std::string bad = files.write("bad.yaml",
+                                      "name: a\xff"
+                                      "b\n");
+  expect_error_at(load_error(bad), bad, 1, 7, "name", "byte 2 (0xff) is not printable UTF-8 text");
+  EXPECT_EQ(load_config(files.write("ok.yaml", "name: \"Zell\u00e9 \u00b5m\"\n")).name,
+            "Zell\u00e9 \u00b5m");
+}
+
 // Issue 12, item 10: a directory read as an empty config (the defaults, exit 0), a second YAML
 // document was silently ignored, and a huge list index in --set threw a bare "stoul".
 TEST(ConfigErrors, DirectoriesSecondDocumentsAndHugeIndicesAreLocatedErrors) {
