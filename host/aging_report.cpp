@@ -32,8 +32,8 @@ const std::vector<AgingColumn>& aging_column_specs() {
        "Li removed from cycling (stranded by cracks, held in a dead shell RSP) as a capacity "
        "equivalent; the Li-In anode replaces it, so it is not part of the capacity loss here"},
       {"Kinetic and resistive loss [mA.h.g-1]", "mAh/g",
-       "capacity loss minus (loss of active material minus the RSP share of the discharge): slower transport (percolation), film "
-       "resistance"},
+       "capacity loss minus (loss of active material minus the RSP share of the discharge): "
+       "slower transport (percolation), film resistance"},
       {"RSP lithium taken up on discharge [mA.h.g-1]", "mAh/g",
        "Li the rock-salt phase took up from the layered phase during the cycle's discharge "
        "steps: its share of the discharge capacity"},

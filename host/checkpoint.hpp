@@ -20,7 +20,8 @@ namespace halite {
 // and platforms, unlike std::hash.
 std::uint64_t fnv1a64(std::string_view bytes);
 
-inline constexpr std::uint32_t kCheckpointFormatVersion = 2;  // 2: loss reference carries the RSP share
+// 2: the loss reference carries the RSP share of the first discharge.
+inline constexpr std::uint32_t kCheckpointFormatVersion = 2;
 
 struct Checkpoint {
   std::uint64_t config_hash = 0;  // fnv1a64 of RunConfig::resolved_yaml

@@ -250,23 +250,22 @@ HALITE_HD inline double static_hoop_stress(const CellParams& p, const ParticleAg
       a.rsp_fraction * misfit_pressure(p) + interface_hoop_tension(p, a.rsp_fraction);
   return microstress_reach(p, a.crack_length) * micro - p.hydrostatic_stack_pressure();
 }
-// Net hoop stress at the particle surface (reported): diffusion-induced (free sphere,
-// sigma_t(R) = Omega E c_max (x_mean - x_s) / (3 (1 - nu))) + the static part.
+// The cycling part of the surface hoop stress: diffusion-induced, free sphere,
+// sigma_t(R) = Omega E c_max (x_mean - x_s) / (3 (1 - nu)) (at r = R the mean inside is the
+// particle mean). The net (reported) surface hoop stress is this plus the static part.
+HALITE_HD inline double cyclic_hoop_stress(const CellParams& p, double x_mean, double x_surface) {
+  return hoop_stress(p, x_mean, x_mean, x_surface);
+}
 HALITE_HD inline double surface_hoop_stress(const CellParams& p, const ParticleAging& a,
                                             double x_mean, double x_surface) {
-  // at r = R the mean inside is the particle mean
-  return hoop_stress(p, x_mean, x_mean, x_surface) + static_hoop_stress(p, a);
+  return cyclic_hoop_stress(p, x_mean, x_surface) + static_hoop_stress(p, a);
 }
 // Stress that drives fatigue growth (Paris: da/dN depends on the cyclic stress intensity range,
-// not on a constant load). The cycling part is the diffusion-induced hoop stress; the static
-// part (misfit, interface tension, stack pressure) does not cycle and drives no fatigue growth
-// when tensile, but when compressive it holds the crack closed (Elber closure): the cycling
-// stress must first overcome it. sigma_drive = max(0, sigma_diff + min(0, sigma_static)).
-HALITE_HD inline double crack_driving_stress(const CellParams& p, const ParticleAging& a,
-                                             double x_mean, double x_surface) {
-  const double cyclic = hoop_stress(p, x_mean, x_mean, x_surface);
-  const double held = fmin(0.0, static_hoop_stress(p, a));
-  return fmax(0.0, cyclic + held);
+// not on a constant load). The static part (misfit, interface tension, stack pressure) does not
+// cycle and drives no fatigue growth when tensile, but when compressive it holds the crack
+// closed (Elber closure): the cycling stress must first overcome it.
+HALITE_HD inline double crack_driving_stress(double cyclic, double static_stress) {
+  return fmax(0.0, cyclic + fmin(0.0, static_stress));
 }
 
 // Samples one particle at time t (x: its shell stoichiometries) into the accumulator.
@@ -279,8 +278,10 @@ HALITE_HD inline void sample_particle_aging(const CellParams& p, const ParticleA
   // Dispersed RSP nucleates in the bulk (mean stoichiometry); a shell grows from the surface.
   const double x_drive = p.rsp_architecture == RspArchitecture::kShell ? xs : x_mean;
   const double drive = rsp_formation_drive(p, x_drive);
-  const double hoop = surface_hoop_stress(p, a, x_mean, xs);
-  const double driving = crack_driving_stress(p, a, x_mean, xs);
+  // each part once: this runs after every IDA step for every particle
+  const double cyclic = cyclic_hoop_stress(p, x_mean, xs), held = static_hoop_stress(p, a);
+  const double hoop = cyclic + held;
+  const double driving = crack_driving_stress(cyclic, held);
   const double hoop_power = driving > 0.0 ? ::pow(driving, p.crack_exponent) : 0.0;
   if (acc.started) {
     const double dt = t - acc.last_t;
@@ -302,6 +303,12 @@ HALITE_HD inline double particle_rsp_lithium(const double* n, const RadialMesh& 
   return particle_mean_stoichiometry(n, mesh);
 }
 
+// Li per site a newly formed RSP takes from the layered volume it replaces (stoichiometry x):
+// what that volume held, up to the RSP's capacity y_max.
+HALITE_HD inline double rsp_uptake_per_site(const CellParams& p, double x) {
+  return fmin(fmax(x, 0.0), p.rsp_lithium_capacity);
+}
+
 // Converts the layered volume d_rsp (per particle volume, accessible) into RSP in every shell:
 // the RSP formed takes min(x_m, y_max) Li per site from the layered Li it replaces; the rest stays
 // in the remaining layered phase as far as it has sites (x_m <= 1), the RSP keeps what does not
@@ -312,7 +319,7 @@ HALITE_HD inline void convert_layered_to_rsp(const CellParams& p, const RadialMe
   const double layered_after = layered_before - d_rsp;
   if (d_rsp <= 0.0 || layered_after <= 0.0) return;
   for (int m = 0; m < mesh.shells; ++m) {
-    double moved = d_rsp * fmin(fmax(x[m], 0.0), p.rsp_lithium_capacity);
+    double moved = d_rsp * rsp_uptake_per_site(p, x[m]);
     // the remaining layered phase cannot be filled past x = 1: Li it has no sites for stays with
     // the new RSP (n above its y_max share; the exchange returns it when the layered phase has
     // room). Near the end of a discharge (x -> 1) a large step of formation pushed x past 1.
@@ -334,8 +341,7 @@ HALITE_HD inline void convert_layered_to_rsp_keep_stoichiometry(const CellParams
                                                                 double d_rsp, const double* x,
                                                                 double* n) {
   if (d_rsp <= 0.0) return;
-  for (int m = 0; m < mesh.shells; ++m)
-    n[m] += d_rsp * fmin(fmax(x[m], 0.0), p.rsp_lithium_capacity);
+  for (int m = 0; m < mesh.shells; ++m) n[m] += d_rsp * rsp_uptake_per_site(p, x[m]);
 }
 
 // Advances one particle's aging state over a protocol step from its accumulator, moving Li

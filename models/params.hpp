@@ -82,7 +82,7 @@ struct CellParams {
   // RSP (+ disordered-layered) formation by over-delithiation: df/dt = k (1 - f) drive(x)
   double rsp_rate_constant = 8.82e-7;         // 1/s at 298.15 K (fit)
   double rsp_activation_energy = 50e3;        // J/mol (assumed, order of TM migration barriers)
-  double rsp_threshold_stoichiometry = 0.45;  // x below which layered NMC721 degrades (fit)
+  double rsp_threshold_stoichiometry = 0.45;  // x below which layered NMC721 degrades (held)
   double oxygen_per_rsp = 1.0;                // mol O released per mol TM converted (MO2 -> MO)
   // lattice misfit (Eshelby / Mori-Tanaka mean field)
   double misfit_strain = 0.01;          // effective linear eigenstrain e* (0.5-3 %)
