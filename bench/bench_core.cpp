@@ -26,8 +26,8 @@
 
 #include "bench/machine.hpp"
 #include "halite/build_info.hpp"
-#include "host/config.hpp"
-#include "host/cycler.hpp"
+#include "host/app/config.hpp"
+#include "host/engine/cycler.hpp"
 
 using namespace halite;
 

@@ -74,9 +74,9 @@
 #include "cuda/gpu_integrator.hpp"
 #include "cuda/register_backend.hpp"
 #include "halite/build_info.hpp"
-#include "host/config.hpp"
-#include "host/cycler.hpp"
-#include "host/integrator.hpp"
+#include "host/app/config.hpp"
+#include "host/engine/cycler.hpp"
+#include "host/engine/integrator.hpp"
 #include "models/aging.hpp"
 #include "models/structured_solve.hpp"
 

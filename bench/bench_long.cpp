@@ -15,8 +15,8 @@
 #include <vector>
 
 #include "bench/machine.hpp"
-#include "host/config.hpp"
-#include "host/cycler.hpp"
+#include "host/app/config.hpp"
+#include "host/engine/cycler.hpp"
 
 using namespace halite;
 

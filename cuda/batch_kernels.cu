@@ -1,5 +1,5 @@
 // The batched kernels: one thread per cell, each calling the per-cell function of models/ that
-// the CPU backend calls in host/batch_model.cpp and host/schur_solver.cpp.
+// the CPU backend calls in host/cpu/batch_model.cpp and host/cpu/schur_solver.cpp.
 //
 // Note for nvcc: models/dual.hpp defines exp/log/sqrt/... overloads in halite::models. Never write
 // `using namespace halite::models;` at global scope in a .cu file: CUDA's math_functions.hpp is

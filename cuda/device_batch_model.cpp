@@ -3,8 +3,8 @@
 #include <string>
 
 #include "cuda/batch_kernels.hpp"
-#include "host/batch_model.hpp"
-#include "host/integrator.hpp"
+#include "host/cpu/batch_model.hpp"
+#include "host/engine/integrator.hpp"
 
 namespace halite::cuda {
 

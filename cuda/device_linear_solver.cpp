@@ -56,7 +56,7 @@ std::vector<int> DeviceSchurSolver::singular_cells() const {
 }
 
 // ---------------------------------------------------------------------------------------------
-// SUNLinearSolver wrapper (host/embedded_linear_solver.hpp: the same policy as on the host)
+// SUNLinearSolver wrapper (host/cpu/embedded_linear_solver.hpp: the same policy as on the host)
 
 namespace {
 struct DeviceBatchVectors {

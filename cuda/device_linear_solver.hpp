@@ -1,6 +1,6 @@
 // The structured (Schur-complement) direct solver of the batch's Newton systems on the device,
 // and its wrapper as a SUNDIALS SUNLinearSolver of type MATRIX_EMBEDDED: the device twin of
-// host/schur_solver.hpp, with the same re-evaluation policy (a fresh Jacobian at every new
+// host/cpu/schur_solver.hpp, with the same re-evaluation policy (a fresh Jacobian at every new
 // integration step, a refactorisation whenever cj changes).
 #pragma once
 
@@ -9,7 +9,7 @@
 #include <vector>
 
 #include "cuda/batch_kernels.hpp"
-#include "host/schur_solver.hpp"  // SchurSolverHooks
+#include "host/cpu/schur_solver.hpp"  // SchurSolverHooks
 
 namespace halite::cuda {
 

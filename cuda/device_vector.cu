@@ -758,8 +758,9 @@ void install_ops(N_Vector_Ops ops) {
   ops->nvinvtestlocal = dev_inv_test;
   ops->nvconstrmasklocal = dev_constr_mask;
   ops->nvminquotientlocal = dev_min_quotient;
-  // nvwsqrsumlocal / nvwsqrsummasklocal stay NULL for the reason given in host/nvector_batch.cpp
-  // (a plain sum of squares would let a wrapper rebuild the averaged norm).
+  // nvwsqrsumlocal / nvwsqrsummasklocal stay NULL for the reason given in
+  // host/cpu/nvector_batch.cpp (a plain sum of squares would let a wrapper rebuild the averaged
+  // norm).
 }
 
 }  // namespace

@@ -1,5 +1,5 @@
 // A SUNDIALS N_Vector whose data live in GPU memory, for a batch of independent cells: the device
-// twin of host/nvector_batch.hpp, with the same norm semantics.
+// twin of host/cpu/nvector_batch.hpp, with the same norm semantics.
 //
 // Layout: cell-major, exactly as the host batch vector: cell b occupies
 // data[b * per_cell, (b + 1) * per_cell). Why cell-major (docs/gpu.md, "Data layout"):
@@ -14,7 +14,7 @@
 // The price is that one-thread-per-cell kernels read strided memory (each thread walks its own
 // cell); docs/gpu.md describes the one-thread-per-particle step that removes most of it.
 //
-// Norm semantics (as the host batch vector, see host/nvector_batch.hpp):
+// Norm semantics (as the host batch vector, see host/cpu/nvector_batch.hpp):
 //   * N_VWrmsNorm / N_VWrmsNormMask: max over ACTIVE cells of that cell's own WRMS norm; each
 //     cell is reduced on the device (one warp per cell), the max over cells too, and one number is
 //     copied back. A NaN in an active cell propagates; no active cell -> 0.

@@ -38,7 +38,7 @@ GpuBatchIntegrator::GpuBatchIntegrator(BatchModel& model, const SolverConfig& co
   cell_buffer_.assign(std::size_t(n), 0.0);
   sync_model();
 
-  // The IDA settings and Jacobian policy of the CPU backend (host/ida_driver.hpp).
+  // The IDA settings and Jacobian policy of the CPU backend (host/cpu/ida_driver.hpp).
   ida_ = std::make_unique<IdaDriver>(context_, &GpuBatchIntegrator::residual_callback, this,
                                      y_.get(), yp_.get(), id_.get(), atol_.get(), config);
   hooks_ = ida_->hooks([this] { return static_cast<const double*>(last_residual_point_.get()); });

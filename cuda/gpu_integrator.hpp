@@ -1,10 +1,10 @@
 // SUNDIALS IDA integrating a BatchModel on the GPU: one IDA instance for the whole batch (IDA's
 // own logic runs on the host), the device batch N_Vector (max-over-cells norms, reduced on the
 // device), the batched residual kernel and the device Schur linear solver. The CUDA backend of
-// host/integrator.hpp, with the tolerances, Jacobian policy (reuse over jacobian_reuse_steps_
-// steps, refactorisation at every new cj) and initial-condition handling of the CPU backend
-// (host/batch_integrator.hpp), so that the same batch gives the same answer within the
-// integration tolerance.
+// host/engine/integrator.hpp, with the tolerances, Jacobian policy (reuse over
+// jacobian_reuse_steps_ steps, refactorisation at every new cj) and initial-condition handling of
+// the CPU backend (host/cpu/batch_integrator.hpp), so that the same batch gives the same answer
+// within the integration tolerance.
 //
 // What stays on the device during a protocol step: the state, the root functions of the step's
 // end conditions (models/termination.hpp: only g, cells x conditions doubles, comes back per
@@ -25,11 +25,11 @@
 #include "cuda/batch_kernels.hpp"
 #include "cuda/device_linear_solver.hpp"
 #include "cuda/device_vector.hpp"
-#include "host/batch_model.hpp"
-#include "host/config.hpp"
-#include "host/ida_driver.hpp"
-#include "host/integrator.hpp"
-#include "host/results.hpp"
+#include "host/cpu/batch_model.hpp"
+#include "host/cpu/ida_driver.hpp"
+#include "host/engine/integrator.hpp"
+#include "host/engine/results.hpp"
+#include "host/engine/solver_options.hpp"
 
 namespace halite::cuda {
 

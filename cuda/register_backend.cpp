@@ -7,7 +7,7 @@
 #include <string>
 
 #include "cuda/gpu_integrator.hpp"
-#include "host/integrator.hpp"
+#include "host/engine/integrator.hpp"
 
 namespace halite::cuda {
 

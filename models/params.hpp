@@ -1,5 +1,5 @@
 // Parameters of one cell, in SI units, as a plain struct that can be copied to a device.
-// Every default and its source is documented in docs/model.md; host/config.cpp maps the YAML
+// Every default and its source is documented in docs/model.md; host/app/config.cpp maps the YAML
 // keys onto these fields (the YAML carries units, this struct does not).
 #pragma once
 

@@ -7,7 +7,7 @@
 #include <random>
 #include <vector>
 
-#include "host/cycler.hpp"
+#include "host/engine/cycler.hpp"
 #include "models/cell.hpp"
 
 namespace halite::testing {

@@ -6,8 +6,8 @@
 #include <cmath>
 #include <vector>
 
-#include "host/aging_report.hpp"
-#include "host/cycler.hpp"
+#include "host/engine/aging_report.hpp"
+#include "host/engine/cycler.hpp"
 #include "models/aging.hpp"
 #include "tests/reference_cell.hpp"
 

@@ -1,6 +1,6 @@
-// The backend seam (host/integrator.hpp) without a GPU: the protocol engine must reach the state
-// only the way the CUDA backend allows (a host mirror that is fetched when stale and pushed at
-// the next restart; roots, observables and aging sampling on the backend's own copy). A CPU
+// The backend seam (host/engine/integrator.hpp) without a GPU: the protocol engine must reach the
+// state only the way the CUDA backend allows (a host mirror that is fetched when stale and pushed
+// at the next restart; roots, observables and aging sampling on the backend's own copy). A CPU
 // integrator with exactly those data-residency rules is registered as the "cuda" backend here,
 // and the Cycler must produce the same table and curves as on the plain CPU backend. A Cycler
 // that wrote the state between restart and step, or read a stale copy, would differ.
@@ -11,10 +11,10 @@
 #include <string>
 #include <vector>
 
-#include "host/batch_integrator.hpp"
-#include "host/config.hpp"
-#include "host/cycler.hpp"
-#include "host/integrator.hpp"
+#include "host/app/config.hpp"
+#include "host/cpu/batch_integrator.hpp"
+#include "host/engine/cycler.hpp"
+#include "host/engine/integrator.hpp"
 
 using namespace halite;
 

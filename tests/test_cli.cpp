@@ -15,8 +15,8 @@
 #include <vector>
 
 #include "halite/build_info.hpp"
-#include "host/config.hpp"
-#include "host/result_writer.hpp"
+#include "host/app/config.hpp"
+#include "host/app/result_writer.hpp"
 #include "tests/halite_binary.hpp"
 
 namespace halite {

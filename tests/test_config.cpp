@@ -13,8 +13,8 @@
 #include <vector>
 
 #include "halite/build_info.hpp"
-#include "host/config.hpp"
-#include "host/protocol.hpp"
+#include "host/app/config.hpp"
+#include "host/app/step_parser.hpp"
 
 namespace halite {
 namespace {
@@ -278,7 +278,7 @@ TEST(Config, ReferenceCellMatchesCellMd) {
 }
 
 TEST(Config, ReferenceYamlCarriesTheCppDefaults) {
-  // Keys whose defaults live in models/params.hpp and host/config.hpp: the YAML must agree.
+  // Keys whose defaults live in models/params.hpp and host/app/config.hpp: the YAML must agree.
   const RunConfig loaded = load_config("");
   const RunConfig defaults;
   EXPECT_EQ(loaded.name, defaults.name);

@@ -6,7 +6,7 @@
 #include <limits>
 #include <vector>
 
-#include "host/cycler.hpp"
+#include "host/engine/cycler.hpp"
 #include "tests/reference_cell.hpp"
 
 using namespace halite;

@@ -11,8 +11,8 @@
 #include <string>
 #include <vector>
 
-#include "host/config.hpp"
-#include "host/cycler.hpp"
+#include "host/app/config.hpp"
+#include "host/engine/cycler.hpp"
 
 using namespace halite;
 

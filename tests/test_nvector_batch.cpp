@@ -15,7 +15,7 @@
 #include <type_traits>
 #include <vector>
 
-#include "host/nvector_batch.hpp"
+#include "host/cpu/nvector_batch.hpp"
 
 namespace halite {
 namespace {

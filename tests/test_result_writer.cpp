@@ -16,7 +16,7 @@
 #include <string>
 #include <vector>
 
-#include "host/result_writer.hpp"
+#include "host/app/result_writer.hpp"
 
 namespace fs = std::filesystem;
 using halite::ColumnSpec;

@@ -21,10 +21,10 @@
 #include <thread>
 #include <vector>
 
-#include "host/checkpoint.hpp"
-#include "host/config.hpp"
-#include "host/cycler.hpp"
-#include "host/result_writer.hpp"
+#include "host/app/checkpoint.hpp"
+#include "host/app/config.hpp"
+#include "host/app/result_writer.hpp"
+#include "host/engine/cycler.hpp"
 #include "tests/halite_binary.hpp"
 
 namespace halite {

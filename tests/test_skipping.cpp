@@ -8,9 +8,9 @@
 #include <limits>
 #include <vector>
 
-#include "host/aging_report.hpp"
-#include "host/config.hpp"
-#include "host/cycler.hpp"
+#include "host/app/config.hpp"
+#include "host/engine/aging_report.hpp"
+#include "host/engine/cycler.hpp"
 
 using namespace halite;
 

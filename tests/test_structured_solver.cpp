@@ -7,10 +7,10 @@
 #include <random>
 #include <vector>
 
-#include "host/batch_model.hpp"
-#include "host/nvector_batch.hpp"
-#include "host/schur_solver.hpp"
-#include "host/sparse_reference.hpp"
+#include "host/cpu/batch_model.hpp"
+#include "host/cpu/nvector_batch.hpp"
+#include "host/cpu/schur_solver.hpp"
+#include "host/cpu/sparse_reference.hpp"
 #include "tests/reference_cell.hpp"
 
 using namespace halite;

@@ -1,4 +1,4 @@
-// Parameter sweeps (host/sweep.hpp, `halite sweep`): design generators, sweep-file validation,
+// Parameter sweeps (host/app/sweep.hpp, `halite sweep`): design generators, sweep-file validation,
 // batching, the backend option, an end-to-end sweep whose cases match single `halite run`s, and
 // sweeps killed part-way that keep every finished case.
 #include <fcntl.h>
@@ -23,9 +23,9 @@
 #include <thread>
 #include <vector>
 
-#include "host/aging_report.hpp"
-#include "host/result_writer.hpp"
-#include "host/sweep.hpp"
+#include "host/app/result_writer.hpp"
+#include "host/app/sweep.hpp"
+#include "host/engine/aging_report.hpp"
 #include "tests/halite_binary.hpp"
 
 namespace halite {

@@ -4,7 +4,7 @@
 
 #include <string>
 
-#include "host/units.hpp"
+#include "host/app/units.hpp"
 
 namespace halite::units {
 namespace {

@@ -1,0 +1,51 @@
+// Checkpoints of a run: the Cycler's state at a cycle boundary plus what ties it to its output
+// file, written atomically (temporary file, fsync, rename) next to the output as
+// OUTPUT.h5.checkpoint. `halite run --resume OUTPUT.h5` reads it back (docs/output.md).
+//
+// Format (version 1): a small binary file, little-endian, "HALITECK" magic, format version,
+// the payload, and a 64-bit FNV-1a checksum of everything before it. Not meant to be read by
+// other tools; it is replaced at every checkpoint and is only valid together with its output.
+#pragma once
+
+#include <cstdint>
+#include <stdexcept>
+#include <string>
+#include <string_view>
+
+#include "host/engine/cycler.hpp"
+
+namespace halite {
+
+// 64-bit FNV-1a (offset basis 14695981039346656037, prime 1099511628211): stable across builds
+// and platforms, unlike std::hash.
+std::uint64_t fnv1a64(std::string_view bytes);
+
+// 2: the loss reference carries the RSP share of the first discharge.
+inline constexpr std::uint32_t kCheckpointFormatVersion = 2;
+
+struct Checkpoint {
+  std::uint64_t config_hash = 0;  // fnv1a64 of RunConfig::resolved_yaml
+  std::string run_date;    // the output file's root "date" attribute (which run it belongs to)
+  int cycles_written = 0;  // rows of /cycles covered by this checkpoint
+  CyclerState state;
+};
+
+// The checkpoint file of an output file: OUTPUT + ".checkpoint" (and + ".checkpoint.tmp" while
+// one is being written).
+std::string checkpoint_path(const std::string& output);
+
+// A missing, unreadable, truncated or corrupt checkpoint; what() says which and why.
+class CheckpointError : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
+};
+
+// Writes `path` atomically: PATH.tmp is written and fsync'ed, renamed over PATH, and the
+// directory fsync'ed. A reader (or a process killed at any moment) sees either the previous
+// checkpoint or the new one, never a partial file. Throws std::system_error on I/O failure.
+void write_checkpoint(const std::string& path, const Checkpoint& checkpoint);
+
+// Reads a checkpoint written by write_checkpoint. Throws CheckpointError.
+Checkpoint read_checkpoint(const std::string& path);
+
+}  // namespace halite

@@ -1,0 +1,409 @@
+// `halite run`: the protocol over the configured cell, per-cycle results appended to HDF5 and
+// flushed after every cycle, progress on stderr.
+#include "host/app/runner.hpp"
+
+#include <fcntl.h>
+#include <fmt/format.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <chrono>
+#include <cmath>
+#include <csignal>
+#include <cstdio>
+#include <cstring>
+#include <ctime>
+#include <filesystem>
+#include <functional>
+#include <optional>
+#include <set>
+#include <sstream>
+#include <system_error>
+
+#include "halite/build_info.hpp"
+#include "host/app/checkpoint.hpp"
+#include "host/app/result_writer.hpp"
+#include "host/app/run_guards.hpp"
+#include "host/engine/aging_report.hpp"
+#include "host/engine/cycler.hpp"
+#include "host/engine/simulation.hpp"
+
+namespace halite {
+
+namespace {
+
+class Progress {
+ public:
+  explicit Progress(bool quiet) : quiet_(quiet), tty_(isatty(2)) {
+    last_ = std::chrono::steady_clock::now();
+  }
+  void update(const ProgressReport& p) {
+    if (quiet_) return;
+    const auto now = std::chrono::steady_clock::now();
+    const double since_last = std::chrono::duration<double>(now - last_).count();
+    const bool final = p.cycle == p.total_cycles;
+    // On a terminal: redraw at most 10 times a second. Otherwise: a line every 5 s and the last.
+    if (!final && since_last < (tty_ ? 0.1 : 5.0) && p.cycle != p.first_cycle) return;
+    last_ = now;
+    const std::string line = fmt::format(
+        "cycle {:>5}/{}  discharge {:7.2f} mAh/g  retention {:6.2f} %  CE {:7.4f}  "
+        "elapsed {:6.1f} s  ETA {:6.1f} s",
+        p.cycle, p.total_cycles, p.discharge_capacity, 100.0 * p.retention, p.coulombic_efficiency,
+        p.elapsed_s, p.eta_s);
+    if (tty_)
+      std::fprintf(stderr, "\r%s%s", line.c_str(), final ? "\n" : "");
+    else
+      std::fprintf(stderr, "%s\n", line.c_str());
+    std::fflush(stderr);
+  }
+  void finish() {
+    if (!quiet_ && tty_) std::fprintf(stderr, "\n");
+  }
+
+ private:
+  bool quiet_, tty_;
+  std::chrono::steady_clock::time_point last_;
+};
+
+// The resolved YAML without its full-line comments (what config_hash hashes), as lines.
+std::vector<std::string> config_lines(const std::string& yaml) {
+  std::vector<std::string> lines;
+  std::istringstream in(yaml);
+  std::string line;
+  while (std::getline(in, line)) {
+    const auto first = line.find_first_not_of(" \t");
+    if (first != std::string::npos && line[first] == '#') continue;
+    lines.push_back(line);
+  }
+  return lines;
+}
+
+bool file_exists(const std::string& path) {
+  std::error_code ec;
+  return std::filesystem::exists(std::filesystem::symlink_status(path, ec));
+}
+
+}  // namespace
+
+std::uint64_t config_hash(const std::string& resolved_yaml) {
+  std::string text;
+  for (const auto& line : config_lines(resolved_yaml)) text += line + "\n";
+  return fnv1a64(text);
+}
+
+Provenance run_provenance(const RunConfig& config, Backend backend) {
+  Provenance provenance;
+  provenance.version = build_info::kVersion;
+  provenance.git_commit = build_info::kGitCommit;
+  provenance.config_name = config.name;
+  provenance.config_source = config.source;
+  provenance.resolved_config_yaml = config.resolved_yaml;
+  provenance.voltage_reference = to_string(config.protocol.reference);
+  provenance.active_mass_per_area = config.loading.active_areal_mass;
+  provenance.is_reference_cell = config.source == "<embedded reference>";
+  provenance.cell_names = {config.name};
+  provenance.backend = backend_name(backend);
+  provenance.date = iso8601_utc_now();
+  return provenance;
+}
+
+int run_job(const RunConfig& config, const RunOptions& options) {
+  if (const std::string why = backend_unavailable_reason(options.backend); !why.empty()) {
+    std::fprintf(stderr, "halite run: --backend %s: %s\n", backend_name(options.backend),
+                 why.c_str());
+    return kExitBadInput;
+  }
+  int max_steps = 1;
+  for (const auto& block : config.protocol.blocks)
+    max_steps = std::max<int>(max_steps, static_cast<int>(block.steps.size()));
+  const bool resuming = !options.resume.empty();
+  const std::string output = resuming ? options.resume : options.output;
+  const OutputLock lock(output);
+  if (!lock.error().empty()) {
+    std::fprintf(stderr, "halite: %s\n", lock.error().c_str());
+    return kExitBadInput;
+  }
+  const std::string checkpoint_file = checkpoint_path(output);
+  const std::uint64_t hash = config_hash(config.resolved_yaml);
+
+  std::vector<ColumnSpec> columns;
+  for (const auto& c : aging_column_specs()) columns.push_back({c.name, c.units, c.description});
+
+  Simulation simulation(config, options.backend);
+  Cycler& cycler = simulation.cycler();
+  std::unique_ptr<ResultWriter> writer;
+  std::optional<Checkpoint> resume_from;
+  double first_discharge = NAN;
+
+  // Checkpoints: at cycle boundaries, at most every checkpoint_interval_s of wall time, always
+  // at the end of a block and of the run. A failed write is reported and the run goes on.
+  using Clock = std::chrono::steady_clock;
+  auto last_checkpoint = Clock::now();
+  std::optional<CycleCursor> unsaved;  // last boundary not yet in a checkpoint
+  auto save_checkpoint = [&](const CycleCursor& cursor, const std::string& run_date,
+                             int cycles_written) {
+    Checkpoint ck;
+    ck.config_hash = hash;
+    ck.run_date = run_date;
+    ck.cycles_written = cycles_written;
+    ck.state = cycler.save_state(cursor);
+    try {
+      write_checkpoint(checkpoint_file, ck);
+      unsaved.reset();
+    } catch (const std::exception& e) {
+      std::fprintf(stderr, "halite: warning: checkpoint not written: %s\n", e.what());
+    }
+    last_checkpoint = Clock::now();
+  };
+
+  auto make_provenance = [&] { return run_provenance(config, options.backend); };
+
+  if (resuming) {
+    // Everything is checked before the file is opened for writing: a refused resume leaves the
+    // file and its checkpoint as they were.
+    auto refuse = [&](const std::string& why) {
+      std::fprintf(stderr, "halite: cannot resume %s: %s\n", output.c_str(), why.c_str());
+      return kExitBadInput;
+    };
+    if (!file_exists(output))
+      return refuse("no such file (a run that never created it starts without --resume)");
+    if (!file_exists(checkpoint_file))
+      return refuse(fmt::format(
+          "it has no checkpoint ({} is missing; the run stopped before its first checkpoint, or "
+          "was not started by this version of halite): run it again with --overwrite",
+          checkpoint_file));
+    try {
+      resume_from = read_checkpoint(checkpoint_file);
+    } catch (const CheckpointError& e) {
+      return refuse(e.what());
+    }
+    if (resume_from->config_hash != hash) {
+      std::string detail = "the configuration hash differs";
+      try {
+        detail = yaml_difference(read_string_attribute(output, "/", "resolved_config_yaml"),
+                                 config.resolved_yaml);
+      } catch (const std::exception&) {
+      }
+      return refuse("the configuration differs from the one that started it (" + detail +
+                    "); give the same CONFIG and --set options as the interrupted run");
+    }
+    const int cycles = resume_from->cycles_written;
+    if (cycles != resume_from->state.cursor.cycle)
+      return refuse(fmt::format("the checkpoint is inconsistent ({} cycles written, cursor at {})",
+                                cycles, resume_from->state.cursor.cycle));
+    try {
+      cycler.restore_state(resume_from->state);
+    } catch (const std::invalid_argument& e) {
+      return refuse(fmt::format("the checkpoint does not fit this configuration: {}", e.what()));
+    }
+    try {
+      if (cycles > 0)
+        first_discharge = read_cycle_column(output, "Discharge capacity [mA.h.g-1]").at(0).at(0);
+      writer = std::make_unique<ResultWriter>(ResultWriter::open_existing(output, columns));
+    } catch (const std::exception& e) {
+      if (cycles > 0) return refuse(e.what());
+      // Killed while the file was being created: the checkpoint is the start of the run, so
+      // nothing is lost by writing the file again.
+      if (!options.quiet)
+        std::fprintf(stderr,
+                     "halite: %s cannot be opened (%s); the run had not finished a cycle: "
+                     "writing it again\n",
+                     output.c_str(), e.what());
+      Provenance provenance = make_provenance();
+      provenance.date = resume_from->run_date;
+      writer = std::make_unique<ResultWriter>(output, true, 1, provenance, max_steps, columns);
+    }
+    if (writer->provenance().date != resume_from->run_date)
+      return refuse(
+          fmt::format("the checkpoint {} belongs to another run (started {}, the file's "
+                      "run started {})",
+                      checkpoint_file, resume_from->run_date, writer->provenance().date));
+    if (cycles > writer->cycles())
+      return refuse(fmt::format("the checkpoint covers {} cycles but the file holds only {}",
+                                cycles, writer->cycles()));
+    if (writer->provenance().git_commit != build_info::kGitCommit && !options.quiet)
+      std::fprintf(stderr,
+                   "halite: warning: %s was started by halite %s (git %s); continuing with %s "
+                   "(git %s)\n",
+                   output.c_str(), writer->provenance().version.c_str(),
+                   writer->provenance().git_commit.c_str(), build_info::kVersion,
+                   build_info::kGitCommit);
+    // Cycles written after the checkpoint are computed again.
+    const int dropped = writer->cycles() - cycles;
+    writer->truncate_cycles(cycles);
+    writer->set_cell_status(0, "running");
+    // The backend attribute lists every backend that integrated the run, in order.
+    const std::string before = writer->provenance().backend;
+    const std::string now = backend_name(options.backend);
+    if (before.substr(before.rfind(',') + 1) != now) {
+      writer->set_attribute("backend", before.empty() ? now : before + "," + now);
+      if (!options.quiet)
+        std::fprintf(stderr,
+                     "halite: %s was integrated on the %s backend so far; continuing on %s\n",
+                     output.c_str(), before.c_str(), now.c_str());
+    }
+    if (!options.quiet)
+      std::fprintf(
+          stderr, "halite: resuming %s after cycle %d%s\n", output.c_str(), cycles,
+          dropped > 0
+              ? fmt::format(" ({} later cycle(s) dropped, to be recomputed)", dropped).c_str()
+              : "");
+  } else {
+    const Provenance provenance = make_provenance();
+    if (!options.overwrite && file_exists(output)) {
+      std::fprintf(stderr, "halite: %s\n", OutputExistsError(output).what());
+      return kExitBadInput;
+    }
+    // A new run: a checkpoint left by an earlier run of this path is stale. The first
+    // checkpoint (the initial state) is written before the output file, so a run killed at any
+    // moment after the file exists can be resumed.
+    std::error_code ec;
+    std::filesystem::remove(checkpoint_file, ec);
+    std::filesystem::remove(checkpoint_file + ".tmp", ec);
+    save_checkpoint({}, provenance.date, 0);
+    try {
+      writer = std::make_unique<ResultWriter>(output, options.overwrite, 1, provenance, max_steps,
+                                              columns);
+    } catch (const OutputExistsError& e) {  // created by someone else meanwhile
+      std::filesystem::remove(checkpoint_file, ec);
+      std::fprintf(stderr, "halite: %s\n", e.what());
+      return kExitBadInput;
+    } catch (...) {
+      std::filesystem::remove(checkpoint_file, ec);
+      throw;
+    }
+  }
+
+  Progress progress(options.quiet);
+  const StopSignals stop_signals;  // from here a signal ends the run at a cycle boundary
+
+  // The HDF5 writer, the progress line and the checkpoints as one observer of the simulation.
+  struct FileObserver : Observer {
+    std::function<void(const std::vector<CycleRecord>&)> cycle;
+    std::function<void(int, const Curve&)> curve;
+    std::function<void(const ProgressReport&)> progress;
+    std::function<void(const CycleBoundary&)> boundary;
+    void on_cycle(const std::vector<CycleRecord>& r) override { cycle(r); }
+    void on_curve(int cell, const Curve& c) override { curve(cell, c); }
+    void on_progress(const ProgressReport& p) override { progress(p); }
+    void on_boundary(const CycleBoundary& b) override { boundary(b); }
+    bool stop_requested() override { return stop_signal() != 0; }
+  } observer;
+  bool failed_row_written = false;  // the failed cycle is in the table (Failed = 1)
+  observer.cycle = [&](const std::vector<CycleRecord>& records) {
+    std::vector<std::vector<double>> extra(aging_column_specs().size(),
+                                           std::vector<double>(records.size()));
+    for (std::size_t c = 0; c < records.size(); ++c)
+      for (std::size_t k = 0; k < records[c].aging.size(); ++k) extra[k][c] = records[c].aging[k];
+    writer->append_cycle(records, extra);
+    if (std::isnan(first_discharge)) first_discharge = records[0].discharge_capacity;
+    failed_row_written = failed_row_written || records[0].failed;
+  };
+  observer.curve = [&](int cell, const Curve& curve) { writer->write_curve(cell, curve); };
+  observer.progress = [&](ProgressReport p) {
+    // a resumed run measures retention from the file's first cycle, not this session's
+    p.retention = first_discharge > 0 ? p.discharge_capacity / first_discharge : NAN;
+    progress.update(p);
+  };
+  // Checkpoints: at cycle boundaries, at most every checkpoint_interval_s of wall time, always
+  // at the end of a block and of the run, and when a signal asks to stop.
+  observer.boundary = [&](const CycleBoundary& boundary) {
+    unsaved = boundary.cursor;
+    const double since = std::chrono::duration<double>(Clock::now() - last_checkpoint).count();
+    if (stop_signal() != 0 || options.checkpoint_interval_s <= 0.0 ||
+        since >= options.checkpoint_interval_s || boundary.end_of_block || boundary.end_of_run)
+      save_checkpoint(boundary.cursor, writer->provenance().date, writer->cycles());
+  };
+
+  SimulationOptions run_options;
+  run_options.max_cycles = options.max_cycles;
+  run_options.skipping = !options.no_skip;
+  run_options.skip_tolerance = options.skip_tolerance;
+  run_options.retries = options.retries;
+  run_options.backend = options.backend;
+  const SimulationOutcome outcome =
+      simulation.run(observer, run_options, resume_from ? &resume_from->state.cursor : nullptr);
+  const CellOutcome& cell = outcome.cells.front();
+  int exit_code = kExitOk;
+  if (outcome.interrupted) {
+    progress.finish();
+    const int stop = stop_signal();
+    writer->set_cell_status(
+        0, "interrupted", fmt::format("{} after {} cycle(s)", signal_name(stop), writer->cycles()));
+    std::fprintf(stderr,
+                 "halite: interrupted by %s; every finished cycle (%d) is in %s and the "
+                 "checkpoint is saved: continue with `halite run` and the same CONFIG and --set "
+                 "options plus --resume %s\n",
+                 signal_name(stop), writer->cycles(), output.c_str(), output.c_str());
+    exit_code = 128 + stop;
+  } else if (cell.status == "failed") {
+    progress.finish();
+    writer->set_cell_status(0, "failed", cell.reason);
+    std::fprintf(stderr, "halite: solver failed after %d finished cycle(s): %s\n",
+                 writer->cycles() - (failed_row_written ? 1 : 0), cell.reason.c_str());
+    std::fprintf(stderr, "halite: every finished cycle is in %s%s\n", output.c_str(),
+                 failed_row_written ? " (and the failed one, with Failed = 1)" : "");
+    exit_code = kExitSolverFailed;
+  } else {
+    if (unsaved) save_checkpoint(*unsaved, writer->provenance().date, writer->cycles());
+    if (!options.quiet) {
+      std::fprintf(stderr, "halite: %d cycle(s) integrated, %d extrapolated",
+                   outcome.integrated_cycles, outcome.extrapolated_cycles);
+      if (outcome.retried_cycles > 0)
+        std::fprintf(stderr, ", %d retry(ies) of a failed cycle", outcome.retried_cycles);
+      std::fprintf(stderr, "%s\n", resume_from ? " in this session" : "");
+    }
+    if (cell.status == "completed_with_warnings") {
+      progress.finish();
+      std::fprintf(stderr, "halite: warning: %s\n", cell.reason.c_str());
+    }
+    writer->set_cell_status(0, cell.status, cell.reason);
+  }
+  writer->close();
+  if (exit_code == kExitOk && !options.quiet)
+    std::fprintf(stderr, "halite: %d cycle(s) written to %s (voltages vs %s)\n", writer->cycles(),
+                 output.c_str(), to_string(config.protocol.reference));
+  return exit_code;
+}
+
+std::string yaml_difference(const std::string& before, const std::string& now) {
+  const auto a = config_lines(before), b = config_lines(now);
+  std::size_t i = 0;
+  while (i < a.size() && i < b.size() && a[i] == b[i]) ++i;
+  if (i == a.size() && i == b.size()) return "they differ only in comments or line endings";
+  // The key path of line i of b (or a): keys of the enclosing, less indented lines.
+  const auto& lines = i < b.size() ? b : a;
+  std::vector<std::pair<std::size_t, std::string>> stack;  // (indent, key)
+  std::string value_a = i < a.size() ? a[i] : "(nothing)",
+              value_b = i < b.size() ? b[i] : "(nothing)";
+  for (std::size_t k = 0; k <= i && k < lines.size(); ++k) {
+    const std::string& line = lines[k];
+    std::size_t indent = line.find_first_not_of(' ');
+    if (indent == std::string::npos) continue;
+    std::size_t key_start = indent;
+    if (line.compare(indent, 2, "- ") == 0) key_start = indent + 2;
+    const std::size_t colon = line.find(':', key_start);
+    if (colon == std::string::npos) continue;
+    const std::string key = line.substr(key_start, colon - key_start);
+    if (key.empty() || key.find_first_of(" \"") != std::string::npos) continue;
+    while (!stack.empty() && stack.back().first >= key_start) stack.pop_back();
+    stack.emplace_back(key_start, key);
+  }
+  auto value_of = [](const std::string& line) {
+    const std::size_t colon = line.find(':');
+    std::string v = colon == std::string::npos ? line : line.substr(colon + 1);
+    const auto hash = v.find("  #");
+    if (hash != std::string::npos) v.resize(hash);
+    const auto first = v.find_first_not_of(' ');
+    return first == std::string::npos ? std::string() : v.substr(first);
+  };
+  std::string path;
+  for (const auto& entry : stack) path += (path.empty() ? "" : ".") + entry.second;
+  if (path.empty() || i >= a.size() || i >= b.size())
+    return fmt::format("first difference at line {}: '{}' then, '{}' now", i + 1, value_a, value_b);
+  return fmt::format("{} was {}, now {}", path, value_of(value_a), value_of(value_b));
+}
+
+}  // namespace halite
