@@ -97,6 +97,13 @@ TEST(EngineOnly, ABatchNeedsOneMeshAndProtocol) {
   EXPECT_THROW(Simulation({a, b}), std::invalid_argument);
   RunConfig c = coded_config(3);
   EXPECT_THROW(Simulation({a, c}), std::invalid_argument);
+  RunConfig e = coded_config(2);
+  e.solver.relative_tolerance = 1e-7;
+  EXPECT_THROW(Simulation({a, e}), std::invalid_argument);
+  RunConfig f = coded_config(2);
+  f.protocol.blocks[0].steps[1].until[0].value = 3.0;  // another cut-off
+  EXPECT_THROW(Simulation({a, f}), std::invalid_argument);
+  EXPECT_NO_THROW(Simulation({a, coded_config(2)}));
   RunConfig d = coded_config(2);
   d.loading.one_c_current_density = 0.0;  // loading not resolved
   EXPECT_THROW(Simulation({d}), std::invalid_argument);

@@ -38,7 +38,7 @@ auto translated(Body&& body) -> decltype(body()) {
   } catch (const halite::ConfigError& e) {
     throw api::ConfigError(e.what(), e.file, e.line, e.column, e.key);
   } catch (const SweepError& e) {
-    throw api::ConfigError(e.what(), "", 0, 0, "");
+    throw api::ConfigError(e.what(), e.file, e.line, e.column, "");
   } catch (const OutputExistsError& e) {
     throw OutputError(e.what());
   } catch (const Error&) {

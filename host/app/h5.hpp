@@ -3,8 +3,8 @@
 // turns a failed call into std::runtime_error naming the call, the HDF5 object path and HDF5's
 // own explanation. Nothing here knows about halite's file layout (see result_writer.hpp).
 //
-// Not thread-safe (Debian's serial libhdf5 is built without the thread-safety lock): use one
-// thread for all HDF5 work.
+// One thread for all HDF5 work: the library's thread-safety lock is a build option (Debian 12's
+// 1.10.8 has it, other builds may not), and the writer is not meant to be shared anyway.
 #pragma once
 
 #include <hdf5.h>

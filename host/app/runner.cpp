@@ -109,263 +109,297 @@ Provenance run_provenance(const RunConfig& config, Backend backend) {
   return provenance;
 }
 
-int run_job(const RunConfig& config, const RunOptions& options) {
-  if (const std::string why = backend_unavailable_reason(options.backend); !why.empty()) {
-    std::fprintf(stderr, "halite run: --backend %s: %s\n", backend_name(options.backend),
-                 why.c_str());
-    return kExitBadInput;
-  }
-  int max_steps = 1;
-  for (const auto& block : config.protocol.blocks)
-    max_steps = std::max<int>(max_steps, static_cast<int>(block.steps.size()));
-  const bool resuming = !options.resume.empty();
-  const std::string output = resuming ? options.resume : options.output;
-  const OutputLock lock(output);
-  if (!lock.error().empty()) {
-    std::fprintf(stderr, "halite: %s\n", lock.error().c_str());
-    return kExitBadInput;
-  }
-  const std::string checkpoint_file = checkpoint_path(output);
-  const std::uint64_t hash = config_hash(config.resolved_yaml);
+namespace {
 
-  std::vector<ColumnSpec> columns;
-  for (const auto& c : aging_column_specs()) columns.push_back({c.name, c.units, c.description});
+// One `halite run`, as named steps: open the output (a new file, or the file of a resumed run
+// with its checkpoint), run the simulation with the writer, progress line and checkpoints as its
+// observer, and report how it ended (status in the file, message, exit code).
+class Job {
+ public:
+  Job(const RunConfig& config, const RunOptions& options, std::string output)
+      : config_(config),
+        options_(options),
+        output_(std::move(output)),
+        checkpoint_file_(checkpoint_path(output_)),
+        hash_(config_hash(config.resolved_yaml)),
+        simulation_(config, options.backend),
+        progress_(options.quiet) {
+    for (const auto& block : config.protocol.blocks)
+      max_steps_ = std::max<int>(max_steps_, static_cast<int>(block.steps.size()));
+    for (const auto& c : aging_column_specs()) columns_.push_back({c.name, c.units, c.description});
+  }
 
-  Simulation simulation(config, options.backend);
-  Cycler& cycler = simulation.cycler();
-  std::unique_ptr<ResultWriter> writer;
-  std::optional<Checkpoint> resume_from;
-  double first_discharge = NAN;
+  int run() {
+    const int opened = options_.resume.empty() ? create_output() : open_resumed();
+    if (opened != kExitOk) return opened;
+    const StopSignals stop_signals;  // from here a signal ends the run at a cycle boundary
+    const SimulationOutcome outcome = simulate();
+    const int exit_code = finish(outcome);
+    writer_->close();
+    if (exit_code == kExitOk && !options_.quiet)
+      std::fprintf(stderr, "halite: %d cycle(s) written to %s (voltages vs %s)\n",
+                   writer_->cycles(), output_.c_str(), to_string(config_.protocol.reference));
+    return exit_code;
+  }
+
+ private:
+  using Clock = std::chrono::steady_clock;
 
   // Checkpoints: at cycle boundaries, at most every checkpoint_interval_s of wall time, always
   // at the end of a block and of the run. A failed write is reported and the run goes on.
-  using Clock = std::chrono::steady_clock;
-  auto last_checkpoint = Clock::now();
-  std::optional<CycleCursor> unsaved;  // last boundary not yet in a checkpoint
-  auto save_checkpoint = [&](const CycleCursor& cursor, const std::string& run_date,
-                             int cycles_written) {
+  void save_checkpoint(const CycleCursor& cursor, const std::string& run_date, int cycles_written) {
     Checkpoint ck;
-    ck.config_hash = hash;
+    ck.config_hash = hash_;
     ck.run_date = run_date;
     ck.cycles_written = cycles_written;
-    ck.state = cycler.save_state(cursor);
+    ck.state = simulation_.cycler().save_state(cursor);
     try {
-      write_checkpoint(checkpoint_file, ck);
-      unsaved.reset();
+      write_checkpoint(checkpoint_file_, ck);
+      unsaved_.reset();
     } catch (const std::exception& e) {
       std::fprintf(stderr, "halite: warning: checkpoint not written: %s\n", e.what());
     }
-    last_checkpoint = Clock::now();
-  };
+    last_checkpoint_ = Clock::now();
+  }
 
-  auto make_provenance = [&] { return run_provenance(config, options.backend); };
-
-  if (resuming) {
-    // Everything is checked before the file is opened for writing: a refused resume leaves the
-    // file and its checkpoint as they were.
+  // --resume: everything is checked before the file is opened for writing, so a refused resume
+  // leaves the file and its checkpoint as they were.
+  int open_resumed() {
     auto refuse = [&](const std::string& why) {
-      std::fprintf(stderr, "halite: cannot resume %s: %s\n", output.c_str(), why.c_str());
+      std::fprintf(stderr, "halite: cannot resume %s: %s\n", output_.c_str(), why.c_str());
       return kExitBadInput;
     };
-    if (!file_exists(output))
+    if (!file_exists(output_))
       return refuse("no such file (a run that never created it starts without --resume)");
-    if (!file_exists(checkpoint_file))
+    if (!file_exists(checkpoint_file_))
       return refuse(fmt::format(
           "it has no checkpoint ({} is missing; the run stopped before its first checkpoint, or "
           "was not started by this version of halite): run it again with --overwrite",
-          checkpoint_file));
+          checkpoint_file_));
     try {
-      resume_from = read_checkpoint(checkpoint_file);
+      resume_from_ = read_checkpoint(checkpoint_file_);
     } catch (const CheckpointError& e) {
       return refuse(e.what());
     }
-    if (resume_from->config_hash != hash) {
+    if (resume_from_->config_hash != hash_) {
       std::string detail = "the configuration hash differs";
       try {
-        detail = yaml_difference(read_string_attribute(output, "/", "resolved_config_yaml"),
-                                 config.resolved_yaml);
+        detail = yaml_difference(read_string_attribute(output_, "/", "resolved_config_yaml"),
+                                 config_.resolved_yaml);
       } catch (const std::exception&) {
       }
       return refuse("the configuration differs from the one that started it (" + detail +
                     "); give the same CONFIG and --set options as the interrupted run");
     }
-    const int cycles = resume_from->cycles_written;
-    if (cycles != resume_from->state.cursor.cycle)
+    const int cycles = resume_from_->cycles_written;
+    if (cycles != resume_from_->state.cursor.cycle)
       return refuse(fmt::format("the checkpoint is inconsistent ({} cycles written, cursor at {})",
-                                cycles, resume_from->state.cursor.cycle));
+                                cycles, resume_from_->state.cursor.cycle));
     try {
-      cycler.restore_state(resume_from->state);
+      simulation_.cycler().restore_state(resume_from_->state);
     } catch (const std::invalid_argument& e) {
       return refuse(fmt::format("the checkpoint does not fit this configuration: {}", e.what()));
     }
     try {
       if (cycles > 0)
-        first_discharge = read_cycle_column(output, "Discharge capacity [mA.h.g-1]").at(0).at(0);
-      writer = std::make_unique<ResultWriter>(ResultWriter::open_existing(output, columns));
+        first_discharge_ = read_cycle_column(output_, "Discharge capacity [mA.h.g-1]").at(0).at(0);
+      writer_ = std::make_unique<ResultWriter>(ResultWriter::open_existing(output_, columns_));
     } catch (const std::exception& e) {
       if (cycles > 0) return refuse(e.what());
       // Killed while the file was being created: the checkpoint is the start of the run, so
       // nothing is lost by writing the file again.
-      if (!options.quiet)
+      if (!options_.quiet)
         std::fprintf(stderr,
                      "halite: %s cannot be opened (%s); the run had not finished a cycle: "
                      "writing it again\n",
-                     output.c_str(), e.what());
-      Provenance provenance = make_provenance();
-      provenance.date = resume_from->run_date;
-      writer = std::make_unique<ResultWriter>(output, true, 1, provenance, max_steps, columns);
+                     output_.c_str(), e.what());
+      Provenance provenance = run_provenance(config_, options_.backend);
+      provenance.date = resume_from_->run_date;
+      writer_ = std::make_unique<ResultWriter>(output_, true, 1, provenance, max_steps_, columns_);
     }
-    if (writer->provenance().date != resume_from->run_date)
+    if (writer_->provenance().date != resume_from_->run_date)
       return refuse(
           fmt::format("the checkpoint {} belongs to another run (started {}, the file's "
                       "run started {})",
-                      checkpoint_file, resume_from->run_date, writer->provenance().date));
-    if (cycles > writer->cycles())
+                      checkpoint_file_, resume_from_->run_date, writer_->provenance().date));
+    if (cycles > writer_->cycles())
       return refuse(fmt::format("the checkpoint covers {} cycles but the file holds only {}",
-                                cycles, writer->cycles()));
-    if (writer->provenance().git_commit != build_info::kGitCommit && !options.quiet)
+                                cycles, writer_->cycles()));
+    if (writer_->provenance().git_commit != build_info::kGitCommit && !options_.quiet)
       std::fprintf(stderr,
                    "halite: warning: %s was started by halite %s (git %s); continuing with %s "
                    "(git %s)\n",
-                   output.c_str(), writer->provenance().version.c_str(),
-                   writer->provenance().git_commit.c_str(), build_info::kVersion,
+                   output_.c_str(), writer_->provenance().version.c_str(),
+                   writer_->provenance().git_commit.c_str(), build_info::kVersion,
                    build_info::kGitCommit);
     // Cycles written after the checkpoint are computed again.
-    const int dropped = writer->cycles() - cycles;
-    writer->truncate_cycles(cycles);
-    writer->set_cell_status(0, "running");
+    const int dropped = writer_->cycles() - cycles;
+    writer_->truncate_cycles(cycles);
+    writer_->set_cell_status(0, "running");
     // The backend attribute lists every backend that integrated the run, in order.
-    const std::string before = writer->provenance().backend;
-    const std::string now = backend_name(options.backend);
+    const std::string before = writer_->provenance().backend;
+    const std::string now = backend_name(options_.backend);
     if (before.substr(before.rfind(',') + 1) != now) {
-      writer->set_attribute("backend", before.empty() ? now : before + "," + now);
-      if (!options.quiet)
+      writer_->set_attribute("backend", before.empty() ? now : before + "," + now);
+      if (!options_.quiet)
         std::fprintf(stderr,
                      "halite: %s was integrated on the %s backend so far; continuing on %s\n",
-                     output.c_str(), before.c_str(), now.c_str());
+                     output_.c_str(), before.c_str(), now.c_str());
     }
-    if (!options.quiet)
+    if (!options_.quiet)
       std::fprintf(
-          stderr, "halite: resuming %s after cycle %d%s\n", output.c_str(), cycles,
+          stderr, "halite: resuming %s after cycle %d%s\n", output_.c_str(), cycles,
           dropped > 0
               ? fmt::format(" ({} later cycle(s) dropped, to be recomputed)", dropped).c_str()
               : "");
-  } else {
-    const Provenance provenance = make_provenance();
-    if (!options.overwrite && file_exists(output)) {
-      std::fprintf(stderr, "halite: %s\n", OutputExistsError(output).what());
+    return kExitOk;
+  }
+
+  int create_output() {
+    const Provenance provenance = run_provenance(config_, options_.backend);
+    if (!options_.overwrite && file_exists(output_)) {
+      std::fprintf(stderr, "halite: %s\n", OutputExistsError(output_).what());
       return kExitBadInput;
     }
     // A new run: a checkpoint left by an earlier run of this path is stale. The first
     // checkpoint (the initial state) is written before the output file, so a run killed at any
     // moment after the file exists can be resumed.
     std::error_code ec;
-    std::filesystem::remove(checkpoint_file, ec);
-    std::filesystem::remove(checkpoint_file + ".tmp", ec);
+    std::filesystem::remove(checkpoint_file_, ec);
+    std::filesystem::remove(checkpoint_file_ + ".tmp", ec);
     save_checkpoint({}, provenance.date, 0);
     try {
-      writer = std::make_unique<ResultWriter>(output, options.overwrite, 1, provenance, max_steps,
-                                              columns);
+      writer_ = std::make_unique<ResultWriter>(output_, options_.overwrite, 1, provenance,
+                                               max_steps_, columns_);
     } catch (const OutputExistsError& e) {  // created by someone else meanwhile
-      std::filesystem::remove(checkpoint_file, ec);
+      std::filesystem::remove(checkpoint_file_, ec);
       std::fprintf(stderr, "halite: %s\n", e.what());
       return kExitBadInput;
     } catch (...) {
-      std::filesystem::remove(checkpoint_file, ec);
+      std::filesystem::remove(checkpoint_file_, ec);
       throw;
     }
+    return kExitOk;
   }
-
-  Progress progress(options.quiet);
-  const StopSignals stop_signals;  // from here a signal ends the run at a cycle boundary
 
   // The HDF5 writer, the progress line and the checkpoints as one observer of the simulation.
   struct FileObserver : Observer {
-    std::function<void(const std::vector<CycleRecord>&)> cycle;
-    std::function<void(int, const Curve&)> curve;
-    std::function<void(const ProgressReport&)> progress;
-    std::function<void(const CycleBoundary&)> boundary;
-    void on_cycle(const std::vector<CycleRecord>& r) override { cycle(r); }
-    void on_curve(int cell, const Curve& c) override { curve(cell, c); }
-    void on_progress(const ProgressReport& p) override { progress(p); }
-    void on_boundary(const CycleBoundary& b) override { boundary(b); }
+    explicit FileObserver(Job& job) : job(job) {}
+    Job& job;
+    void on_cycle(const std::vector<CycleRecord>& records) override {
+      std::vector<std::vector<double>> extra(aging_column_specs().size(),
+                                             std::vector<double>(records.size()));
+      for (std::size_t c = 0; c < records.size(); ++c)
+        for (std::size_t k = 0; k < records[c].aging.size(); ++k) extra[k][c] = records[c].aging[k];
+      job.writer_->append_cycle(records, extra);
+      if (std::isnan(job.first_discharge_)) job.first_discharge_ = records[0].discharge_capacity;
+      job.failed_row_written_ = job.failed_row_written_ || records[0].failed;
+    }
+    void on_curve(int cell, const Curve& curve) override { job.writer_->write_curve(cell, curve); }
+    void on_progress(const ProgressReport& report) override {
+      // a resumed run measures retention from the file's first cycle, not this session's
+      ProgressReport p = report;
+      p.retention = job.first_discharge_ > 0 ? p.discharge_capacity / job.first_discharge_ : NAN;
+      job.progress_.update(p);
+    }
+    void on_boundary(const CycleBoundary& boundary) override {
+      job.unsaved_ = boundary.cursor;
+      const double since =
+          std::chrono::duration<double>(Clock::now() - job.last_checkpoint_).count();
+      if (stop_signal() != 0 || job.options_.checkpoint_interval_s <= 0.0 ||
+          since >= job.options_.checkpoint_interval_s || boundary.end_of_block ||
+          boundary.end_of_run)
+        job.save_checkpoint(boundary.cursor, job.writer_->provenance().date, job.writer_->cycles());
+    }
     bool stop_requested() override { return stop_signal() != 0; }
-  } observer;
-  bool failed_row_written = false;  // the failed cycle is in the table (Failed = 1)
-  observer.cycle = [&](const std::vector<CycleRecord>& records) {
-    std::vector<std::vector<double>> extra(aging_column_specs().size(),
-                                           std::vector<double>(records.size()));
-    for (std::size_t c = 0; c < records.size(); ++c)
-      for (std::size_t k = 0; k < records[c].aging.size(); ++k) extra[k][c] = records[c].aging[k];
-    writer->append_cycle(records, extra);
-    if (std::isnan(first_discharge)) first_discharge = records[0].discharge_capacity;
-    failed_row_written = failed_row_written || records[0].failed;
-  };
-  observer.curve = [&](int cell, const Curve& curve) { writer->write_curve(cell, curve); };
-  observer.progress = [&](ProgressReport p) {
-    // a resumed run measures retention from the file's first cycle, not this session's
-    p.retention = first_discharge > 0 ? p.discharge_capacity / first_discharge : NAN;
-    progress.update(p);
-  };
-  // Checkpoints: at cycle boundaries, at most every checkpoint_interval_s of wall time, always
-  // at the end of a block and of the run, and when a signal asks to stop.
-  observer.boundary = [&](const CycleBoundary& boundary) {
-    unsaved = boundary.cursor;
-    const double since = std::chrono::duration<double>(Clock::now() - last_checkpoint).count();
-    if (stop_signal() != 0 || options.checkpoint_interval_s <= 0.0 ||
-        since >= options.checkpoint_interval_s || boundary.end_of_block || boundary.end_of_run)
-      save_checkpoint(boundary.cursor, writer->provenance().date, writer->cycles());
   };
 
-  SimulationOptions run_options;
-  run_options.max_cycles = options.max_cycles;
-  run_options.skipping = !options.no_skip;
-  run_options.skip_tolerance = options.skip_tolerance;
-  run_options.retries = options.retries;
-  run_options.backend = options.backend;
-  const SimulationOutcome outcome =
-      simulation.run(observer, run_options, resume_from ? &resume_from->state.cursor : nullptr);
-  const CellOutcome& cell = outcome.cells.front();
-  int exit_code = kExitOk;
-  if (outcome.interrupted) {
-    progress.finish();
-    const int stop = stop_signal();
-    writer->set_cell_status(
-        0, "interrupted", fmt::format("{} after {} cycle(s)", signal_name(stop), writer->cycles()));
-    std::fprintf(stderr,
-                 "halite: interrupted by %s; every finished cycle (%d) is in %s and the "
-                 "checkpoint is saved: continue with `halite run` and the same CONFIG and --set "
-                 "options plus --resume %s\n",
-                 signal_name(stop), writer->cycles(), output.c_str(), output.c_str());
-    exit_code = 128 + stop;
-  } else if (cell.status == "failed") {
-    progress.finish();
-    writer->set_cell_status(0, "failed", cell.reason);
-    std::fprintf(stderr, "halite: solver failed after %d finished cycle(s): %s\n",
-                 writer->cycles() - (failed_row_written ? 1 : 0), cell.reason.c_str());
-    std::fprintf(stderr, "halite: every finished cycle is in %s%s\n", output.c_str(),
-                 failed_row_written ? " (and the failed one, with Failed = 1)" : "");
-    exit_code = kExitSolverFailed;
-  } else {
-    if (unsaved) save_checkpoint(*unsaved, writer->provenance().date, writer->cycles());
-    if (!options.quiet) {
+  SimulationOutcome simulate() {
+    FileObserver observer(*this);
+    SimulationOptions run_options;
+    run_options.max_cycles = options_.max_cycles;
+    run_options.skipping = !options_.no_skip;
+    run_options.skip_tolerance = options_.skip_tolerance;
+    run_options.retries = options_.retries;
+    run_options.backend = options_.backend;
+    return simulation_.run(observer, run_options,
+                           resume_from_ ? &resume_from_->state.cursor : nullptr);
+  }
+
+  // The cell's status in the file, the messages and the exit code.
+  int finish(const SimulationOutcome& outcome) {
+    const CellOutcome& cell = outcome.cells.front();
+    if (outcome.interrupted) {
+      progress_.finish();
+      const int stop = stop_signal();
+      writer_->set_cell_status(
+          0, "interrupted",
+          fmt::format("{} after {} cycle(s)", signal_name(stop), writer_->cycles()));
+      std::fprintf(stderr,
+                   "halite: interrupted by %s; every finished cycle (%d) is in %s and the "
+                   "checkpoint is saved: continue with `halite run` and the same CONFIG and "
+                   "--set options plus --resume %s\n",
+                   signal_name(stop), writer_->cycles(), output_.c_str(), output_.c_str());
+      return 128 + stop;
+    }
+    if (cell.status == "failed") {
+      progress_.finish();
+      writer_->set_cell_status(0, "failed", cell.reason);
+      std::fprintf(stderr, "halite: solver failed after %d finished cycle(s): %s\n",
+                   writer_->cycles() - (failed_row_written_ ? 1 : 0), cell.reason.c_str());
+      std::fprintf(stderr, "halite: every finished cycle is in %s%s\n", output_.c_str(),
+                   failed_row_written_ ? " (and the failed one, with Failed = 1)" : "");
+      return kExitSolverFailed;
+    }
+    if (unsaved_) save_checkpoint(*unsaved_, writer_->provenance().date, writer_->cycles());
+    if (!options_.quiet) {
       std::fprintf(stderr, "halite: %d cycle(s) integrated, %d extrapolated",
                    outcome.integrated_cycles, outcome.extrapolated_cycles);
       if (outcome.retried_cycles > 0)
         std::fprintf(stderr, ", %d retry(ies) of a failed cycle", outcome.retried_cycles);
-      std::fprintf(stderr, "%s\n", resume_from ? " in this session" : "");
+      std::fprintf(stderr, "%s\n", resume_from_ ? " in this session" : "");
     }
     if (cell.status == "completed_with_warnings") {
-      progress.finish();
+      progress_.finish();
       std::fprintf(stderr, "halite: warning: %s\n", cell.reason.c_str());
     }
-    writer->set_cell_status(0, cell.status, cell.reason);
+    writer_->set_cell_status(0, cell.status, cell.reason);
+    return kExitOk;
   }
-  writer->close();
-  if (exit_code == kExitOk && !options.quiet)
-    std::fprintf(stderr, "halite: %d cycle(s) written to %s (voltages vs %s)\n", writer->cycles(),
-                 output.c_str(), to_string(config.protocol.reference));
-  return exit_code;
+
+  const RunConfig& config_;
+  const RunOptions& options_;
+  const std::string output_;
+  const std::string checkpoint_file_;
+  const std::uint64_t hash_;
+  int max_steps_ = 1;
+  std::vector<ColumnSpec> columns_;
+  Simulation simulation_;
+  Progress progress_;
+  std::unique_ptr<ResultWriter> writer_;
+  std::optional<Checkpoint> resume_from_;
+  double first_discharge_ = NAN;
+  Clock::time_point last_checkpoint_ = Clock::now();
+  std::optional<CycleCursor> unsaved_;  // last boundary not yet in a checkpoint
+  bool failed_row_written_ = false;     // the failed cycle is in the table (Failed = 1)
+};
+
+}  // namespace
+
+int run_job(const RunConfig& config, const RunOptions& options) {
+  if (const std::string why = backend_unavailable_reason(options.backend); !why.empty()) {
+    std::fprintf(stderr, "halite run: --backend %s: %s\n", backend_name(options.backend),
+                 why.c_str());
+    return kExitBadInput;
+  }
+  const std::string output = options.resume.empty() ? options.output : options.resume;
+  const OutputLock lock(output);  // held for the whole run
+  if (!lock.error().empty()) {
+    std::fprintf(stderr, "halite: %s\n", lock.error().c_str());
+    return kExitBadInput;
+  }
+  Job job(config, options, output);
+  return job.run();
 }
 
 std::string yaml_difference(const std::string& before, const std::string& now) {

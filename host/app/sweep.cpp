@@ -37,7 +37,10 @@ namespace halite {
 
 SweepError::SweepError(const std::string& file, int line, int column, const std::string& message)
     : std::runtime_error(line > 0 ? fmt::format("{}:{}:{}: {}", file, line, column, message)
-                                  : fmt::format("{}: {}", file, message)) {}
+                                  : fmt::format("{}: {}", file, message)),
+      file(file),
+      line(line),
+      column(column) {}
 
 const char* to_string(SweepDesign design) {
   switch (design) {

@@ -24,6 +24,8 @@ namespace halite {
 class SweepError : public std::runtime_error {
  public:
   SweepError(const std::string& file, int line, int column, const std::string& message);
+  const std::string file;
+  const int line, column;  // 0 where unknown
 };
 
 // Where something was written in the sweep file (1-based; 0 = unknown).

@@ -1,10 +1,10 @@
-// The IDA instance of a batch integrator, written once for both backends (host/batch_integrator,
-// cuda/gpu_integrator): creation with the shared settings (per-component tolerances, the
-// differential/algebraic id, the longest step), the Jacobian policy of the embedded Schur solvers
-// (SchurSolverHooks: full Newton during the initial condition, then dF/dy every
-// jacobian_reuse_steps steps and after any failure, refactored at every new cj), restarts with a
-// consistent initial condition, one-step integration, root info and counters. RAII: frees the
-// IDA memory, then the linear solver it owns.
+// The IDA instance of a batch integrator, written once for both backends
+// (host/cpu/batch_integrator, cuda/gpu_integrator): creation with the shared settings
+// (per-component tolerances, the differential/algebraic id, the longest step), the Jacobian policy
+// of the embedded Schur solvers (SchurSolverHooks: full Newton during the initial condition, then
+// dF/dy every jacobian_reuse_steps steps and after any failure, refactored at every new cj),
+// restarts with a consistent initial condition, one-step integration, root info and counters. RAII:
+// frees the IDA memory, then the linear solver it owns.
 #pragma once
 
 #include <ida/ida.h>

@@ -617,6 +617,148 @@ void Cycler::restore_state(const CyclerState& state) {
 
 // ---------------------------------------------------------------------------------------------
 
+namespace {
+
+// After a jump the history of slow states starts with an anchor, one element longer than a state.
+bool anchored(const std::vector<std::vector<double>>& h) {
+  return !h.empty() && h.front().size() == h.back().size() + 1;
+}
+
+}  // namespace
+
+// How far one cell may jump after the cycle it just integrated (at most max_jump cycles), and
+// the drift and curvature of its slow state to extrapolate with (see Cycler::run).
+Cycler::JumpPlan Cycler::plan_jump(int c, const std::vector<std::vector<double>>& h, int max_jump,
+                                   double tolerance) const {
+  int jump = max_jump;
+  // After a jump the history starts with an anchor (one element longer than a state): the
+  // drift before the jump and the number of cycles between that drift and the one measured
+  // on the second cycle after the landing. The change of drift over that long baseline
+  // estimates the curvature with far less noise than three consecutive cycles.
+  const auto now = slow_state(c);
+  const auto& s1 = h[h.size() - 1];  // start of this cycle
+  const auto& s0 = h[h.size() - 2];  // start of the one before
+  const bool long_baseline = anchored(h);
+  const std::vector<double>* anchor = long_baseline ? &h.front() : nullptr;
+  const double baseline = long_baseline ? anchor->back() : 1.0;
+  const auto curvature = [&](std::size_t i) {
+    const double short_d2 = (now[i] - s1[i]) - (s1[i] - s0[i]);
+    if (!long_baseline) return short_d2;
+    return ((now[i] - s1[i]) - (*anchor)[i]) / baseline;
+  };
+  const auto scale = slow_state_scale(c);
+  double second = 0.0;
+  std::vector<double> drift(now.size()), bend(now.size(), 0.0);
+  for (std::size_t i = 0; i < now.size(); ++i) {
+    drift[i] = now[i] - s1[i];
+    // The Li held in the RSP is slaved to the layered phase (the exchange relaxes it
+    // within a step) and alternates from cycle to cycle: extrapolate its two-cycle mean
+    // drift and leave it out of the error estimate.
+    if (i < now.size() - 1 && i % 7 == 1) {
+      drift[i] = 0.5 * (now[i] - s0[i]);
+      continue;
+    }
+    // Oxygen released and the transition layer follow the RSP fraction one to one
+    // (dn_O ∝ df, dδ ∝ dn_O): their error is the RSP fraction's, which is estimated.
+    if (i + 1 < now.size() && (i % 7 == 5 || i % 7 == 6)) {
+      bend[i] = curvature(i);
+      continue;
+    }
+    // The total Li is not extrapolated (see set_slow_state): the shell stoichiometries at
+    // a cycle start are set by the previous discharge's kinetics, not by the inventory.
+    if (i + 1 == now.size()) {
+      drift[i] = 0.5 * (now[i] - s0[i]);
+      continue;
+    }
+    bend[i] = curvature(i);
+    second = std::max(second, std::fabs(bend[i]) / scale[i]);
+    // and stay where a linear extrapolation is credible: no state moves by more than
+    // 50x the tolerance in one jump
+    const double cap = 50.0 * tolerance * scale[i] / std::fabs(drift[i]);
+    if (i + 1 < now.size() && cap < jump) jump = static_cast<int>(cap);
+  }
+  // k (k + 1) / 2 * second <= tolerance
+  const double k_allowed = second > 0.0
+                               ? std::floor(0.5 * (std::sqrt(1.0 + 8.0 * tolerance / second) - 1.0))
+                               : double(jump);
+  jump = std::min(jump, static_cast<int>(std::max(0.0, k_allowed)));
+  return {jump, std::move(drift), std::move(bend)};
+}
+
+// One cycle, integrated again from its start with tighter settings while it fails: retry k
+// with relative tolerance / 10^k, max step / 4^k and step budget * 4^k (RunControl::retries).
+std::vector<CycleRecord> Cycler::integrate_with_retries(const Block& block, int cycle_number,
+                                                        std::vector<Curve>* curves,
+                                                        const CycleCursor& here, int retries) {
+  const int b = cells();
+  const SolverConfig base_solver = solver_config_;
+  if (retries <= 0) return integrate_cycle(block, cycle_number, curves);
+  const CyclerState at_start = save_state(here);
+  std::vector<bool> failed_before(b);
+  for (int c = 0; c < b; ++c) failed_before[c] = model_->failed(c);
+  auto back_to_base_settings = [&] {
+    if (solver_config_.relative_tolerance == base_solver.relative_tolerance &&
+        solver_config_.max_step == base_solver.max_step &&
+        solver_config_.max_steps_per_step == base_solver.max_steps_per_step)
+      return;
+    solver_config_ = base_solver;
+    rebuild(save_state(here));
+  };
+  for (int attempt = 0;; ++attempt) {
+    try {
+      auto records = integrate_cycle(block, cycle_number, curves);
+      bool new_failure = false;
+      for (int c = 0; c < b; ++c)
+        new_failure = new_failure || (records[c].failed && !failed_before[c]);
+      if (!new_failure || attempt == retries) {
+        if (new_failure)
+          for (int c = 0; c < b; ++c) {
+            if (!records[c].failed || failed_before[c]) continue;
+            records[c].failure = fmt::format("cycle {} failed after {} retries: {}", cycle_number,
+                                             attempt, records[c].failure);
+            const std::vector<double> yc(integrator_->cell_state(c),
+                                         integrator_->cell_state(c) + model_->per_cell());
+            model_->fail(c, records[c].failure, yc.data());
+          }
+        back_to_base_settings();
+        return records;
+      }
+    } catch (const IntegrationError& e) {
+      if (attempt == retries) {
+        solver_config_ = base_solver;
+        throw IntegrationError(
+            fmt::format("cycle {} failed after {} retries: {}", cycle_number, attempt, e.what()),
+            e.cell, e.flag);
+      }
+    }
+    ++retried_cycles_;
+    const double k = attempt + 1;
+    solver_config_ = base_solver;
+    solver_config_.relative_tolerance = base_solver.relative_tolerance * std::pow(10.0, -k);
+    solver_config_.max_step = base_solver.max_step * std::pow(4.0, -k);
+    solver_config_.max_steps_per_step =
+        static_cast<long>(double(base_solver.max_steps_per_step) * std::pow(4.0, k));
+    rebuild(at_start);
+    if (curves)
+      for (auto& cv : *curves) cv.points.clear();
+  }
+}
+
+void Cycler::check_cursor(const CycleCursor& start) const {
+  const int blocks = static_cast<int>(protocol_.blocks.size());
+  int before = 0;  // cycles of the blocks before start.block
+  for (int k = 0; k < std::min(start.block, blocks); ++k) before += protocol_.blocks[k].repeat;
+  const bool within = start.block < blocks
+                          ? start.repetition <= protocol_.blocks[start.block].repeat
+                          : start.block == blocks && start.repetition == 0;
+  const bool valid = start.block >= 0 && start.repetition >= 0 && within &&
+                     start.cycle == before + start.repetition;
+  if (!valid)
+    throw std::invalid_argument(
+        fmt::format("cycle cursor (block {}, repetition {}, cycle {}) does not fit the protocol",
+                    start.block + 1, start.repetition, start.cycle));
+}
+
 void Cycler::run(int max_cycles,
                  const std::function<void(const std::vector<CycleRecord>&)>& on_cycle,
                  const std::function<bool(int)>& want_curve,
@@ -626,18 +768,8 @@ void Cycler::run(int max_cycles,
   const int blocks = static_cast<int>(protocol_.blocks.size());
   CycleCursor start;
   if (control.start) {
+    check_cursor(*control.start);
     start = *control.start;
-    int before = 0;  // cycles of the blocks before start.block
-    for (int k = 0; k < std::min(start.block, blocks); ++k) before += protocol_.blocks[k].repeat;
-    const bool within = start.block < blocks
-                            ? start.repetition <= protocol_.blocks[start.block].repeat
-                            : start.block == blocks && start.repetition == 0;
-    const bool valid = start.block >= 0 && start.repetition >= 0 && within &&
-                       start.cycle == before + start.repetition;
-    if (!valid)
-      throw std::invalid_argument(
-          fmt::format("cycle cursor (block {}, repetition {}, cycle {}) does not fit the protocol",
-                      start.block + 1, start.repetition, start.cycle));
   } else {
     integrated_cycles_ = 0;
   }
@@ -646,62 +778,6 @@ void Cycler::run(int max_cycles,
   int last_block = -1;
   for (int k = 0; k < blocks; ++k)
     if (protocol_.blocks[k].repeat > 0) last_block = k;
-
-  // One cycle, integrated again from its start with tighter settings while it fails.
-  const SolverConfig base_solver = solver_config_;
-  auto integrate_with_retries = [&](const Block& block, int cycle_number,
-                                    std::vector<Curve>* curves, const CycleCursor& here) {
-    if (control.retries <= 0) return integrate_cycle(block, cycle_number, curves);
-    const CyclerState at_start = save_state(here);
-    std::vector<bool> failed_before(b);
-    for (int c = 0; c < b; ++c) failed_before[c] = model_->failed(c);
-    auto back_to_base_settings = [&] {
-      if (solver_config_.relative_tolerance == base_solver.relative_tolerance &&
-          solver_config_.max_step == base_solver.max_step &&
-          solver_config_.max_steps_per_step == base_solver.max_steps_per_step)
-        return;
-      solver_config_ = base_solver;
-      rebuild(save_state(here));
-    };
-    for (int attempt = 0;; ++attempt) {
-      try {
-        auto records = integrate_cycle(block, cycle_number, curves);
-        bool new_failure = false;
-        for (int c = 0; c < b; ++c)
-          new_failure = new_failure || (records[c].failed && !failed_before[c]);
-        if (!new_failure || attempt == control.retries) {
-          if (new_failure)
-            for (int c = 0; c < b; ++c) {
-              if (!records[c].failed || failed_before[c]) continue;
-              records[c].failure = fmt::format("cycle {} failed after {} retries: {}", cycle_number,
-                                               attempt, records[c].failure);
-              const std::vector<double> yc(integrator_->cell_state(c),
-                                           integrator_->cell_state(c) + model_->per_cell());
-              model_->fail(c, records[c].failure, yc.data());
-            }
-          back_to_base_settings();
-          return records;
-        }
-      } catch (const IntegrationError& e) {
-        if (attempt == control.retries) {
-          solver_config_ = base_solver;
-          throw IntegrationError(
-              fmt::format("cycle {} failed after {} retries: {}", cycle_number, attempt, e.what()),
-              e.cell, e.flag);
-        }
-      }
-      ++retried_cycles_;
-      const double k = attempt + 1;
-      solver_config_ = base_solver;
-      solver_config_.relative_tolerance = base_solver.relative_tolerance * std::pow(10.0, -k);
-      solver_config_.max_step = base_solver.max_step * std::pow(4.0, -k);
-      solver_config_.max_steps_per_step =
-          static_cast<long>(double(base_solver.max_steps_per_step) * std::pow(4.0, k));
-      rebuild(at_start);
-      if (curves)
-        for (auto& cv : *curves) cv.points.clear();
-    }
-  };
 
   // Within a block every cell keeps its own position (repetitions done, integrated or skipped)
   // and makes its own jumps: a batch integrates a cycle for the cells that are not ahead, and a
@@ -738,9 +814,6 @@ void Cycler::run(int max_cycles,
     std::vector<std::deque<CycleRecord>> ready(b);  // records not yet handed out, in order
 
     // One cell's jump decision after it integrated a cycle (or at a resumed boundary).
-    const auto anchored = [](const std::vector<std::vector<double>>& h) {
-      return !h.empty() && h.front().size() == h.back().size() + 1;
-    };
     auto decide_jump = [&](int c) {
       auto& h = history[c];
       if (!skipping.enabled || model_->failed(c) || h.size() < 3) return;
@@ -753,58 +826,10 @@ void Cycler::run(int max_cycles,
           jump = k - 1;
           break;
         }
-      // After a jump the history starts with an anchor (one element longer than a state): the
-      // drift before the jump and the number of cycles between that drift and the one measured
-      // on the second cycle after the landing. The change of drift over that long baseline
-      // estimates the curvature with far less noise than three consecutive cycles.
-      const auto now = slow_state(c);
-      const auto& s1 = h[h.size() - 1];  // start of this cycle
-      const auto& s0 = h[h.size() - 2];  // start of the one before
-      const bool long_baseline = anchored(h);
-      const std::vector<double>* anchor = long_baseline ? &h.front() : nullptr;
-      const double baseline = long_baseline ? anchor->back() : 1.0;
-      const auto curvature = [&](std::size_t i) {
-        const double short_d2 = (now[i] - s1[i]) - (s1[i] - s0[i]);
-        if (!long_baseline) return short_d2;
-        return ((now[i] - s1[i]) - (*anchor)[i]) / baseline;
-      };
-      const auto scale = slow_state_scale(c);
-      double second = 0.0;
-      std::vector<double> drift(now.size()), bend(now.size(), 0.0);
-      for (std::size_t i = 0; i < now.size(); ++i) {
-        drift[i] = now[i] - s1[i];
-        // The Li held in the RSP is slaved to the layered phase (the exchange relaxes it
-        // within a step) and alternates from cycle to cycle: extrapolate its two-cycle mean
-        // drift and leave it out of the error estimate.
-        if (i < now.size() - 1 && i % 7 == 1) {
-          drift[i] = 0.5 * (now[i] - s0[i]);
-          continue;
-        }
-        // Oxygen released and the transition layer follow the RSP fraction one to one
-        // (dn_O ∝ df, dδ ∝ dn_O): their error is the RSP fraction's, which is estimated.
-        if (i + 1 < now.size() && (i % 7 == 5 || i % 7 == 6)) {
-          bend[i] = curvature(i);
-          continue;
-        }
-        // The total Li is not extrapolated (see set_slow_state): the shell stoichiometries at
-        // a cycle start are set by the previous discharge's kinetics, not by the inventory.
-        if (i + 1 == now.size()) {
-          drift[i] = 0.5 * (now[i] - s0[i]);
-          continue;
-        }
-        bend[i] = curvature(i);
-        second = std::max(second, std::fabs(bend[i]) / scale[i]);
-        // and stay where a linear extrapolation is credible: no state moves by more than
-        // 50x the tolerance in one jump
-        const double cap = 50.0 * skipping.tolerance * scale[i] / std::fabs(drift[i]);
-        if (i + 1 < now.size() && cap < jump) jump = static_cast<int>(cap);
-      }
-      // k (k + 1) / 2 * second <= tolerance
-      const double k_allowed =
-          second > 0.0
-              ? std::floor(0.5 * (std::sqrt(1.0 + 8.0 * skipping.tolerance / second) - 1.0))
-              : double(jump);
-      jump = std::min(jump, static_cast<int>(std::max(0.0, k_allowed)));
+      const JumpPlan plan = plan_jump(c, h, jump, skipping.tolerance);
+      jump = plan.jump;
+      const std::vector<double>& drift = plan.drift;
+      const std::vector<double>& bend = plan.bend;
       if (jump < 2) {
         // No jump this cycle. Keep (or start) an anchor so that the next estimate compares the
         // drift over a baseline one cycle longer: per-cycle increments carry integration noise
@@ -899,8 +924,9 @@ void Cycler::run(int max_cycles,
         for (int c = 0; c < b; ++c) curves[c].cycle = block_first + pos[c] + 1;
         std::vector<bool> takes_part(b);
         for (int c = 0; c < b; ++c) takes_part[c] = alive(c) && !parked_[c];
-        auto records = integrate_with_retries(block, block_first + slowest + 1,
-                                              curves_wanted ? &curves : nullptr, here);
+        auto records =
+            integrate_with_retries(block, block_first + slowest + 1,
+                                   curves_wanted ? &curves : nullptr, here, control.retries);
         ++integrated_cycles_;
         std::vector<int> integrated;  // cells that took part and are still alive
         for (int c = 0; c < b; ++c) {

@@ -174,6 +174,19 @@ class Cycler {
   std::vector<std::vector<std::vector<double>>> skip_history_;
   std::vector<CycleRecord> last_records_;
   int retried_cycles_ = 0;
+  // Throws std::invalid_argument if a resume cursor does not fit the protocol.
+  void check_cursor(const CycleCursor& cursor) const;
+  // Cycle skipping: the jump a cell may make and the drift/curvature to extrapolate with.
+  struct JumpPlan {
+    int jump = 0;
+    std::vector<double> drift, bend;
+  };
+  JumpPlan plan_jump(int cell, const std::vector<std::vector<double>>& history, int max_jump,
+                     double tolerance) const;
+  // One cycle integrated, and again with tighter settings while a cell newly fails.
+  std::vector<CycleRecord> integrate_with_retries(const Block& block, int cycle_number,
+                                                  std::vector<Curve>* curves,
+                                                  const CycleCursor& here, int retries);
   // New model and integrator (same cells, mesh, solver_config_), state copied from `state`.
   void rebuild(const CyclerState& state);
   // Cells that sit the next integrated cycle out (frozen for all its steps): within a block

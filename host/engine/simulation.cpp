@@ -11,6 +11,34 @@ namespace halite {
 
 namespace {
 
+bool same_protocol(const Protocol& a, const Protocol& b) {
+  if (a.reference != b.reference || a.blocks.size() != b.blocks.size()) return false;
+  for (std::size_t k = 0; k < a.blocks.size(); ++k) {
+    const Block &x = a.blocks[k], &y = b.blocks[k];
+    if (x.repeat != y.repeat || x.steps.size() != y.steps.size()) return false;
+    for (std::size_t s = 0; s < x.steps.size(); ++s) {
+      const Step &p = x.steps[s], &q = y.steps[s];
+      if (p.mode != q.mode || p.c_rate != q.c_rate || p.current_density != q.current_density ||
+          p.voltage != q.voltage || p.until.size() != q.until.size())
+        return false;
+      for (std::size_t e = 0; e < p.until.size(); ++e)
+        if (p.until[e].kind != q.until[e].kind || p.until[e].value != q.until[e].value ||
+            p.until[e].in_c_rate != q.until[e].in_c_rate)
+          return false;
+    }
+  }
+  return true;
+}
+
+bool same_solver(const SolverConfig& a, const SolverConfig& b) {
+  return a.relative_tolerance == b.relative_tolerance &&
+         a.absolute_tolerance_stoichiometry == b.absolute_tolerance_stoichiometry &&
+         a.absolute_tolerance_potential == b.absolute_tolerance_potential &&
+         a.absolute_tolerance_current == b.absolute_tolerance_current &&
+         a.absolute_tolerance_charge == b.absolute_tolerance_charge && a.max_step == b.max_step &&
+         a.max_steps_per_step == b.max_steps_per_step;
+}
+
 std::vector<CellSetup> setups(const std::vector<RunConfig>& configs) {
   if (configs.empty()) throw std::invalid_argument("a simulation needs at least one cell");
   std::vector<CellSetup> cells;
@@ -23,10 +51,12 @@ std::vector<CellSetup> setups(const std::vector<RunConfig>& configs) {
       throw std::invalid_argument("cell '" + c.name +
                                   "': every cell of a batch needs the same mesh and particle "
                                   "classes");
-    if (c.protocol.total_cycles() != first.protocol.total_cycles() ||
-        c.protocol.blocks.size() != first.protocol.blocks.size())
+    if (!same_protocol(c.protocol, first.protocol))
       throw std::invalid_argument("cell '" + c.name +
                                   "': every cell of a batch needs the same protocol");
+    if (!same_solver(c.solver, first.solver))
+      throw std::invalid_argument("cell '" + c.name +
+                                  "': every cell of a batch needs the same solver options");
     cells.push_back(cell_setup_from_config(c));
   }
   return cells;
@@ -143,7 +173,9 @@ SimulationOutcome Simulation::run(Observer& observer, const SimulationOptions& o
   } catch (const StopRequested&) {
     outcome.interrupted = true;
     for (auto& c : outcome.cells)
-      if (c.status != "failed") c = {"interrupted", ""};
+      if (c.status != "failed")
+        c = {"interrupted",
+             fmt::format("stopped at the boundary after cycle {}", outcome.last_cycle)};
   } catch (const IntegrationError& e) {
     for (auto& c : outcome.cells)
       if (c.status != "failed") c = {"failed", e.what()};

@@ -46,8 +46,7 @@ class ConfigError : public Error {
   const int line, column;       // 1-based; 0 where unknown
 };
 
-// The output file cannot be written (exists without overwrite, locked by another run, HDF5
-// failure), or a result file cannot be read.
+// The output file exists (and overwrite was not asked for), or a result file cannot be read.
 class OutputError : public Error {
  public:
   using Error::Error;
@@ -120,7 +119,9 @@ struct CellResult {
   // "completed", "completed_with_warnings", "failed", "interrupted" (or, read from a file of a
   // killed run, "running"; of a sweep, "not run").
   std::string status;
-  std::string reason;  // the failure, warning or signal; empty when completed
+  // The failure, the warning, what stopped the run (the signal, for a file; the cycle, for an
+  // observer's stop); empty when completed.
+  std::string reason;
   CycleTable cycles;
   std::vector<CurveTable> curves;
 };
@@ -146,7 +147,8 @@ struct Progress {
 };
 
 // What a running simulation reports. Methods are called on the calling thread; one that throws
-// ends the run and the exception leaves run().
+// ends the run, and run() throws it on (an api::Error as it is; any other std::exception as an
+// api::Error with its message).
 class Observer {
  public:
   virtual ~Observer() = default;
@@ -180,8 +182,9 @@ Result run(const std::vector<Config>& batch, const RunSettings& settings = {},
            Observer* observer = nullptr);
 
 // What `halite run CONFIG -o OUTPUT` does: the run written to an HDF5 file as it goes, with
-// checkpoints (resumable by the CLI). Returns the CLI's exit code (0 ok, 3 solver failed, 128+n
-// stopped by signal n). Throws OutputError if the output exists and !overwrite.
+// checkpoints (resumable by the CLI). Returns the CLI's exit code: 0 ok, 2 the output is locked by
+// another run (the reason on stderr), 3 solver failed, 128+n stopped by signal n. Throws
+// OutputError if the output exists and !overwrite, Error for an HDF5 failure.
 int run_to_file(const Config& config, const std::string& output, const RunSettings& settings = {},
                 bool overwrite = false);
 
@@ -194,9 +197,10 @@ struct SweepSettings {
   bool quiet = true;  // no progress lines on stderr
 };
 
-// What `halite sweep SWEEP_FILE -o OUTPUT` does (docs/sweep.md); returns the exit code (0: every
-// case completed, 3: some case failed). Throws ConfigError for a bad sweep file or case,
-// OutputError if the output exists and !overwrite.
+// What `halite sweep SWEEP_FILE -o OUTPUT` does (docs/sweep.md); returns its exit code: 0 when
+// the sweep ran (a failed case is a status in the file, /cells/status, not an error), 2 when the
+// output is locked by another run, 128+n when stopped by signal n. Throws ConfigError for a bad
+// sweep file or case, OutputError if the output exists and !overwrite.
 int sweep(const std::string& sweep_file, const std::string& output,
           const SweepSettings& settings = {}, bool overwrite = false);
 

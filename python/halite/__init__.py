@@ -229,6 +229,9 @@ def run(config: Optional[Union[PathLike, Sequence[PathLike]]] = None, *, cycles:
         path = os.fspath(output)
         code = _halite.run_to_file(_load(config, set), path, max_cycles, skipping,
                                    skip_tolerance, retries, backend, overwrite)
+        if code == 2:
+            raise OutputError(f"halite could not write {path}: it is locked by another run "
+                              "(the message above says which)")
         if code >= 128:
             raise KeyboardInterrupt(f"halite run stopped by a signal; the finished cycles are in "
                                     f"{path} (resume with `halite run ... --resume {path}`)")
@@ -261,6 +264,9 @@ def sweep(sweep_file: PathLike, *, output: PathLike = "halite_sweep.h5",
     path = os.fspath(output)
     code = _halite.sweep(os.fspath(sweep_file), path, -1 if cycles is None else int(cycles),
                          int(threads), skipping, retries, backend, overwrite, quiet)
+    if code == 2:
+        raise OutputError(f"halite could not write {path}: it is locked by another run "
+                          "(the message above says which)")
     if code >= 128:
         raise KeyboardInterrupt(f"halite sweep stopped by a signal; finished cases are in {path}")
     return load(path)
