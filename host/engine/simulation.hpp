@@ -77,7 +77,8 @@ class Simulation {
  public:
   // One cell per config. Every config must have the same mesh, particle classes, solver options
   // and protocol (they share one IDA instance; compared value by value); throws
-  // std::invalid_argument otherwise, or if a cell's loading is not resolved. Throws std::runtime_error if the backend cannot run here.
+  // std::invalid_argument otherwise, or if a cell's loading is not resolved. Throws
+  // std::runtime_error if the backend cannot run here.
   explicit Simulation(std::vector<RunConfig> configs, Backend backend = Backend::kCpu);
   explicit Simulation(const RunConfig& config, Backend backend = Backend::kCpu)
       : Simulation(std::vector<RunConfig>{config}, backend) {}
