@@ -2,7 +2,8 @@
 # The whole test suite, from a fresh checkout: installs missing dependencies
 # (.ci/install-deps.sh), configures and builds build/ (Release), runs every test with CTest, then
 # installs the Python package with `pip install .` into a fresh virtual environment
-# (build/venv) and runs its tests (tests/python) against the CLI just built.
+# (build/venv) and runs its tests (tests/python) against the CLI just built, and finally the
+# sanitizer and fuzz job (.ci/sanitize.sh: ASan + UBSan suite and libFuzzer harnesses).
 # Exits non-zero on any failure. Usage: bash tests/run_all.sh
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
@@ -30,5 +31,7 @@ build/venv/bin/python -m pip install --quiet . pytest h5py tqdm
 (cd build && venv/bin/python -c "import halite; r = halite.run(cycles=3, progress=False); \
   print('import halite; halite.run(cycles=3):', r.status, list(r.cycles['Discharge capacity [mA.h.g-1]'].round(3)))")
 HALITE_BINARY="$PWD/build/halite" build/venv/bin/python -m pytest -q -p no:cacheprovider tests/python
+
+bash .ci/sanitize.sh
 
 echo "== all tests passed"

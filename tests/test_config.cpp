@@ -1061,6 +1061,29 @@ TEST(ConfigErrors, SelfReferencingAliasIsAnErrorNotACrash) {
   EXPECT_NE(std::string(set.what()).find("self-referencing"), std::string::npos) << set.what();
 }
 
+// Found by tests/fuzz/fuzz_set: yaml-cpp 0.7 loops forever on a flow value followed by a comma
+// at the top level of a document ("--set 'output.curve_cycles=[1],'" hung halite).
+TEST(ConfigErrors, ACommaAfterATopLevelFlowValueIsAnErrorNotAHang) {
+  const ConfigError set = load_error("", {"output.curve_cycles=[1],"});
+  expect_error_at(set, "--set", 1, 24, "output.curve_cycles", "a ',' at the top level");
+  const ConfigError quoted = load_error("", {"name=\"a\" ,"});
+  expect_error_at(quoted, "--set", 1, 10, "name", "a ',' at the top level");
+  ConfigFiles files;
+  // and a document that starts with a comma (fuzz_set again: "--set 'output.curve_cycles=,0'")
+  const ConfigError leading = load_error("", {"output.curve_cycles=,0"});
+  expect_error_at(leading, "--set", 1, 21, "output.curve_cycles", "a ',' at the top level");
+  for (const std::string text :
+       {"[1],\n", "# c\n--- {a: 1}\n  ,\n", "&x [1],\n", ",\n", "a: 1\n--- &a ,\n"}) {
+    const std::string path = files.write("comma.yaml", text);
+    const ConfigError e = load_error(path);
+    EXPECT_EQ(e.file, path) << e.what();
+    EXPECT_NE(std::string(e.what()).find("a ',' at the top level"), std::string::npos) << e.what();
+  }
+  // ... while a comma inside a flow value, or in a plain scalar, is fine
+  EXPECT_NO_THROW(load_config("", {"output.curve_cycles=[1, 2]"}));
+  EXPECT_NO_THROW(load_config("", {"name=a, b"}));
+}
+
 TEST(ConfigErrors, AliasBombIsRefused) {
   std::string text = "l0: &l0 [x, x, x, x, x, x, x, x, x, x]\n";
   for (int level = 1; level <= 8; ++level) {

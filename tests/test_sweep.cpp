@@ -866,4 +866,19 @@ TEST(SweepDesign, SelfReferencingAliasIsAnError) {
   }
 }
 
+// yaml-cpp 0.7 hangs on a document root that is a flow value followed by a comma (found by
+// tests/fuzz/fuzz_set): a sweep file like that is a located error.
+TEST(SweepDesign, ACommaAfterATopLevelFlowValueIsAnErrorNotAHang) {
+  try {
+    parse_sweep("{factors: [], design: list},\n", "c.yaml");
+    FAIL() << "no error";
+  } catch (const SweepError& e) {
+    EXPECT_EQ(e.file, "c.yaml");
+    EXPECT_EQ(e.line, 1);
+    EXPECT_EQ(e.column, 28);
+    EXPECT_NE(std::string(e.what()).find("a ',' at the top level"), std::string::npos)
+        << e.what();
+  }
+}
+
 }  // namespace halite

@@ -218,6 +218,7 @@ Node parse_yaml(const std::string& text, const MarkMapper& map_mark, Layer layer
                 const std::string& key_for_errors = "") {
   const Location start = map_mark(YAML::Mark(), {map_mark.file, 1, 1});
   try {
+    reject_yaml_cpp_hang(text);
     const std::vector<YAML::Node> documents = YAML::LoadAll(text);
     // A second document ("---") was silently ignored: one configuration per file.
     if (documents.size() > 1)

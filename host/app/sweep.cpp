@@ -128,6 +128,7 @@ SweepSpec parse_sweep(const std::string& text, const std::string& file) {
   spec.text = text;
   YAML::Node root;
   try {
+    reject_yaml_cpp_hang(text);
     root = YAML::Load(text);
   } catch (const YAML::Exception& e) {
     throw SweepError(file, e.mark.line + 1, e.mark.column + 1, e.msg);

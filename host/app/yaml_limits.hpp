@@ -8,6 +8,7 @@
 #include <cstddef>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 namespace halite {
@@ -55,6 +56,120 @@ inline std::optional<YamlLimitViolation> check_yaml_limits(const YAML::Node& roo
   };
   walk(walk, root);
   return found;
+}
+
+namespace detail {
+
+inline bool yaml_blank(char c) {
+  return c == ' ' || c == '\t' || c == '\r' || c == '\n';
+}
+
+// Skips blanks and comments (a '#' at a line start or after a blank) from `pos`.
+inline std::size_t skip_yaml_blanks(std::string_view t, std::size_t pos) {
+  while (pos < t.size()) {
+    if (yaml_blank(t[pos])) {
+      ++pos;
+    } else if (t[pos] == '#' && (pos == 0 || yaml_blank(t[pos - 1]))) {
+      while (pos < t.size() && t[pos] != '\n') ++pos;
+    } else {
+      break;
+    }
+  }
+  return pos;
+}
+
+// One past the end of the flow collection or quoted scalar starting at `pos`, or npos if it is
+// not closed (yaml-cpp reports that itself).
+inline std::size_t skip_yaml_flow_node(std::string_view t, std::size_t pos) {
+  int depth = 0;
+  for (std::size_t i = pos; i < t.size(); ++i) {
+    const char c = t[i];
+    const bool scalar_start = i == pos || t[i - 1] == '[' || t[i - 1] == '{' || t[i - 1] == ',' ||
+                              t[i - 1] == ':' || yaml_blank(t[i - 1]);
+    if (c == '"' && scalar_start) {
+      for (++i; i < t.size() && t[i] != '"'; ++i)
+        if (t[i] == '\\') ++i;
+      if (i >= t.size()) return std::string_view::npos;
+    } else if (c == '\'' && scalar_start) {
+      for (++i; i < t.size(); ++i) {
+        if (t[i] != '\'') continue;
+        if (i + 1 < t.size() && t[i + 1] == '\'') {
+          ++i;  // '' is a quote inside the scalar
+          continue;
+        }
+        break;
+      }
+      if (i >= t.size()) return std::string_view::npos;
+    } else if (c == '[' || c == '{') {
+      ++depth;
+    } else if (c == ']' || c == '}') {
+      --depth;
+    }
+    if (depth <= 0) return i + 1;
+  }
+  return std::string_view::npos;
+}
+
+}  // namespace detail
+
+// yaml-cpp 0.7 loops forever (found by tests/fuzz/fuzz_set) on a comma at the top level of a
+// document: after a root that is a flow collection or a quoted scalar ("[1],", "\"a\" ,",
+// "--- {a: 1},"), or as the root's first character (",0", "&a ,"); also as a --set value. Such text
+// is malformed YAML: this throws yaml-cpp's own ParserException at the comma, before yaml-cpp sees
+// the text, so callers report it as any other syntax error.
+inline void reject_yaml_cpp_hang(std::string_view t) {
+  using detail::skip_yaml_blanks;
+  std::size_t pos = 0;
+  while (pos < t.size()) {
+    // the start of a document: directives, blanks, comments, "---"
+    for (;;) {
+      pos = skip_yaml_blanks(t, pos);
+      const bool line_start = pos == 0 || t[pos - 1] == '\n';
+      if (line_start && pos < t.size() && t[pos] == '%') {
+        while (pos < t.size() && t[pos] != '\n') ++pos;
+      } else if (line_start && t.substr(pos, 3) == "---" &&
+                 (pos + 3 == t.size() || detail::yaml_blank(t[pos + 3]))) {
+        pos += 3;
+      } else {
+        break;
+      }
+    }
+    // node properties: tags and anchors
+    while (pos < t.size() && (t[pos] == '!' || t[pos] == '&')) {
+      while (pos < t.size() && !detail::yaml_blank(t[pos])) ++pos;
+      pos = skip_yaml_blanks(t, pos);
+    }
+    std::size_t comma = std::string_view::npos;
+    if (pos < t.size() && t[pos] == ',') {
+      comma = pos;  // a document that starts with a comma
+    } else if (pos < t.size() &&
+               (t[pos] == '[' || t[pos] == '{' || t[pos] == '"' || t[pos] == '\'')) {
+      const std::size_t end = detail::skip_yaml_flow_node(t, pos);
+      if (end == std::string_view::npos) return;
+      const std::size_t next = skip_yaml_blanks(t, end);
+      if (next < t.size() && t[next] == ',') comma = next;
+    }
+    if (comma != std::string_view::npos) {
+      YAML::Mark mark;
+      mark.pos = static_cast<int>(comma);
+      mark.line = 0;
+      mark.column = 0;
+      for (std::size_t i = 0; i < comma; ++i) {
+        if (t[i] == '\n') {
+          ++mark.line;
+          mark.column = 0;
+        } else {
+          ++mark.column;
+        }
+      }
+      throw YAML::ParserException(
+          mark, "a ',' at the top level (a ',' separates items only inside [ ] or { })");
+    }
+    // on to the next document
+    const std::size_t next_doc = t.find("\n---", pos);
+    if (next_doc == std::string_view::npos) return;
+    pos = next_doc + 1;
+  }
 }
 
 }  // namespace halite
