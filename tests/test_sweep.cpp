@@ -876,8 +876,7 @@ TEST(SweepDesign, ACommaAfterATopLevelFlowValueIsAnErrorNotAHang) {
     EXPECT_EQ(e.file, "c.yaml");
     EXPECT_EQ(e.line, 1);
     EXPECT_EQ(e.column, 28);
-    EXPECT_NE(std::string(e.what()).find("a ',' at the top level"), std::string::npos)
-        << e.what();
+    EXPECT_NE(std::string(e.what()).find("a ',' at the top level"), std::string::npos) << e.what();
   }
 }
 
