@@ -34,6 +34,7 @@ using halite::testing::Outcome;
 using halite::testing::read_text;
 using halite::testing::run_halite;
 using halite::testing::shell_quoted;
+using halite::testing::shell_quoted;
 
 // Reference cell, accelerated aging so that the fade is visible within a few cycles.
 const std::vector<std::string> kFastFade = {"--set", "aging.rsp.rate_constant=2e-5 1/s"};
@@ -220,6 +221,75 @@ TEST_F(Resume, KilledTwiceAndResumedGivesTheUninterruptedTable) {
   const Outcome again = halite(base + std::vector<std::string>{"--resume", b});
   EXPECT_EQ(again.exit_code, 0) << again.err;
   EXPECT_EQ(read_table(b).cycles, 16);
+}
+
+// Issue 12, item 2: a full disk crashed halite (SIGSEGV in HDF5's exit handler), left a file
+// HDF5 could not extend and a --resume that failed. Now a run stops at a cycle boundary while
+// there is room (free space below HALITE_MIN_FREE_BYTES, default 4 MiB): checkpoint, status
+// "interrupted" with the reason, exit 1; and it resumes to the uninterrupted table.
+TEST_F(Resume, ANearlyFullDiskStopsTheRunCleanlyAndItResumes) {
+  const auto base = std::vector<std::string>{"run", "-q", "--cycles", "8", "--no-skip"} + kFastFade;
+  const std::string a = file("a.h5"), b = file("b.h5");
+  ASSERT_EQ(halite(base + std::vector<std::string>{"-o", a}).exit_code, 0);
+  // every file system is "nearly full" below 2^62 bytes
+  const Outcome stopped = run_halite(dir_, base + std::vector<std::string>{"-o", b},
+                                     "HALITE_MIN_FREE_BYTES=4611686018427387904 ");
+  EXPECT_EQ(stopped.exit_code, 1) << stopped.err;
+  EXPECT_NE(stopped.err.find("the disk is nearly full"), std::string::npos) << stopped.err;
+  EXPECT_NE(stopped.err.find("--resume " + b), std::string::npos) << stopped.err;
+  const Table partial = read_table(b);
+  EXPECT_GE(partial.cycles, 1);
+  EXPECT_LT(partial.cycles, 8);
+  EXPECT_EQ(partial.status, "interrupted");
+  EXPECT_NE(read_string_dataset(b, "/cells/failure reason").at(0).find("nearly full"),
+            std::string::npos);
+  EXPECT_EQ(read_checkpoint(checkpoint_path(b)).cycles_written, partial.cycles);
+  EXPECT_FALSE(std::filesystem::exists(b + ".reserve"));  // the reserve is given back
+  const Outcome resumed = halite(base + std::vector<std::string>{"--resume", b});
+  ASSERT_EQ(resumed.exit_code, 0) << resumed.err;
+  expect_same_table(read_table(a), read_table(b), 8, 100 * kRelativeTolerance);
+}
+
+// The same when the disk fills in the middle of an HDF5 write (another process took the space;
+// the margin is 0 here): exit 1 with HDF5's message (path, errno 28), no crash; once there is
+// space, --resume copies the readable cycles into a fresh file and finishes the run. Needs a
+// small file system: a tmpfs, mounted when the test runs as root (skipped otherwise).
+TEST_F(Resume, AFileTheDiskFilledMidWriteIsRebuiltOnResume) {
+  const std::string mount_point = file("small");
+  std::filesystem::create_directory(mount_point);
+  if (std::system(
+          ("mount -t tmpfs -o size=240k tmpfs " + shell_quoted(mount_point) + " 2>/dev/null")
+              .c_str()) != 0)
+    GTEST_SKIP() << "cannot mount a tmpfs here (needs root)";
+  struct Unmount {
+    std::string at;
+    ~Unmount() { std::system(("umount " + shell_quoted(at) + " 2>/dev/null").c_str()); }
+  } unmount{mount_point};
+  const auto base = std::vector<std::string>{"run",
+                                             "-q",
+                                             "--cycles",
+                                             "150",
+                                             "--no-skip",
+                                             "--checkpoint-interval",
+                                             "0",
+                                             "--set",
+                                             "mesh.radial_shells=8",
+                                             "--set",
+                                             "mesh.cathode_nodes=4"};
+  const std::string a = file("a.h5"), b = mount_point + "/b.h5";
+  ASSERT_EQ(halite(base + std::vector<std::string>{"-o", a}).exit_code, 0);
+  const Outcome full =
+      run_halite(dir_, base + std::vector<std::string>{"-o", b}, "HALITE_MIN_FREE_BYTES=0 ");
+  EXPECT_EQ(full.exit_code, 1) << full.err;  // not a crash (run_halite gives -1 for a signal)
+  EXPECT_NE(full.err.find("No space left on device"), std::string::npos) << full.err;
+  const int kept = read_checkpoint(checkpoint_path(b)).cycles_written;
+  EXPECT_GT(kept, 0);
+  EXPECT_LT(kept, 150);
+  ASSERT_EQ(std::system(("mount -o remount,size=40m " + shell_quoted(mount_point)).c_str()), 0);
+  const Outcome resumed = halite(base + std::vector<std::string>{"--resume", b});
+  ASSERT_EQ(resumed.exit_code, 0) << resumed.err;
+  expect_same_table(read_table(a), read_table(b), 150, 100 * kRelativeTolerance);
+  EXPECT_EQ(curve_names(b).front(), "cycle_1");
 }
 
 TEST_F(Resume, WithCycleSkippingTheResumedRunSkipsTheSameCycles) {

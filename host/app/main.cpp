@@ -8,6 +8,7 @@
 #include <CLI/CLI.hpp>
 #include <charconv>
 #include <cmath>
+#include <cstdlib>
 #include <exception>
 #include <fstream>
 #include <optional>
@@ -288,7 +289,11 @@ int main(int argc, char** argv) {
     return halite::kExitBadInput;
   } catch (const std::exception& e) {
     fmt::print(stderr, "halite: error: {}\n", e.what());
-    return halite::kExitOther;
+    // Leave without the library exit handlers: after a failed write (a full disk) HDF5's own
+    // handler crashed (SIGSEGV) or looped closing the library. Everything halite wrote is
+    // flushed or closed already (the stack is unwound), and the checkpoint is on disk.
+    std::fflush(nullptr);
+    std::_Exit(halite::kExitOther);
   } catch (...) {
     fmt::print(stderr, "halite: error: unknown exception\n");
     return halite::kExitOther;

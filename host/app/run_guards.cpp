@@ -3,10 +3,13 @@
 #include <fcntl.h>
 #include <fmt/format.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <unistd.h>
 
 #include <cerrno>
+#include <cstdlib>
 #include <cstring>
+#include <filesystem>
 #include <iterator>
 
 namespace halite {
@@ -98,6 +101,52 @@ OutputLock::~OutputLock() {
     ::unlink(path_.c_str());
     ::close(fd_);
   }
+}
+
+DiskGuard::DiskGuard(const std::string& output, long long margin_bytes, long long reserve_bytes)
+    : reserve_path_(output + ".reserve"), margin_(margin_bytes) {
+  const std::filesystem::path parent = std::filesystem::path(output).parent_path();
+  directory_ = parent.empty() ? "." : parent.string();
+  if (margin_ < 0) {
+    margin_ = 4ll << 20;
+    if (const char* env = std::getenv("HALITE_MIN_FREE_BYTES")) {
+      char* end = nullptr;
+      const long long v = std::strtoll(env, &end, 10);
+      if (end != env && *end == '\0' && v >= 0) margin_ = v;
+    }
+  }
+  // The reserve is best effort: a file system without fallocate, or one already too full, runs
+  // without it (the margin check still applies).
+  const int fd = ::open(reserve_path_.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+  if (fd < 0) return;
+  reserved_ = ::posix_fallocate(fd, 0, reserve_bytes) == 0;
+  ::close(fd);
+  if (!reserved_) ::unlink(reserve_path_.c_str());
+}
+
+DiskGuard::~DiskGuard() {
+  release();
+}
+
+void DiskGuard::release() {
+  if (reserved_) ::unlink(reserve_path_.c_str());
+  reserved_ = false;
+}
+
+long long DiskGuard::free_bytes() const {
+  struct statvfs fs {};
+  if (::statvfs(directory_.c_str(), &fs) != 0) return -1;  // unknown: do not stop the run
+  return static_cast<long long>(fs.f_bavail) * static_cast<long long>(fs.f_frsize);
+}
+
+bool DiskGuard::low() {
+  if (!low_) {
+    const long long free = free_bytes();
+    low_ = free >= 0 && free < margin_;
+    if (low_) free_at_stop_ = free;
+  }
+  if (low_) release();
+  return low_;
 }
 
 }  // namespace halite

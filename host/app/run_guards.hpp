@@ -50,4 +50,35 @@ class OutputLock {
   std::string error_;
 };
 
+// Room for the end of a run on the output's file system. A run that fills the disk in the middle
+// of an HDF5 write leaves a file HDF5 cannot extend again (and HDF5 may crash on exit): instead,
+// at every cycle boundary the run checks the free space and, below a margin, stops there as if
+// interrupted — checkpoint, status, flush — while the space is still there. A reserve file
+// (OUTPUT.reserve, held for the run and given back before the final writes) keeps that room even
+// when another process fills the disk meanwhile.
+class DiskGuard {
+ public:
+  // margin_bytes: the free space below which the run stops (the default: 4 MiB, or the
+  // environment variable HALITE_MIN_FREE_BYTES). reserve_bytes: size of OUTPUT.reserve.
+  explicit DiskGuard(const std::string& output, long long margin_bytes = -1,
+                     long long reserve_bytes = 1 << 20);
+  ~DiskGuard();
+  DiskGuard(const DiskGuard&) = delete;
+  DiskGuard& operator=(const DiskGuard&) = delete;
+  // Bytes free for this user on the output's file system (statvfs), not counting the reserve.
+  long long free_bytes() const;
+  // True once free space fell below the margin (checked on each call); gives the reserve back.
+  bool low();
+  long long margin() const { return margin_; }
+  long long free_at_stop() const { return free_at_stop_; }  // what low() saw when it tripped
+  const std::string& directory() const { return directory_; }
+
+ private:
+  void release();
+  std::string directory_, reserve_path_;
+  long long margin_;
+  bool low_ = false, reserved_ = false;
+  long long free_at_stop_ = -1;
+};
+
 }  // namespace halite

@@ -123,7 +123,8 @@ class Job {
         checkpoint_file_(checkpoint_path(output_)),
         hash_(config_hash(config.resolved_yaml)),
         simulation_(config, options.backend),
-        progress_(options.quiet) {
+        progress_(options.quiet),
+        disk_(output_) {
     for (const auto& block : config.protocol.blocks)
       max_steps_ = std::max<int>(max_steps_, static_cast<int>(block.steps.size()));
     for (const auto& c : aging_column_specs()) columns_.push_back({c.name, c.units, c.description});
@@ -234,8 +235,23 @@ class Job {
                    build_info::kGitCommit);
     // Cycles written after the checkpoint are computed again.
     const int dropped = writer_->cycles() - cycles;
-    writer_->truncate_cycles(cycles);
-    writer_->set_cell_status(0, "running");
+    try {
+      writer_->truncate_cycles(cycles);
+      writer_->set_cell_status(0, "running");
+    } catch (const std::exception& e) {
+      // A file HDF5 can read but no longer extend (the disk filled in the middle of a write).
+      if (!options_.quiet)
+        std::fprintf(stderr,
+                     "halite: %s cannot be extended (%s): copying its %d finished cycle(s) "
+                     "into a fresh file\n",
+                     output_.c_str(), e.what(), cycles);
+      try {
+        rebuild_output(cycles);
+      } catch (const std::exception& again) {
+        return refuse(
+            fmt::format("it cannot be extended ({}) nor copied ({})", e.what(), again.what()));
+      }
+    }
     // The backend attribute lists every backend that integrated the run, in order.
     const std::string before = writer_->provenance().backend;
     const std::string now = backend_name(options_.backend);
@@ -253,6 +269,57 @@ class Job {
               ? fmt::format(" ({} later cycle(s) dropped, to be recomputed)", dropped).c_str()
               : "");
     return kExitOk;
+  }
+
+  // Copies the first `cycles` cycles of the output (rows, step end times, curves, provenance)
+  // into a fresh file that then replaces it (rename in the same directory), and reopens it.
+  void rebuild_output(int cycles) {
+    const Provenance provenance = writer_->provenance();
+    writer_.reset();
+    const auto builtin = cycle_columns();
+    std::vector<std::vector<double>> values;  // [column][cycle], built-in then aging
+    for (const auto& c : builtin) values.push_back(read_cycle_column(output_, c.name).at(0));
+    for (const auto& c : columns_) values.push_back(read_cycle_column(output_, c.name).at(0));
+    const ArrayData steps = read_array(output_, "/cycles/Step end times [s]");
+    const std::size_t width = steps.dims.at(1), per = steps.dims.at(2);
+    std::vector<Curve> curves;
+    for (const auto& name : list_group(output_, "/curves/cell_0")) {
+      if (name.rfind("cycle_", 0) != 0) continue;
+      Curve curve;
+      curve.cycle = std::stoi(name.substr(6));
+      if (curve.cycle > cycles) continue;
+      const std::string base = "/curves/cell_0/" + name + "/";
+      const auto time = read_array(output_, base + "Time [s]").values;
+      const auto voltage = read_array(output_, base + "Voltage [V]").values;
+      const auto current = read_array(output_, base + "Current density [A.m-2]").values;
+      const auto step = read_array(output_, base + "Step index").values;
+      for (std::size_t i = 0; i < time.size(); ++i)
+        curve.points.push_back({time[i], voltage[i], current[i], static_cast<int>(step[i])});
+      curves.push_back(std::move(curve));
+    }
+    std::sort(curves.begin(), curves.end(),
+              [](const Curve& a, const Curve& b) { return a.cycle < b.cycle; });
+
+    const std::string fresh_path = output_ + ".rebuilt";
+    {
+      ResultWriter fresh(fresh_path, true, 1, provenance, static_cast<int>(per), columns_);
+      for (int k = 0; k < cycles; ++k) {
+        CycleRecord r;
+        for (std::size_t c = 0; c < builtin.size(); ++c)
+          set_cycle_column_value(r, c, values[c].at(k));
+        std::vector<std::vector<double>> extra;
+        for (std::size_t c = 0; c < columns_.size(); ++c)
+          extra.push_back({values[builtin.size() + c].at(k)});
+        const auto row = steps.values.begin() + static_cast<std::ptrdiff_t>(k * per);
+        if (static_cast<std::size_t>(k) < width) r.step_end_times.assign(row, row + per);
+        fresh.append_cycle({r}, extra);
+      }
+      for (const auto& curve : curves) fresh.write_curve(0, curve);
+      fresh.set_cell_status(0, "running");
+      fresh.close();
+    }
+    std::filesystem::rename(fresh_path, output_);
+    writer_ = std::make_unique<ResultWriter>(ResultWriter::open_existing(output_, columns_));
   }
 
   int create_output() {
@@ -304,14 +371,16 @@ class Job {
     }
     void on_boundary(const CycleBoundary& boundary) override {
       job.unsaved_ = boundary.cursor;
+      // nearly full: stop here, while there is room for the checkpoint and the final status
+      if (!boundary.end_of_run && job.disk_.low()) job.disk_stop_ = true;
       const double since =
           std::chrono::duration<double>(Clock::now() - job.last_checkpoint_).count();
-      if (stop_signal() != 0 || job.options_.checkpoint_interval_s <= 0.0 ||
+      if (stop_signal() != 0 || job.disk_stop_ || job.options_.checkpoint_interval_s <= 0.0 ||
           since >= job.options_.checkpoint_interval_s || boundary.end_of_block ||
           boundary.end_of_run)
         job.save_checkpoint(boundary.cursor, job.writer_->provenance().date, job.writer_->cycles());
     }
-    bool stop_requested() override { return stop_signal() != 0; }
+    bool stop_requested() override { return stop_signal() != 0 || job.disk_stop_; }
   };
 
   SimulationOutcome simulate() {
@@ -329,6 +398,21 @@ class Job {
   // The cell's status in the file, the messages and the exit code.
   int finish(const SimulationOutcome& outcome) {
     const CellOutcome& cell = outcome.cells.front();
+    if (outcome.interrupted && disk_stop_) {
+      progress_.finish();
+      const std::string why = fmt::format(
+          "the disk is nearly full: {} bytes free on {} (halite stops below {} bytes, "
+          "HALITE_MIN_FREE_BYTES)",
+          disk_.free_at_stop(), disk_.directory(), disk_.margin());
+      writer_->set_cell_status(0, "interrupted",
+                               fmt::format("{} after {} cycle(s)", why, writer_->cycles()));
+      std::fprintf(stderr,
+                   "halite: stopped: %s; every finished cycle (%d) is in %s and the checkpoint is "
+                   "saved: free some space and continue with `halite run` and the same CONFIG "
+                   "and --set options plus --resume %s\n",
+                   why.c_str(), writer_->cycles(), output_.c_str(), output_.c_str());
+      return kExitOther;
+    }
     if (outcome.interrupted) {
       progress_.finish();
       const int stop = stop_signal();
@@ -376,6 +460,8 @@ class Job {
   std::vector<ColumnSpec> columns_;
   Simulation simulation_;
   Progress progress_;
+  DiskGuard disk_;
+  bool disk_stop_ = false;  // stopped at a boundary because the disk is nearly full
   std::unique_ptr<ResultWriter> writer_;
   std::optional<Checkpoint> resume_from_;
   double first_discharge_ = NAN;

@@ -107,4 +107,61 @@ double cycle_column_value(const CycleRecord& r, std::size_t column) {
   throw std::out_of_range("cycle_column_value: no column " + std::to_string(column));
 }
 
+void set_cycle_column_value(CycleRecord& r, std::size_t column, double v) {
+  const auto count = [](double x) { return static_cast<long>(x); };
+  switch (static_cast<Column>(column)) {
+    case kCycleNumber:
+      r.cycle = static_cast<int>(v);
+      return;
+    case kChargeCapacity:
+      r.charge_capacity = v;
+      return;
+    case kDischargeCapacity:
+      r.discharge_capacity = v;
+      return;
+    case kCoulombicEfficiency:
+      r.coulombic_efficiency = v;
+      return;
+    case kChargeEnergy:
+      r.charge_energy = v;
+      return;
+    case kDischargeEnergy:
+      r.discharge_energy = v;
+      return;
+    case kLithiumInventory:
+      r.lithium_inventory = v;
+      return;
+    case kDuration:
+      r.duration = v;
+      return;
+    case kSimulated:
+      r.simulated = v != 0.0;
+      return;
+    case kFailed:
+      r.failed = v != 0.0;
+      return;
+    case kIdaSteps:
+      r.stats.steps = count(v);
+      return;
+    case kResidualEvals:
+      r.stats.residual_evals = count(v);
+      return;
+    case kJacobianEvals:
+      r.stats.jacobian_evals = count(v);
+      return;
+    case kNonlinearIters:
+      r.stats.nonlinear_iters = count(v);
+      return;
+    case kErrorTestFails:
+      r.stats.error_test_fails = count(v);
+      return;
+    case kNonlinearConvFails:
+      r.stats.nonlinear_conv_fails = count(v);
+      return;
+    case kColumnCount:
+      break;
+  }
+  throw std::out_of_range("set_cycle_column_value: no column " + std::to_string(column));
+}
+
 }  // namespace halite

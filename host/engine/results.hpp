@@ -75,5 +75,7 @@ const std::vector<CycleColumn>& cycle_columns();
 // The value of built-in column `column` (an index into cycle_columns()) of a record; integer and
 // flag columns as exact doubles.
 double cycle_column_value(const CycleRecord& record, std::size_t column);
+// The inverse: sets the field of built-in column `column` (a record read back from a file).
+void set_cycle_column_value(CycleRecord& record, std::size_t column, double value);
 
 }  // namespace halite
