@@ -46,6 +46,7 @@ slow=(
   Resume.SigtermStopsAtACycleBoundaryAndTheRunResumes
   Resume.WithCycleSkippingTheResumedRunSkipsTheSameCycles
   Resume.ExtendsAFinishedRunWithMoreCycles
+  Resume.AFileTheDiskFilledMidWriteIsRebuiltOnResume
   ResumeEngine.RestoredCyclerContinuesLikeTheUninterruptedOne
   Backend.EngineUsesOnlyTheStateAccessTheCudaBackendAllows
   Install.ExampleBuildsAgainstThePackage

@@ -1084,6 +1084,27 @@ TEST(ConfigErrors, ACommaAfterATopLevelFlowValueIsAnErrorNotAHang) {
   EXPECT_NO_THROW(load_config("", {"name=a, b"}));
 }
 
+// Issue 12 item 6: a 100 MB YAML file ran for 25-50 s into 6 GiB and bad_alloc. A config file or
+// an override is at most 1 MiB (kMaxConfigBytes).
+TEST(ConfigErrors, HugeConfigsAndOverridesAreRefusedBeforeParsing) {
+  ConfigFiles files;
+  const std::string big =
+      files.write("big.yaml", "name: x\n# " + std::string(2u << 20, 'x') + "\n");
+  const ConfigError e = load_error(big);
+  EXPECT_EQ(e.file, big);
+  EXPECT_EQ(e.line, 1);
+  EXPECT_NE(std::string(e.what()).find("larger than 1 MiB"), std::string::npos) << e.what();
+  const ConfigError set = load_error("", {"name=" + std::string(2u << 20, 'y')});
+  EXPECT_EQ(set.file, "--set");
+  EXPECT_NE(std::string(set.what()).find("longer than 1 MiB"), std::string::npos) << set.what();
+  try {
+    load_config_text(std::string(2u << 20, ' '), "<text>");
+    ADD_FAILURE() << "no error for 2 MiB of text";
+  } catch (const ConfigError& t) {
+    EXPECT_EQ(t.file, "<text>");
+  }
+}
+
 TEST(ConfigErrors, AliasBombIsRefused) {
   std::string text = "l0: &l0 [x, x, x, x, x, x, x, x, x, x]\n";
   for (int level = 1; level <= 8; ++level) {

@@ -880,4 +880,36 @@ TEST(SweepDesign, ACommaAfterATopLevelFlowValueIsAnErrorNotAHang) {
   }
 }
 
+// Issue 12 item 6: LHS n_samples 1e6 printed nothing for 300 s (1e7: bad_alloc), and the size of
+// a full factorial was an overflowing product. At most kMaxSweepCases cases, checked first.
+TEST(SweepDesign, TooManyCasesAreRefusedBeforeAnyIsMade) {
+  try {
+    parse_sweep(
+        "factors:\n  - key: cell.mechanics.stack_pressure\n    min: 100 MPa\n    max: 900 MPa\n"
+        "design:\n  type: latin_hypercube\n  n_samples: 1000000\n",
+        "lhs.yaml");
+    ADD_FAILURE() << "no error for a million samples";
+  } catch (const SweepError& e) {
+    EXPECT_EQ(e.line, 7) << e.what();
+    EXPECT_NE(std::string(e.what()).find("at most 100000 cases"), std::string::npos) << e.what();
+  }
+  std::string text = "factors:\n";
+  for (int k = 0; k < 40; ++k)  // 10^40 cases: the product overflowed 64 bits
+    text += "  - key: protocol.blocks[" + std::to_string(k) +
+            "].repeat\n    values: [1, 2, 3, 4, 5, 6, 7, 8, 9, 10]\n";
+  text += "design: full_factorial\n";
+  try {
+    generate_cases(parse_sweep(text, "ff.yaml"));
+    ADD_FAILURE() << "no error for 10^40 cases";
+  } catch (const SweepError& e) {
+    EXPECT_NE(std::string(e.what()).find("more than 100000 cases"), std::string::npos) << e.what();
+  }
+  try {
+    parse_sweep(std::string(17u << 20, '#'), "huge.yaml");
+    ADD_FAILURE() << "no error for a 17 MiB sweep file";
+  } catch (const SweepError& e) {
+    EXPECT_NE(std::string(e.what()).find("larger than 16 MiB"), std::string::npos) << e.what();
+  }
+}
+
 }  // namespace halite

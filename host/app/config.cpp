@@ -273,6 +273,9 @@ void apply_override(Node& root, const std::string& argument, int ordinal) {
   const auto at_column = [&](std::size_t offset) {
     return Location{kOverrideName, ordinal, static_cast<int>(offset) + 1};
   };
+  if (argument.size() > kMaxConfigBytes)
+    fail(at_column(0), "",
+         fmt::format("the override is longer than {} MiB", kMaxConfigBytes >> 20));
   const std::size_t equals = argument.find('=');
   if (equals == std::string::npos || equals == 0) {
     fail(at_column(0), "", fmt::format("expected KEY.PATH=VALUE, got '{}'", argument));
@@ -1347,6 +1350,12 @@ std::string read_file(const std::string& path) {
   std::error_code ec;
   if (std::filesystem::exists(path, ec) && !std::filesystem::is_regular_file(path, ec))
     throw ConfigError(path, 0, 0, "", "the config is not a regular file (a directory or device?)");
+  if (std::filesystem::is_regular_file(path, ec) &&
+      std::filesystem::file_size(path, ec) > kMaxConfigBytes)
+    throw ConfigError(path, 1, 1, "",
+                      fmt::format("the config file is larger than {} MiB (the reference cell's "
+                                  "is 10 kB): not a configuration",
+                                  kMaxConfigBytes >> 20));
   std::ifstream in(path, std::ios::binary);
   if (!in) {
     throw ConfigError(path, 0, 0, "",
@@ -1368,6 +1377,10 @@ RunConfig load_layers(const std::string* user_text, const std::string& source,
   Node root =
       parse_yaml(build_info::kReferenceConfigYaml, MarkMapper{kEmbeddedName}, Layer::kReference);
   if (user_text) {
+    if (user_text->size() > kMaxConfigBytes)
+      throw ConfigError(source, 1, 1, "",
+                        fmt::format("the config is larger than {} MiB: not a configuration",
+                                    kMaxConfigBytes >> 20));
     Node user = parse_yaml(*user_text, MarkMapper{source}, Layer::kFile);
     if (user.kind != Node::Kind::kMap && user.kind != Node::Kind::kNull) {
       fail(user.at, "",

@@ -117,7 +117,8 @@ DiskGuard::DiskGuard(const std::string& output, long long margin_bytes, long lon
   }
   // The reserve is best effort: a file system without fallocate, or one already too full, runs
   // without it (the margin check still applies).
-  const int fd = ::open(reserve_path_.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+  // (a reserve left by a killed run is taken over: the output lock says the run is ours)
+  const int fd = ::open(reserve_path_.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
   if (fd < 0) return;
   reserved_ = ::posix_fallocate(fd, 0, reserve_bytes) == 0;
   ::close(fd);

@@ -123,6 +123,9 @@ const std::set<std::string>& known_top_keys() {
 }  // namespace
 
 SweepSpec parse_sweep(const std::string& text, const std::string& file) {
+  if (text.size() > kMaxSweepFileBytes)
+    throw SweepError(file, 1, 1,
+                     fmt::format("the sweep file is larger than {} MiB", kMaxSweepFileBytes >> 20));
   SweepSpec spec;
   spec.file = file;
   spec.text = text;
@@ -279,6 +282,12 @@ SweepSpec parse_sweep(const std::string& text, const std::string& file) {
     if (!options || !options["n_samples"])
       fail(spec, spec.design_mark, fmt::format("design '{}' needs n_samples", type));
     spec.n_samples = static_cast<int>(integer(spec, options["n_samples"], "n_samples", 1));
+    // (a million LHS samples ran for minutes before printing anything, ten million ran out of
+    // memory)
+    if (static_cast<std::size_t>(spec.n_samples) > kMaxSweepCases)
+      fail(spec, mark_of(options["n_samples"]),
+           fmt::format("n_samples {} is too many: at most {} cases in one sweep", spec.n_samples,
+                       kMaxSweepCases));
   } else if (options && options["n_samples"]) {
     fail(spec, mark_of(options["n_samples"]),
          fmt::format("design '{}' takes no n_samples (the values lists give the cases)", type));
@@ -317,6 +326,11 @@ SweepSpec parse_sweep(const std::string& text, const std::string& file) {
 }
 
 SweepSpec load_sweep(const std::string& path) {
+  std::error_code ec;
+  if (std::filesystem::is_regular_file(path, ec) &&
+      std::filesystem::file_size(path, ec) > kMaxSweepFileBytes)
+    throw SweepError(path, 1, 1,
+                     fmt::format("the sweep file is larger than {} MiB", kMaxSweepFileBytes >> 20));
   std::ifstream in(path);
   if (!in) throw SweepError(path, 0, 0, "cannot read the sweep file");
   std::ostringstream text;
@@ -411,9 +425,15 @@ std::vector<SweepCase> generate_cases(const SweepSpec& spec) {
       break;
     }
     case SweepDesign::kFullFactorial: {
-      std::size_t n = 1;
-      for (const auto& f : spec.factors) n *= f.values.size();
-      if (n > 100000) fail(spec, spec.design_mark, fmt::format("{} cases is too many", n));
+      std::size_t n = 1;  // saturating: the product of many lists overflowed
+      for (const auto& f : spec.factors)
+        n = f.values.empty() || n <= kMaxSweepCases / f.values.size() ? n * f.values.size()
+                                                                      : kMaxSweepCases + 1;
+      if (n > kMaxSweepCases)
+        fail(spec, spec.design_mark,
+             fmt::format("the full factorial has more than {} cases (the product of the value "
+                         "lists' lengths): too many for one sweep",
+                         kMaxSweepCases));
       for (std::size_t i = 0; i < n; ++i) {  // the first factor varies slowest
         std::vector<std::string> row(dims);
         std::size_t rest = i;

@@ -94,6 +94,9 @@ double value_in_si(const std::string& value);
 
 // The largest batch the cuda backend gets by default.
 inline constexpr int kMaxCudaBatch = 8192;
+// Input limits (docs/sweep.md): cases in one sweep, bytes of a sweep file.
+inline constexpr std::size_t kMaxSweepCases = 100000;
+inline constexpr std::size_t kMaxSweepFileBytes = 16u << 20;
 // The smallest group the cuda backend splits a large sweep into by default (narrower batches
 // leave most of the GPU idle in each kernel).
 inline constexpr int kMinCudaGroup = 256;

@@ -15,6 +15,9 @@ namespace halite {
 
 inline constexpr int kMaxYamlDepth = 64;                 // nesting levels
 inline constexpr std::size_t kMaxYamlNodes = 1'000'000;  // nodes after alias expansion
+// A configuration file, or one --set override, is at most this long: the reference is 10 kB, and
+// 100 MB files took 25-50 s and 6 GiB before running out of memory.
+inline constexpr std::size_t kMaxConfigBytes = 1u << 20;
 
 struct YamlLimitViolation {
   YAML::Mark mark;
