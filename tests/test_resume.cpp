@@ -16,6 +16,7 @@
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <limits>
 #include <sstream>
 #include <string>
 #include <thread>
@@ -33,7 +34,6 @@ namespace {
 using halite::testing::Outcome;
 using halite::testing::read_text;
 using halite::testing::run_halite;
-using halite::testing::shell_quoted;
 using halite::testing::shell_quoted;
 
 // Reference cell, accelerated aging so that the fade is visible within a few cycles.
@@ -290,6 +290,40 @@ TEST_F(Resume, AFileTheDiskFilledMidWriteIsRebuiltOnResume) {
   ASSERT_EQ(resumed.exit_code, 0) << resumed.err;
   expect_same_table(read_table(a), read_table(b), 150, 100 * kRelativeTolerance);
   EXPECT_EQ(curve_names(b).front(), "cycle_1");
+}
+
+// Issue 12 item 10: a checkpoint with a valid checksum but values no run writes (a cursor past
+// the protocol, a NaN in the state) was applied after the output had been cut back. Now the
+// resume is refused (exit 2) and the file is left as it was.
+TEST_F(Resume, ACheckpointWithImpossibleValuesIsRefusedAndTheFileLeftAlone) {
+  const auto base = std::vector<std::string>{"run", "-q", "--cycles", "6", "--no-skip"} + kFastFade;
+  const std::string b = file("b.h5");
+  ASSERT_TRUE(
+      run_and_kill(base + std::vector<std::string>{"--checkpoint-interval", "0", "-o", b}, b, 2, 0))
+      << "the run ended before it could be killed";
+  const Checkpoint good = read_checkpoint(checkpoint_path(b));
+  const std::string before = read_text(b);
+  auto refused = [&](Checkpoint bad, const std::string& what) {
+    write_checkpoint(checkpoint_path(b), bad);
+    const Outcome r = halite(base + std::vector<std::string>{"--resume", b});
+    EXPECT_EQ(r.exit_code, 2) << what << ": " << r.err;
+    EXPECT_NE(r.err.find("does not fit"), std::string::npos) << what << ": " << r.err;
+    EXPECT_EQ(read_text(b), before) << what << ": the file changed";
+  };
+  Checkpoint cursor = good;
+  cursor.state.cursor.repetition = 5000;  // the block repeats 4001 times
+  cursor.state.cursor.cycle = 5000;
+  cursor.cycles_written = 5000;
+  refused(cursor, "cursor past the protocol");
+  Checkpoint nan = good;
+  nan.state.y[3] = std::numeric_limits<double>::quiet_NaN();
+  refused(nan, "NaN in the state");
+  Checkpoint clock = good;
+  clock.state.clock[0] = -5.0;
+  refused(clock, "negative clock");
+  // and the good checkpoint still resumes
+  write_checkpoint(checkpoint_path(b), good);
+  EXPECT_EQ(halite(base + std::vector<std::string>{"--resume", b}).exit_code, 0);
 }
 
 TEST_F(Resume, WithCycleSkippingTheResumedRunSkipsTheSameCycles) {

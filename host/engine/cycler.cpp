@@ -612,6 +612,20 @@ void Cycler::rebuild(const CyclerState& s) {
 }
 
 void Cycler::restore_state(const CyclerState& state) {
+  // A checkpoint with a valid checksum can still hold values no run writes (issue 12: such a
+  // state was applied after the output had already been cut back): checked before anything
+  // changes, so the caller can refuse with the file untouched.
+  check_cursor(state.cursor);
+  const auto finite = [](const std::vector<double>& v) {
+    return std::all_of(v.begin(), v.end(), [](double x) { return std::isfinite(x); });
+  };
+  if (!std::isfinite(state.time) || !finite(state.y) || !finite(state.clock) ||
+      std::any_of(state.clock.begin(), state.clock.end(), [](double t) { return t < 0.0; }))
+    throw std::invalid_argument("saved state holds a non-finite value or a negative clock");
+  if (state.integrated_cycles < 0 || state.skipped_cycles < 0 ||
+      state.integrated_cycles > state.cursor.cycle + 1)
+    throw std::invalid_argument(fmt::format("saved state counts {} integrated cycle(s) at cycle {}",
+                                            state.integrated_cycles, state.cursor.cycle));
   rebuild(state);
 }
 
