@@ -195,6 +195,7 @@ void write_checkpoint(const std::string& path, const Checkpoint& checkpoint) {
   w.raw(kMagic, sizeof kMagic);
   w.u32(kCheckpointFormatVersion);
   w.u64(checkpoint.config_hash);
+  w.u64(checkpoint.table_hash);
   w.str(checkpoint.run_date);
   w.i64(checkpoint.cycles_written);
   w.i64(s.cursor.block);
@@ -303,12 +304,14 @@ Checkpoint read_checkpoint(const std::string& path) {
   Reader in(bytes, body, path);
   for (std::size_t i = 0; i < sizeof kMagic; ++i) in.u8();
   const std::uint32_t version = in.u32();
-  if (version != kCheckpointFormatVersion)
-    throw CheckpointError(fmt::format("checkpoint '{}' has format version {}; this halite reads {}",
-                                      path, version, kCheckpointFormatVersion));
+  if (version != kCheckpointFormatVersion && version != 2)
+    throw CheckpointError(
+        fmt::format("checkpoint '{}' has format version {}; this halite reads 2 and {}", path,
+                    version, kCheckpointFormatVersion));
   Checkpoint ck;
   CyclerState& s = ck.state;
   ck.config_hash = in.u64();
+  if (version >= 3) ck.table_hash = in.u64();
   ck.run_date = in.str();
   ck.cycles_written = in.int32();
   s.cursor.block = in.int32();

@@ -20,13 +20,29 @@ namespace halite {
 // and platforms, unlike std::hash.
 std::uint64_t fnv1a64(std::string_view bytes);
 
+// The same, fed in pieces (the running hash of the rows a run has written).
+struct Fnv1a {
+  std::uint64_t value = 14695981039346656037ull;
+  void add(std::string_view bytes) {
+    for (unsigned char c : bytes) {
+      value ^= c;
+      value *= 1099511628211ull;
+    }
+  }
+  void add(double x) { add(std::string_view(reinterpret_cast<const char*>(&x), sizeof x)); }
+};
+
 // 2: the loss reference carries the RSP share of the first discharge.
-inline constexpr std::uint32_t kCheckpointFormatVersion = 2;
+// 3: the hash of the /cycles rows the checkpoint covers (table_hash); version 2 is still read.
+inline constexpr std::uint32_t kCheckpointFormatVersion = 3;
 
 struct Checkpoint {
   std::uint64_t config_hash = 0;  // fnv1a64 of RunConfig::resolved_yaml
   std::string run_date;    // the output file's root "date" attribute (which run it belongs to)
   int cycles_written = 0;  // rows of /cycles covered by this checkpoint
+  // Fnv1a of those rows' values as written (cell 0: the built-in columns, the aging columns and
+  // the step end times of each cycle in turn); 0 = not recorded (a version 2 checkpoint).
+  std::uint64_t table_hash = 0;
   CyclerState state;
 };
 

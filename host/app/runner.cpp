@@ -17,6 +17,7 @@
 #include <ctime>
 #include <filesystem>
 #include <functional>
+#include <limits>
 #include <optional>
 #include <set>
 #include <sstream>
@@ -111,6 +112,34 @@ Provenance run_provenance(const RunConfig& config, Backend backend) {
 
 namespace {
 
+// The values of one /cycles row as the writer stores them, into the running hash the checkpoint
+// keeps (Checkpoint::table_hash): built-in columns, aging columns (0 where a record has none),
+// step end times (NaN past the cycle's last step).
+void hash_row(Fnv1a& hash, const CycleRecord& r, std::size_t aging_columns, int max_steps) {
+  for (std::size_t k = 0; k < cycle_columns().size(); ++k) hash.add(cycle_column_value(r, k));
+  for (std::size_t k = 0; k < aging_columns; ++k) hash.add(k < r.aging.size() ? r.aging[k] : 0.0);
+  for (int j = 0; j < max_steps; ++j)
+    hash.add(static_cast<std::size_t>(j) < r.step_end_times.size()
+                 ? r.step_end_times[static_cast<std::size_t>(j)]
+                 : std::numeric_limits<double>::quiet_NaN());
+}
+
+// The same hash over the first `cycles` rows of cell 0 as they are in the file now.
+std::uint64_t file_table_hash(const std::string& path, int cycles,
+                              const std::vector<ColumnSpec>& aging) {
+  std::vector<std::vector<double>> columns;
+  for (const auto& c : cycle_columns()) columns.push_back(read_cycle_column(path, c.name).at(0));
+  for (const auto& c : aging) columns.push_back(read_cycle_column(path, c.name).at(0));
+  const ArrayData steps = read_array(path, "/cycles/Step end times [s]");
+  const std::size_t per = steps.dims.at(2);
+  Fnv1a hash;
+  for (int k = 0; k < cycles; ++k) {
+    for (const auto& column : columns) hash.add(column.at(static_cast<std::size_t>(k)));
+    for (std::size_t j = 0; j < per; ++j) hash.add(steps.values.at(k * per + j));
+  }
+  return hash.value;
+}
+
 // One `halite run`, as named steps: open the output (a new file, or the file of a resumed run
 // with its checkpoint), run the simulation with the writer, progress line and checkpoints as its
 // observer, and report how it ended (status in the file, message, exit code).
@@ -153,6 +182,7 @@ class Job {
     ck.config_hash = hash_;
     ck.run_date = run_date;
     ck.cycles_written = cycles_written;
+    ck.table_hash = table_hash_.value;
     ck.state = simulation_.cycler().save_state(cursor);
     try {
       write_checkpoint(checkpoint_file_, ck);
@@ -201,6 +231,21 @@ class Job {
     } catch (const std::invalid_argument& e) {
       return refuse(fmt::format("the checkpoint does not fit this configuration: {}", e.what()));
     }
+    // The rows the checkpoint covers must be the ones the run wrote (issue 12: flipped bytes in
+    // /cycles were resumed silently). A file that cannot be read is left to the open below.
+    if (cycles > 0) {
+      std::optional<std::uint64_t> now;
+      try {
+        now = file_table_hash(output_, cycles, columns_);
+      } catch (const std::exception&) {
+      }
+      if (now && resume_from_->table_hash != 0 && *now != resume_from_->table_hash)
+        return refuse(fmt::format(
+            "the values of its first {} cycle(s) differ from those the run wrote (the file was "
+            "changed or damaged on disk): run it again with --overwrite",
+            cycles));
+      if (now) table_hash_.value = *now;
+    }
     try {
       if (cycles > 0)
         first_discharge_ = read_cycle_column(output_, "Discharge capacity [mA.h.g-1]").at(0).at(0);
@@ -247,6 +292,7 @@ class Job {
                      output_.c_str(), e.what(), cycles);
       try {
         rebuild_output(cycles);
+        table_hash_.value = file_table_hash(output_, cycles, columns_);
       } catch (const std::exception& again) {
         return refuse(
             fmt::format("it cannot be extended ({}) nor copied ({})", e.what(), again.what()));
@@ -359,6 +405,7 @@ class Job {
       for (std::size_t c = 0; c < records.size(); ++c)
         for (std::size_t k = 0; k < records[c].aging.size(); ++k) extra[k][c] = records[c].aging[k];
       job.writer_->append_cycle(records, extra);
+      hash_row(job.table_hash_, records[0], extra.size(), job.max_steps_);
       if (std::isnan(job.first_discharge_)) job.first_discharge_ = records[0].discharge_capacity;
       job.failed_row_written_ = job.failed_row_written_ || records[0].failed;
     }
@@ -468,6 +515,7 @@ class Job {
   Clock::time_point last_checkpoint_ = Clock::now();
   std::optional<CycleCursor> unsaved_;  // last boundary not yet in a checkpoint
   bool failed_row_written_ = false;     // the failed cycle is in the table (Failed = 1)
+  Fnv1a table_hash_;                    // of the rows written (Checkpoint::table_hash)
 };
 
 }  // namespace
