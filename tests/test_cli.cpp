@@ -241,6 +241,18 @@ TEST_F(Cli, NonFiniteNumbersAndAnEmptyResumeAreRefused) {
 
 // Issue 12, item 9: a cell that moves no charge (here an SE at 1e-8 S/cm) finished with 0 mAh/g
 // in every cycle and status "completed". It is now a warning on stderr and in /cells.
+// Issue 12 item 9: a mesh coarser than the converged default is said on stderr (the run goes on).
+TEST_F(Cli, AMeshCoarserThanTheConvergedDefaultIsAWarning) {
+  const Outcome coarse = halite({"run", "-q", "--cycles", "1", "-o", (dir_ / "coarse.h5").string(),
+                                 "--set", "mesh.radial_shells=3"});
+  EXPECT_EQ(coarse.exit_code, 0) << coarse.err;
+  EXPECT_NE(coarse.err.find("coarser than the default 8 x 20"), std::string::npos) << coarse.err;
+  const Outcome fine = halite({"run", "-q", "--cycles", "1", "-o", (dir_ / "fine.h5").string(),
+                               "--set", "mesh.radial_shells=24"});
+  EXPECT_EQ(fine.exit_code, 0) << fine.err;
+  EXPECT_EQ(fine.err.find("coarser"), std::string::npos) << fine.err;
+}
+
 TEST_F(Cli, ACellThatMovesNoChargeIsAWarningNotASilentSuccess) {
   const std::string out = (dir_ / "dead.h5").string();
   const Outcome r = halite({"run", "--cycles", "2", "-q", "-o", out, "--set",

@@ -532,6 +532,17 @@ int run_job(const RunConfig& config, const RunOptions& options) {
     std::fprintf(stderr, "halite: %s\n", lock.error().c_str());
     return kExitBadInput;
   }
+  // Issue 12 item 9: extreme meshes (1 x 1000, 1000 x 3) changed capacities by -60 % / +13 %
+  // without a word. The default is the coarsest mesh shown converged (docs/validation.md).
+  const MeshConfig converged;
+  if (config.mesh.cathode_nodes < converged.cathode_nodes ||
+      config.mesh.radial_shells < converged.radial_shells)
+    std::fprintf(stderr,
+                 "halite: warning: the mesh (%d cathode nodes x %d radial shells) is coarser than "
+                 "the default %d x %d, the coarsest shown converged (docs/validation.md): "
+                 "capacities and fade can be off by percents\n",
+                 config.mesh.cathode_nodes, config.mesh.radial_shells, converged.cathode_nodes,
+                 converged.radial_shells);
   Job job(config, options, output);
   return job.run();
 }
