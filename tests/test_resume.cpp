@@ -388,6 +388,10 @@ TEST_F(Resume, ExtendsAFinishedRunWithMoreCycles) {
   ASSERT_EQ(r.exit_code, 0) << r.err;
   expect_same_table(read_table(a), read_table(b), 6, 100 * kRelativeTolerance);
   EXPECT_EQ(read_string_attribute(b, "/", "backend"), "cpu");  // one backend throughout
+  // the curves of the uninterrupted 6-cycle run: cycle 3, the old last cycle, is not kept
+  // (issue 12 item 10)
+  EXPECT_EQ(curve_names(b), curve_names(a));
+  EXPECT_EQ(curve_names(b), (std::vector<std::string>{"cycle_1", "cycle_6"}));
 }
 
 // The backend attribute lists every backend that integrated a run, in order (here the file

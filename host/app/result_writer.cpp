@@ -1158,6 +1158,37 @@ ArrayData read_array(const std::string& path, const std::string& dataset) {
   return out;
 }
 
+void ResultWriter::drop_curves(int cell, const std::function<bool(int)>& drop) {
+  Impl& w = open_impl("drop_curves");
+  h5::QuietErrors quiet;
+  const std::string name = "cell_" + std::to_string(cell);
+  if (H5Lexists(w.curves_group.id(), name.c_str(), H5P_DEFAULT) <= 0) return;
+  const std::string cell_path = w.curves_group.path() + "/" + name;
+  h5::Group cell_group = h5::open_group(w.curves_group.id(), name, cell_path);
+  std::vector<std::string> doomed;
+  auto collect = [](hid_t, const char* child, const H5L_info_t*, void* out) -> herr_t {
+    static_cast<std::vector<std::string>*>(out)->emplace_back(child);
+    return 0;
+  };
+  std::vector<std::string> children;
+  h5::check(H5Literate(cell_group.id(), H5_INDEX_NAME, H5_ITER_INC, nullptr, collect, &children),
+            "H5Literate", cell_path);
+  for (const auto& child : children) {
+    if (child.rfind("cycle_", 0) != 0) continue;
+    int number = 0;
+    try {
+      number = std::stoi(child.substr(6));
+    } catch (const std::exception&) {
+      continue;
+    }
+    if (drop(number)) doomed.push_back(child);
+  }
+  for (const auto& child : doomed)
+    h5::check(H5Ldelete(cell_group.id(), child.c_str(), H5P_DEFAULT), "H5Ldelete",
+              cell_path + "/" + child);
+  w.flush();
+}
+
 std::vector<std::string> list_group(const std::string& path, const std::string& group) {
   h5::QuietErrors quiet;
   h5::File file = open_readonly(path);

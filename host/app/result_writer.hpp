@@ -5,6 +5,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <limits>
 #include <memory>
 #include <stdexcept>
@@ -151,6 +152,10 @@ class ResultWriter {
   // cycle number kept); sets cycles_written; flushed. (HDF5 does not give the space back: the
   // file keeps its size.) Growing tables only.
   void truncate_cycles(int cycles);
+
+  // Deletes the curves /curves/cell_<cell>/cycle_<n> for which drop(n) is true; flushed. (A
+  // finished run extended by --resume drops the curve of its old last cycle.)
+  void drop_curves(int cell, const std::function<bool(int)>& drop);
 
   void flush();
   void close();  // flush and close now, reporting errors; later calls other than close() throw

@@ -298,6 +298,10 @@ class Job {
             fmt::format("it cannot be extended ({}) nor copied ({})", e.what(), again.what()));
       }
     }
+    // A finished run extended (a larger --cycles) keeps only the curves an uninterrupted run of
+    // the new length stores: its old last cycle's curve goes.
+    const auto wanted = simulation_.curve_cycles(simulation_.total_cycles(options_.max_cycles));
+    writer_->drop_curves(0, [&](int n) { return n <= cycles && wanted.count(n) == 0; });
     // The backend attribute lists every backend that integrated the run, in order.
     const std::string before = writer_->provenance().backend;
     const std::string now = backend_name(options_.backend);
