@@ -308,6 +308,31 @@ TEST_F(ResultWriterTest, OverwriteReplacesTheFile) {
   EXPECT_EQ(d[0][0], make_record(0, 1).discharge_capacity);
 }
 
+// Issue 12: the output is made under PATH.creating and renamed into place, so the old file stands
+// until the new one is complete (with --overwrite it used to be truncated first); a temporary
+// left by a killed writer is taken over, and none is left behind.
+TEST_F(ResultWriterTest, TheFileIsCreatedUnderATemporaryNameAndRenamedIntoPlace) {
+  const std::string path = (dir_ / "atomic.h5").string();
+  std::ofstream(path + ".creating") << "left by a killed run";
+  {
+    ResultWriter w(path, false, 1, make_provenance(1));
+    EXPECT_FALSE(std::filesystem::exists(path + ".creating"));
+    EXPECT_TRUE(std::filesystem::exists(path));
+    w.append_cycle(make_cycle(1, 1));
+  }
+  EXPECT_GT(std::filesystem::file_size(path), 0u);
+  {  // replaced whole: the new file, not the old one truncated
+    Provenance p = make_provenance(1);
+    p.config_name = "second";
+    ResultWriter w(path, true, 1, p);
+  }
+  EXPECT_EQ(halite::read_string_attribute(path, "/", "config_name"), "second");
+  EXPECT_FALSE(std::filesystem::exists(path + ".creating"));
+  // without overwrite an existing file is never replaced, and the temporary does not stay
+  EXPECT_THROW(ResultWriter(path, false, 1, make_provenance(1)), OutputExistsError);
+  EXPECT_FALSE(std::filesystem::exists(path + ".creating"));
+}
+
 // A run killed after two flushed cycles: the cycles are readable while the writer is still open
 // in another process, and after that process dies without closing anything (SIGKILL).
 TEST_F(ResultWriterTest, FlushedCyclesSurviveAKilledWriter) {

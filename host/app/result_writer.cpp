@@ -5,9 +5,11 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cerrno>
 #include <chrono>
 #include <cmath>
 #include <cstdint>
+#include <cstdio>
 #include <ctime>
 #include <filesystem>
 #include <set>
@@ -377,15 +379,15 @@ void ResultWriter::Impl::create(bool overwrite) {
                               "files (nothing was written or removed)");
   }
   if (!overwrite && path_exists(path)) throw OutputExistsError(path);
+  // The file is made under a temporary name in the same directory and renamed into place once
+  // its structure is on disk: a failure while creating it leaves whatever stood at the path as
+  // it was (with --overwrite the old file used to be truncated first and deleted on failure),
+  // and only the temporary file, which halite made, is removed.
+  const std::string creating = path + ".creating";
   {
-    h5::PropertyList fapl = file_access(path);
-    const hid_t id =
-        H5Fcreate(path.c_str(), overwrite ? H5F_ACC_TRUNC : H5F_ACC_EXCL, H5P_DEFAULT, fapl.id());
-    if (id < 0 && !overwrite && path_exists(path)) {  // created by someone else meanwhile
-      H5Eclear2(H5E_DEFAULT);
-      throw OutputExistsError(path);
-    }
-    file = h5::File{h5::check_id(id, "H5Fcreate", path), path};
+    h5::PropertyList fapl = file_access(creating);
+    const hid_t id = H5Fcreate(creating.c_str(), H5F_ACC_TRUNC, H5P_DEFAULT, fapl.id());
+    file = h5::File{h5::check_id(id, "H5Fcreate", creating), path};
   }
   try {
     // Provenance on the root group.
@@ -459,6 +461,17 @@ void ResultWriter::Impl::create(bool overwrite) {
 
     curves_group = h5::create_group(root, "curves", path + ":/curves");
     flush();
+    // Into place: replacing an old file only with --overwrite, and never one that appeared
+    // meanwhile without it (RENAME_NOREPLACE, as O_EXCL did).
+    const int renamed = overwrite ? ::rename(creating.c_str(), path.c_str())
+                                  : ::renameat2(AT_FDCWD, creating.c_str(), AT_FDCWD, path.c_str(),
+                                                RENAME_NOREPLACE);
+    if (renamed != 0) {
+      const int err = errno;
+      if (err == EEXIST) throw OutputExistsError(path);
+      throw std::system_error(err, std::generic_category(),
+                              "cannot rename '" + creating + "' to '" + path + "'");
+    }
   } catch (...) {
     // Do not leave a half-written file behind (it would block a rerun without --overwrite).
     builtin.clear();
@@ -471,7 +484,7 @@ void ResultWriter::Impl::create(bool overwrite) {
     curves_group = {};
     file = {};
     std::error_code ec;
-    std::filesystem::remove(path, ec);
+    if (path_exists(creating)) std::filesystem::remove(creating, ec);
     throw;
   }
 }
