@@ -356,22 +356,8 @@ Result read_result(const std::string& path) {
         cell.cycles.step_end_times.emplace_back(begin,
                                                 begin + static_cast<std::ptrdiff_t>(max_steps));
       }
-      const std::string group = fmt::format("/curves/cell_{}", k);
-      std::vector<std::pair<int, std::string>> curves;
-      for (const auto& name : list_group(path, group))
-        if (name.rfind("cycle_", 0) == 0) curves.emplace_back(std::stoi(name.substr(6)), name);
-      std::sort(curves.begin(), curves.end());  // by cycle number, not by name
-      for (const auto& [cycle, name] : curves) {
-        const std::string base = group + "/" + name + "/";
-        CurveTable t;
-        t.cycle = cycle;
-        t.time = read_array(path, base + "Time [s]").values;
-        t.voltage = read_array(path, base + "Voltage [V]").values;
-        t.current_density = read_array(path, base + "Current density [A.m-2]").values;
-        for (double s : read_array(path, base + "Step index").values)
-          t.step.push_back(static_cast<int>(s));
-        cell.curves.push_back(std::move(t));
-      }
+      for (const auto& curve : read_curves(path, static_cast<int>(k)))
+        cell.curves.push_back(curve_table(curve));
     }
     return result;
   } catch (const Error&) {

@@ -1217,6 +1217,35 @@ std::vector<std::string> list_group(const std::string& path, const std::string& 
   return names;
 }
 
+std::vector<Curve> read_curves(const std::string& path, int cell) {
+  const std::string group = "/curves/cell_" + std::to_string(cell);
+  std::vector<Curve> curves;
+  for (const auto& name : list_group(path, group)) {
+    if (name.rfind("cycle_", 0) != 0) continue;
+    Curve curve;
+    try {
+      curve.cycle = std::stoi(name.substr(6));
+    } catch (const std::exception&) {
+      continue;
+    }
+    const std::string base = group + "/" + name + "/";
+    const auto time = read_array(path, base + "Time [s]").values;
+    const auto voltage = read_array(path, base + "Voltage [V]").values;
+    const auto current = read_array(path, base + "Current density [A.m-2]").values;
+    const auto step = read_array(path, base + "Step index").values;
+    if (voltage.size() != time.size() || current.size() != time.size() ||
+        step.size() != time.size())
+      throw std::runtime_error("curve " + base + " in '" + path +
+                               "' has columns of unequal length");
+    for (std::size_t i = 0; i < time.size(); ++i)
+      curve.points.push_back({time[i], voltage[i], current[i], static_cast<int>(step[i])});
+    curves.push_back(std::move(curve));
+  }
+  std::sort(curves.begin(), curves.end(),
+            [](const Curve& a, const Curve& b) { return a.cycle < b.cycle; });
+  return curves;
+}
+
 std::vector<std::vector<double>> read_cycle_column(const std::string& path,
                                                    const std::string& name) {
   const ArrayData data = read_array(path, "/cycles/" + name);

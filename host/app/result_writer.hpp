@@ -206,4 +206,7 @@ ArrayData read_array(const std::string& path, const std::string& dataset);
 // The names of the members of a group, in name order (empty if the group does not exist).
 std::vector<std::string> list_group(const std::string& path, const std::string& group);
 
+// Every stored curve of one cell (/curves/cell_<cell>/cycle_<n>), by cycle number.
+std::vector<Curve> read_curves(const std::string& path, int cell);
+
 }  // namespace halite

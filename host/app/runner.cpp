@@ -333,22 +333,8 @@ class Job {
     const ArrayData steps = read_array(output_, "/cycles/Step end times [s]");
     const std::size_t width = steps.dims.at(1), per = steps.dims.at(2);
     std::vector<Curve> curves;
-    for (const auto& name : list_group(output_, "/curves/cell_0")) {
-      if (name.rfind("cycle_", 0) != 0) continue;
-      Curve curve;
-      curve.cycle = std::stoi(name.substr(6));
-      if (curve.cycle > cycles) continue;
-      const std::string base = "/curves/cell_0/" + name + "/";
-      const auto time = read_array(output_, base + "Time [s]").values;
-      const auto voltage = read_array(output_, base + "Voltage [V]").values;
-      const auto current = read_array(output_, base + "Current density [A.m-2]").values;
-      const auto step = read_array(output_, base + "Step index").values;
-      for (std::size_t i = 0; i < time.size(); ++i)
-        curve.points.push_back({time[i], voltage[i], current[i], static_cast<int>(step[i])});
-      curves.push_back(std::move(curve));
-    }
-    std::sort(curves.begin(), curves.end(),
-              [](const Curve& a, const Curve& b) { return a.cycle < b.cycle; });
+    for (auto& curve : read_curves(output_, 0))
+      if (curve.cycle <= cycles) curves.push_back(std::move(curve));
 
     const std::string fresh_path = output_ + ".rebuilt";
     {
