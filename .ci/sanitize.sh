@@ -64,10 +64,9 @@ cp configs/reference_nmc721_lspscl.yaml configs/shell_architecture.yaml \
    configs/stack_pressure_low.yaml "${corpus}/config/"
 cp configs/sweep_*.yaml "${corpus}/sweep/"
 cp tests/fuzz/seeds/set/* "${corpus}/set/"
-# a real checkpoint of this build's format: one cycle of a small mesh
+# a real checkpoint of this build's format: one cycle of the reference cell
 seed_run=$(mktemp -d)
-build-asan/halite run -q --cycles 1 --set mesh.radial_shells=8 --set mesh.cathode_nodes=4 \
-  -o "${seed_run}/seed.h5"
+build-asan/halite run -q --cycles 1 -o "${seed_run}/seed.h5"
 cp "${seed_run}/seed.h5.checkpoint" "${corpus}/checkpoint/"
 rm -rf "${seed_run}"
 for harness in config set sweep checkpoint; do
