@@ -5,15 +5,19 @@
 #  2. the test suite under the sanitizers, without the slow long-protocol tests (all of them pass
 #     under ASan too, in 13 minutes on two cores: docs/reliability.md), and without the
 #     installed-package example (it builds a program without the sanitizer runtime);
-#  3. each libFuzzer harness of tests/fuzz for HALITE_FUZZ_SECONDS (default 30) from its seed
-#     corpus; any crash, sanitizer report, leak, timeout (> 10 s per input) or unexpected
+#  3. each libFuzzer harness of tests/fuzz for a fixed number of inputs (seed 1; about 30 s each)
+#     from its seed corpus; any crash, sanitizer report, leak, timeout (> 10 s per input) or unexpected
 #     exception fails the job and leaves the input in build-asan/fuzz-artifacts/.
 # Usage: bash .ci/sanitize.sh
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
 jobs=$(nproc 2>/dev/null || echo 2)
-fuzz_seconds=${HALITE_FUZZ_SECONDS:-30}
+# Inputs per harness (about 30 s each on two cores), with a fixed seed: the job is
+# deterministic, so a CI run repeats the local one exactly (a time budget let CI explore inputs
+# no local run had seen). HALITE_FUZZ_SCALE multiplies them for longer runs.
+fuzz_scale=${HALITE_FUZZ_SCALE:-1}
+declare -A fuzz_runs=([config]=5000 [set]=4000 [sweep]=40000 [checkpoint]=80000)
 
 echo "== sanitizers: configure and build build-asan/ (clang, ASan + UBSan + libFuzzer)"
 mkdir -p build-asan
@@ -55,7 +59,7 @@ exclude="^($(IFS='|'; echo "${slow[*]}" | sed 's/\./\\./g'))\$"
 echo "== sanitizers: test suite under ASan + UBSan (${#slow[@]} slow tests left out)"
 ctest --test-dir build-asan -j"${jobs}" --output-on-failure --timeout 300 -E "${exclude}"
 
-echo "== fuzz: each harness ${fuzz_seconds} s"
+echo "== fuzz: each harness a fixed number of inputs (seed 1, scale ${fuzz_scale})"
 corpus=build-asan/fuzz-corpus
 artifacts=build-asan/fuzz-artifacts
 rm -rf "${corpus}" "${artifacts}"
@@ -72,8 +76,9 @@ rm -rf "${seed_run}"
 for harness in config set sweep checkpoint; do
   log="build-asan/fuzz_${harness}.log"
   # (timeout: a fuzzer stuck reporting an out-of-memory input must not stall CI)
-  if ! timeout $((fuzz_seconds + 120)) build-asan/tests/fuzz/fuzz_${harness} \
-       -max_total_time="${fuzz_seconds}" -timeout=10 -rss_limit_mb=2048 -malloc_limit_mb=1024 \
+  runs=$((fuzz_runs[${harness}] * fuzz_scale))
+  if ! timeout $((120 + runs / 20)) build-asan/tests/fuzz/fuzz_${harness} -seed=1 \
+       -runs="${runs}" -timeout=10 -rss_limit_mb=2048 -malloc_limit_mb=1024 \
        -max_len=65536 -artifact_prefix="${artifacts}/${harness}-" \
        "${corpus}/${harness}" > "${log}" 2>&1; then
     tail -40 "${log}"

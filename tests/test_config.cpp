@@ -1072,16 +1072,30 @@ TEST(ConfigErrors, ACommaAfterATopLevelFlowValueIsAnErrorNotAHang) {
   // and a document that starts with a comma (fuzz_set again: "--set 'output.curve_cycles=,0'")
   const ConfigError leading = load_error("", {"output.curve_cycles=,0"});
   expect_error_at(leading, "--set", 1, 21, "output.curve_cycles", "a ',' at the top level");
+  // ... and an anchor name that runs into a comma (fuzz_set, a third time: "&ce,t")
+  const ConfigError anchor = load_error("", {"aging=&ce,t=1"});
+  expect_error_at(anchor, "--set", 1, 10, "aging", "a ',' at the top level");
   for (const std::string text :
-       {"[1],\n", "# c\n--- {a: 1}\n  ,\n", "&x [1],\n", ",\n", "a: 1\n--- &a ,\n"}) {
+       {"[1],\n", "# c\n--- {a: 1}\n  ,\n", "&x [1],\n", ",\n", "a: 1\n--- &a ,\n", "!!str&a,\n"}) {
     const std::string path = files.write("comma.yaml", text);
     const ConfigError e = load_error(path);
     EXPECT_EQ(e.file, path) << e.what();
     EXPECT_NE(std::string(e.what()).find("a ',' at the top level"), std::string::npos) << e.what();
   }
-  // ... while a comma inside a flow value, or in a plain scalar, is fine
+  // more forms yaml-cpp looped on: anything but ':' after a flow value at the top level
+  for (const std::string text : {"[1] &a ,\n", "[1][2],\n", "\"a\" 'b' ,\n", "[1] !t ,\n"}) {
+    const std::string path = files.write("after.yaml", text);
+    const ConfigError e = load_error(path);
+    EXPECT_EQ(e.file, path) << e.what();
+    EXPECT_NE(std::string(e.what()).find("text after the top-level value"), std::string::npos)
+        << e.what();
+  }
+  // ... while a comma inside a flow value, or in a plain scalar, is fine, and so is a flow
+  // value followed by a comment or the end of the document
   EXPECT_NO_THROW(load_config("", {"output.curve_cycles=[1, 2]"}));
   EXPECT_NO_THROW(load_config("", {"name=a, b"}));
+  EXPECT_NO_THROW(load_config("", {"output.curve_cycles=[1, 2]  # two"}));
+  EXPECT_NO_THROW(load_config("", {"output.curve_cycles=[1, 2]\n..."}));
 }
 
 // Issue 12 item 6: a 100 MB YAML file ran for 25-50 s into 6 GiB and bad_alloc. A config file or

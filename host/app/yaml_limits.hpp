@@ -138,11 +138,18 @@ inline void reject_yaml_cpp_hang(std::string_view t) {
       }
     }
     // node properties: tags and anchors
+    // (an anchor or tag name ends at a blank or a flow indicator: "&a,x" is the anchor "a" and
+    // a comma, which also hung yaml-cpp)
+    const auto flow_indicator = [](char c) {
+      return c == ',' || c == '[' || c == ']' || c == '{' || c == '}';
+    };
     while (pos < t.size() && (t[pos] == '!' || t[pos] == '&')) {
-      while (pos < t.size() && !detail::yaml_blank(t[pos])) ++pos;
+      ++pos;
+      while (pos < t.size() && !detail::yaml_blank(t[pos]) && !flow_indicator(t[pos])) ++pos;
       pos = skip_yaml_blanks(t, pos);
     }
-    std::size_t comma = std::string_view::npos;
+    std::size_t comma = std::string_view::npos;  // where the offending text starts
+    const char* what = "a ',' at the top level (a ',' separates items only inside [ ] or { })";
     if (pos < t.size() && t[pos] == ',') {
       comma = pos;  // a document that starts with a comma
     } else if (pos < t.size() &&
@@ -150,7 +157,18 @@ inline void reject_yaml_cpp_hang(std::string_view t) {
       const std::size_t end = detail::skip_yaml_flow_node(t, pos);
       if (end == std::string_view::npos) return;
       const std::size_t next = skip_yaml_blanks(t, end);
-      if (next < t.size() && t[next] == ',') comma = next;
+      // After a flow value at the root only ':' (it was a mapping key) or the next document may
+      // come; yaml-cpp looped on "[1],", "[1] &a ,", "[1][2],", "\"a\" 'b' ,".
+      const bool line_start = next == 0 || t[next - 1] == '\n';
+      const bool next_document =
+          line_start && (t.substr(next, 3) == "---" || t.substr(next, 3) == "...");
+      if (next < t.size() && t[next] != ':' && !next_document) {
+        comma = next;
+        if (t[next] != ',')
+          what =
+              "text after the top-level value (only ':' may follow a flow value at the top "
+              "level)";
+      }
     }
     if (comma != std::string_view::npos) {
       YAML::Mark mark;
@@ -165,8 +183,7 @@ inline void reject_yaml_cpp_hang(std::string_view t) {
           ++mark.column;
         }
       }
-      throw YAML::ParserException(
-          mark, "a ',' at the top level (a ',' separates items only inside [ ] or { })");
+      throw YAML::ParserException(mark, what);
     }
     // on to the next document
     const std::size_t next_doc = t.find("\n---", pos);
