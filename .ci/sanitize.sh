@@ -75,9 +75,10 @@ cp "${seed_run}/seed.h5.checkpoint" "${corpus}/checkpoint/"
 rm -rf "${seed_run}"
 for harness in config set sweep checkpoint; do
   log="build-asan/fuzz_${harness}.log"
-  # (timeout: a fuzzer stuck reporting an out-of-memory input must not stall CI)
+  # (timeout -s KILL: a fuzzer stuck reporting an out-of-memory input, once stopped for over an
+  # hour here, must not stall CI)
   runs=$((fuzz_runs[${harness}] * fuzz_scale))
-  if ! timeout $((120 + runs / 20)) build-asan/tests/fuzz/fuzz_${harness} -seed=1 \
+  if ! timeout -s KILL $((120 + runs / 20)) build-asan/tests/fuzz/fuzz_${harness} -seed=1 \
        -runs="${runs}" -timeout=10 -rss_limit_mb=2048 -malloc_limit_mb=1024 \
        -max_len=65536 -artifact_prefix="${artifacts}/${harness}-" \
        "${corpus}/${harness}" > "${log}" 2>&1; then
