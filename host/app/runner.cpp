@@ -124,21 +124,31 @@ void hash_row(Fnv1a& hash, const CycleRecord& r, std::size_t aging_columns, int 
                  : std::numeric_limits<double>::quiet_NaN());
 }
 
-// The same hash over the first `cycles` rows of cell 0 as they are in the file now.
-std::uint64_t file_table_hash(const std::string& path, int cycles,
-                              const std::vector<ColumnSpec>& aging) {
+// Cell 0's rows of a result file as stored: the built-in columns, then the aging columns, each
+// [cycle], and the step end times, `per` values a cycle (the resume check and the rebuild).
+struct StoredRows {
   std::vector<std::vector<double>> columns;
-  for (const auto& c : cycle_columns()) columns.push_back(read_cycle_column(path, c.name).at(0));
-  for (const auto& c : aging) columns.push_back(read_cycle_column(path, c.name).at(0));
-  const ArrayData steps = read_array(path, "/cycles/Step end times [s]");
-  const std::size_t per = steps.dims.at(2);
-  Fnv1a hash;
-  for (int k = 0; k < cycles; ++k) {
-    for (const auto& column : columns) hash.add(column.at(static_cast<std::size_t>(k)));
-    for (std::size_t j = 0; j < per; ++j) hash.add(steps.values.at(k * per + j));
+  std::vector<double> steps;
+  std::size_t width = 0, per = 0;  // cycles and steps of the step-end-time dataset
+
+  StoredRows(const std::string& path, const std::vector<ColumnSpec>& aging) {
+    for (const auto& c : cycle_columns()) columns.push_back(read_cycle_column(path, c.name).at(0));
+    for (const auto& c : aging) columns.push_back(read_cycle_column(path, c.name).at(0));
+    ArrayData data = read_array(path, "/cycles/Step end times [s]");
+    width = data.dims.at(1);
+    per = data.dims.at(2);
+    steps = std::move(data.values);
   }
-  return hash.value;
-}
+  // The hash hash_row gives the first `cycles` rows.
+  std::uint64_t hash(int cycles) const {
+    Fnv1a h;
+    for (int k = 0; k < cycles; ++k) {
+      for (const auto& column : columns) h.add(column.at(static_cast<std::size_t>(k)));
+      for (std::size_t j = 0; j < per; ++j) h.add(steps.at(k * per + j));
+    }
+    return h.value;
+  }
+};
 
 // One `halite run`, as named steps: open the output (a new file, or the file of a resumed run
 // with its checkpoint), run the simulation with the writer, progress line and checkpoints as its
@@ -236,7 +246,7 @@ class Job {
     if (cycles > 0) {
       std::optional<std::uint64_t> now;
       try {
-        now = file_table_hash(output_, cycles, columns_);
+        now = StoredRows(output_, columns_).hash(cycles);
       } catch (const std::exception&) {
       }
       if (now && resume_from_->table_hash != 0 && *now != resume_from_->table_hash)
@@ -291,8 +301,7 @@ class Job {
                      "into a fresh file\n",
                      output_.c_str(), e.what(), cycles);
       try {
-        rebuild_output(cycles);
-        table_hash_.value = file_table_hash(output_, cycles, columns_);
+        table_hash_.value = rebuild_output(cycles);
       } catch (const std::exception& again) {
         return refuse(
             fmt::format("it cannot be extended ({}) nor copied ({})", e.what(), again.what()));
@@ -323,15 +332,14 @@ class Job {
 
   // Copies the first `cycles` cycles of the output (rows, step end times, curves, provenance)
   // into a fresh file that then replaces it (rename in the same directory), and reopens it.
-  void rebuild_output(int cycles) {
+  // Returns the hash of the rows copied (Checkpoint::table_hash).
+  std::uint64_t rebuild_output(int cycles) {
     const Provenance provenance = writer_->provenance();
     writer_.reset();
     const auto builtin = cycle_columns();
-    std::vector<std::vector<double>> values;  // [column][cycle], built-in then aging
-    for (const auto& c : builtin) values.push_back(read_cycle_column(output_, c.name).at(0));
-    for (const auto& c : columns_) values.push_back(read_cycle_column(output_, c.name).at(0));
-    const ArrayData steps = read_array(output_, "/cycles/Step end times [s]");
-    const std::size_t width = steps.dims.at(1), per = steps.dims.at(2);
+    const StoredRows stored(output_, columns_);
+    const auto& values = stored.columns;  // [column][cycle], built-in then aging
+    const std::size_t width = stored.width, per = stored.per;
     std::vector<Curve> curves;
     for (auto& curve : read_curves(output_, 0))
       if (curve.cycle <= cycles) curves.push_back(std::move(curve));
@@ -346,7 +354,7 @@ class Job {
         std::vector<std::vector<double>> extra;
         for (std::size_t c = 0; c < columns_.size(); ++c)
           extra.push_back({values[builtin.size() + c].at(k)});
-        const auto row = steps.values.begin() + static_cast<std::ptrdiff_t>(k * per);
+        const auto row = stored.steps.begin() + static_cast<std::ptrdiff_t>(k * per);
         if (static_cast<std::size_t>(k) < width) r.step_end_times.assign(row, row + per);
         fresh.append_cycle({r}, extra);
       }
@@ -356,6 +364,7 @@ class Job {
     }
     std::filesystem::rename(fresh_path, output_);
     writer_ = std::make_unique<ResultWriter>(ResultWriter::open_existing(output_, columns_));
+    return stored.hash(cycles);
   }
 
   int create_output() {
