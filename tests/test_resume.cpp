@@ -26,6 +26,7 @@
 #include "host/app/checkpoint.hpp"
 #include "host/app/config.hpp"
 #include "host/app/result_writer.hpp"
+#include "host/app/row_journal.hpp"
 #include "host/engine/cycler.hpp"
 #include "tests/halite_binary.hpp"
 
@@ -291,6 +292,104 @@ TEST_F(Resume, AFileTheDiskFilledMidWriteIsRebuiltOnResume) {
   ASSERT_EQ(resumed.exit_code, 0) << resumed.err;
   expect_same_table(read_table(a), read_table(b), 150, 100 * kRelativeTolerance);
   EXPECT_EQ(curve_names(b).front(), "cycle_1");
+}
+
+// The full disk and the failing device again, for machines where a tmpfs cannot be mounted: a
+// write fault injector (tests/fault/write_fault.cpp, LD_PRELOAD) makes writes fail from a byte
+// budget on. ENOSPC: every file of the output's directory shares the free space, and writes
+// over existing bytes still succeed, as on a full file system; EIO: every write to the HDF5
+// file fails once the budget is spent, as on a failing region of a disk. For each budget (the
+// failure falls at different moments: while the file is created, at a flush, in the journal,
+// in a checkpoint): exit 1 naming the error, no crash, and --resume without the fault finishes
+// to the uninterrupted table.
+class WriteFaults : public Resume {
+ protected:
+  const std::vector<std::string> base_ = {"run",
+                                          "-q",
+                                          "--cycles",
+                                          "30",
+                                          "--no-skip",
+                                          "--checkpoint-interval",
+                                          "0",
+                                          "--set",
+                                          "mesh.radial_shells=8",
+                                          "--set",
+                                          "mesh.cathode_nodes=4"};
+
+  // Runs into `output` under the fault (`target`: HALITE_FAULT_DIRECTORY=... or
+  // HALITE_FAULT_FILE=...), then resumes without it; returns the resume's outcome.
+  Outcome fail_then_resume(const std::string& output, const std::string& target,
+                           const std::string& mode, long long budget, const std::string& error) {
+    const std::string fault = fmt::format(
+        "HALITE_MIN_FREE_BYTES=0 LD_PRELOAD={} {} HALITE_FAULT_MODE={} HALITE_FAULT_FREE_BYTES={} ",
+        shell_quoted(HALITE_WRITE_FAULT_LIBRARY), target, mode, budget);
+    const Outcome failed = run_halite(dir_, base_ + std::vector<std::string>{"-o", output}, fault);
+    EXPECT_EQ(failed.exit_code, 1) << mode << " " << budget << ": " << failed.err;
+    EXPECT_NE(failed.err.find(error), std::string::npos)
+        << mode << " " << budget << ": " << failed.err;
+    EXPECT_EQ(failed.err.find("Sanitizer"), std::string::npos) << failed.err;
+    std::vector<std::string> resume = base_;
+    resume.erase(resume.begin() + 1);  // not quiet: the test reads how the file was taken back
+    return halite(resume + std::vector<std::string>{"--resume", output});
+  }
+};
+
+TEST_F(WriteFaults, AFullDiskStopsTheRunAndItResumesOnceThereIsSpace) {
+  const std::string a = file("a.h5");
+  ASSERT_EQ(halite(base_ + std::vector<std::string>{"-o", a}).exit_code, 0);
+  const Table reference = read_table(a);
+  for (const long long budget : {60000LL, 150000LL, 1200000LL}) {  // (the reserve: 1 MiB)
+    const std::string directory = file(fmt::format("full_{}", budget));
+    std::filesystem::create_directory(directory);
+    const std::string b = directory + "/b.h5";
+    const Outcome resumed = fail_then_resume(b, "HALITE_FAULT_DIRECTORY=" + shell_quoted(directory),
+                                             "enospc", budget, "No space left on device");
+    ASSERT_EQ(resumed.exit_code, 0) << budget << ": " << resumed.err;
+    expect_same_table(reference, read_table(b), 30, 100 * kRelativeTolerance);
+  }
+}
+
+TEST_F(WriteFaults, AFailingDeviceStopsTheRunAndItResumes) {
+  const std::string a = file("a.h5");
+  ASSERT_EQ(halite(base_ + std::vector<std::string>{"-o", a}).exit_code, 0);
+  const Table reference = read_table(a);
+  int reopened = 0;  // resumes that found a file HDF5 could not open or extend
+  for (const long long budget : {60000LL, 150000LL, 287000LL, 620000LL}) {
+    const std::string b = file(fmt::format("b_{}.h5", budget));
+    const Outcome resumed = fail_then_resume(b, "HALITE_FAULT_FILE=" + shell_quoted(b), "eio",
+                                             budget, "Input/output error");
+    ASSERT_EQ(resumed.exit_code, 0) << budget << ": " << resumed.err;
+    expect_same_table(reference, read_table(b), 30, 100 * kRelativeTolerance);
+    reopened += resumed.err.find("cannot be") != std::string::npos;
+  }
+  EXPECT_GE(reopened, 1) << "no budget damaged the file: the test no longer reaches the rebuild";
+}
+
+// A file that lost its tail (a copy cut short, a crash of the machine) cannot be opened; its
+// rows are in the row journal (OUTPUT.rows), checked against the checkpoint's table hash, and
+// --resume writes the file again from them. Without the journal the resume is refused.
+TEST_F(WriteFaults, AFileThatLostItsTailIsWrittenAgainFromItsRowJournal) {
+  const std::string a = file("a.h5"), b = file("b.h5");
+  ASSERT_EQ(halite(base_ + std::vector<std::string>{"-o", a}).exit_code, 0);
+  std::vector<std::string> first = base_;
+  first[3] = "20";
+  ASSERT_EQ(halite(first + std::vector<std::string>{"-o", b}).exit_code, 0);
+  std::filesystem::resize_file(b, std::filesystem::file_size(b) / 2);
+  const std::string cut = read_text(b);
+  std::filesystem::copy_file(row_journal_path(b), b + ".rows.saved");
+  std::filesystem::remove(row_journal_path(b));
+  const Outcome refused = halite(base_ + std::vector<std::string>{"--resume", b});
+  EXPECT_EQ(refused.exit_code, 2) << refused.err;
+  EXPECT_NE(refused.err.find("row journal"), std::string::npos) << refused.err;
+  EXPECT_EQ(read_text(b), cut);  // a refused resume leaves the file alone
+  std::filesystem::rename(b + ".rows.saved", row_journal_path(b));
+  std::vector<std::string> resume = base_;
+  resume.erase(resume.begin() + 1);
+  const Outcome resumed = halite(resume + std::vector<std::string>{"--resume", b});
+  ASSERT_EQ(resumed.exit_code, 0) << resumed.err;
+  EXPECT_NE(resumed.err.find("writing it again from its row journal"), std::string::npos)
+      << resumed.err;
+  expect_same_table(read_table(a), read_table(b), 30, 100 * kRelativeTolerance);
 }
 
 // Issue 12 item 10: a checkpoint with a valid checksum but values no run writes (a cursor past

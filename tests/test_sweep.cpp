@@ -808,6 +808,57 @@ TEST_F(SweepCli, SigtermStopsTheSweepAndItResumes) {
   EXPECT_EQ(expect_finished_cases_kept(stopped, path("reference.h5")), 12);
 }
 
+// Issue 12: the run's disk margin in the sweep too. Below the margin (here: every file system,
+// 2^62 bytes) every batch stops at its next cycle boundary, exit 1 with the resume command, and
+// --resume finishes to the uninterrupted file.
+TEST_F(SweepCli, ANearlyFullDiskStopsTheSweepAndItResumes) {
+  const std::string sweep = write("four.yaml",
+                                  "factors:\n  - key: cell.mechanics.stack_pressure\n"
+                                  "    values: [200 MPa, 400 MPa, 600 MPa, 760 MPa]\n"
+                                  "design: list\n");
+  const std::vector<std::string> args{"sweep", sweep, "--cycles", "4", "--no-skip", "-q"};
+  std::vector<std::string> reference_args = args;
+  reference_args.insert(reference_args.end(), {"-o", path("reference.h5"), "--threads", "2"});
+  ASSERT_EQ(halite(reference_args).exit_code, 0);
+  const std::string stopped = path("stopped.h5");
+  std::vector<std::string> run_args = args;
+  run_args.insert(run_args.end(), {"-o", stopped, "--threads", "2"});
+  const Outcome full = halite(run_args, "HALITE_MIN_FREE_BYTES=4611686018427387904 ");
+  EXPECT_EQ(full.exit_code, 1) << full.err;
+  EXPECT_NE(full.err.find("the disk is nearly full"), std::string::npos) << full.err;
+  EXPECT_NE(full.err.find("--resume " + stopped), std::string::npos) << full.err;
+  const auto cases = read_string_dataset(stopped, "/cases/status");
+  EXPECT_EQ(std::count(cases.begin(), cases.end(), "completed"), 0);
+  EXPECT_FALSE(std::filesystem::exists(stopped + ".reserve"));
+  std::vector<std::string> resume_args = args;
+  resume_args.insert(resume_args.end(), {"--resume", stopped, "--threads", "2"});
+  const Outcome resumed = halite(resume_args);
+  ASSERT_EQ(resumed.exit_code, 0) << resumed.err;
+  EXPECT_EQ(expect_finished_cases_kept(stopped, path("reference.h5")), 4);
+}
+
+// Issue 12 item 9 in sweeps: a case whose mesh is coarser than the converged default is named in
+// a warning (the mesh may be a factor); the sweep goes on.
+TEST_F(SweepCli, AMeshCoarserThanTheConvergedDefaultIsAWarning) {
+  const std::string sweep = write("meshes.yaml",
+                                  "factors:\n  - key: mesh.radial_shells\n"
+                                  "    values: [20, 6, 4]\n"
+                                  "design: list\n");
+  const Outcome out = halite({"sweep", sweep, "--cycles", "1", "-q", "-o", path("meshes.h5")});
+  EXPECT_EQ(out.exit_code, 0) << out.err;
+  EXPECT_NE(out.err.find("warning: 2 of 3 case(s), the first case 1: the mesh (8 cathode nodes x "
+                         "6 radial shells) is coarser than the default 8 x 20"),
+            std::string::npos)
+      << out.err;
+  const std::string converged = write("converged.yaml",
+                                      "factors:\n  - key: mesh.radial_shells\n"
+                                      "    values: [20, 24]\n"
+                                      "design: list\n");
+  const Outcome fine = halite({"sweep", converged, "--cycles", "1", "-q", "-o", path("fine.h5")});
+  EXPECT_EQ(fine.exit_code, 0) << fine.err;
+  EXPECT_EQ(fine.err.find("warning"), std::string::npos) << fine.err;
+}
+
 // Groups of compatible cases that interleave (rows of a batch not contiguous) and a batch
 // written in many blocks of cycles give the same file as one write per batch.
 TEST(SweepRun, BlocksOfCyclesAndInterleavedBatchesWriteTheSameRows) {

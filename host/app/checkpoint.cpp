@@ -160,7 +160,9 @@ CycleRecord read_record(Reader& in) {
   return r;
 }
 
-void write_all(int fd, const std::string& bytes, const std::string& path) {
+}  // namespace
+
+void write_all(int fd, std::string_view bytes, const std::string& path) {
   const char* p = bytes.data();
   std::size_t left = bytes.size();
   while (left > 0) {
@@ -173,8 +175,6 @@ void write_all(int fd, const std::string& bytes, const std::string& path) {
     left -= static_cast<std::size_t>(n);
   }
 }
-
-}  // namespace
 
 std::uint64_t fnv1a64(std::string_view bytes) {
   std::uint64_t h = 14695981039346656037ull;

@@ -16,6 +16,10 @@
 
 namespace halite {
 
+// Writes all of `bytes` to fd (retrying short writes and EINTR); throws std::system_error naming
+// `path` and the errno.
+void write_all(int fd, std::string_view bytes, const std::string& path);
+
 // 64-bit FNV-1a (offset basis 14695981039346656037, prime 1099511628211): stable across builds
 // and platforms, unlike std::hash.
 std::uint64_t fnv1a64(std::string_view bytes);

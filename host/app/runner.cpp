@@ -26,6 +26,7 @@
 #include "halite/build_info.hpp"
 #include "host/app/checkpoint.hpp"
 #include "host/app/result_writer.hpp"
+#include "host/app/row_journal.hpp"
 #include "host/app/run_guards.hpp"
 #include "host/engine/aging_report.hpp"
 #include "host/engine/cycler.hpp"
@@ -112,20 +113,26 @@ Provenance run_provenance(const RunConfig& config, Backend backend) {
 
 namespace {
 
-// The values of one /cycles row as the writer stores them, into the running hash the checkpoint
-// keeps (Checkpoint::table_hash): built-in columns, aging columns (0 where a record has none),
-// step end times (NaN past the cycle's last step).
-void hash_row(Fnv1a& hash, const CycleRecord& r, std::size_t aging_columns, int max_steps) {
-  for (std::size_t k = 0; k < cycle_columns().size(); ++k) hash.add(cycle_column_value(r, k));
-  for (std::size_t k = 0; k < aging_columns; ++k) hash.add(k < r.aging.size() ? r.aging[k] : 0.0);
+// The values of one /cycles row as the writer stores them (cell 0): built-in columns, aging
+// columns (0 where a record has none), step end times (NaN past the cycle's last step). What the
+// checkpoint's table hash covers (Checkpoint::table_hash) and what the row journal keeps.
+std::vector<double> row_values(const CycleRecord& r, std::size_t aging_columns, int max_steps) {
+  std::vector<double> values;
+  values.reserve(cycle_columns().size() + aging_columns + static_cast<std::size_t>(max_steps));
+  for (std::size_t k = 0; k < cycle_columns().size(); ++k)
+    values.push_back(cycle_column_value(r, k));
+  for (std::size_t k = 0; k < aging_columns; ++k)
+    values.push_back(k < r.aging.size() ? r.aging[k] : 0.0);
   for (int j = 0; j < max_steps; ++j)
-    hash.add(static_cast<std::size_t>(j) < r.step_end_times.size()
-                 ? r.step_end_times[static_cast<std::size_t>(j)]
-                 : std::numeric_limits<double>::quiet_NaN());
+    values.push_back(static_cast<std::size_t>(j) < r.step_end_times.size()
+                         ? r.step_end_times[static_cast<std::size_t>(j)]
+                         : std::numeric_limits<double>::quiet_NaN());
+  return values;
 }
 
 // Cell 0's rows of a result file as stored: the built-in columns, then the aging columns, each
-// [cycle], and the step end times, `per` values a cycle (the resume check and the rebuild).
+// [cycle], and the step end times, `per` values a cycle (the resume check and the rebuild), read
+// from the file or from its row journal.
 struct StoredRows {
   std::vector<std::vector<double>> columns;
   std::vector<double> steps;
@@ -139,16 +146,37 @@ struct StoredRows {
     per = data.dims.at(2);
     steps = std::move(data.values);
   }
-  // The hash hash_row gives the first `cycles` rows.
+  // Rows as row_values gives them (the journal): `column_count` columns, then `per` step times.
+  StoredRows(const std::vector<std::vector<double>>& rows, std::size_t column_count, int per_row)
+      : columns(column_count), width(rows.size()), per(static_cast<std::size_t>(per_row)) {
+    for (const auto& row : rows) {
+      for (std::size_t c = 0; c < column_count; ++c) columns[c].push_back(row.at(c));
+      for (std::size_t j = 0; j < per; ++j) steps.push_back(row.at(column_count + j));
+    }
+  }
+  // Row k as row_values gives it.
+  std::vector<double> row(int k) const {
+    std::vector<double> values;
+    for (const auto& column : columns) values.push_back(column.at(static_cast<std::size_t>(k)));
+    for (std::size_t j = 0; j < per; ++j) values.push_back(steps.at(k * per + j));
+    return values;
+  }
+  // The hash of the first `cycles` rows (Checkpoint::table_hash).
   std::uint64_t hash(int cycles) const {
     Fnv1a h;
-    for (int k = 0; k < cycles; ++k) {
-      for (const auto& column : columns) h.add(column.at(static_cast<std::size_t>(k)));
-      for (std::size_t j = 0; j < per; ++j) h.add(steps.at(k * per + j));
-    }
+    for (int k = 0; k < cycles; ++k)
+      for (double v : row(k)) h.add(v);
     return h.value;
   }
 };
+
+// Index of the discharge capacity among the built-in columns.
+std::size_t discharge_column() {
+  const auto columns = cycle_columns();
+  for (std::size_t c = 0; c < columns.size(); ++c)
+    if (columns[c].name == std::string_view("Discharge capacity [mA.h.g-1]")) return c;
+  throw std::logic_error("no discharge capacity column");
+}
 
 // One `halite run`, as named steps: open the output (a new file, or the file of a resumed run
 // with its checkpoint), run the simulation with the writer, progress line and checkpoints as its
@@ -167,6 +195,11 @@ class Job {
     for (const auto& block : config.protocol.blocks)
       max_steps_ = std::max<int>(max_steps_, static_cast<int>(block.steps.size()));
     for (const auto& c : aging_column_specs()) columns_.push_back({c.name, c.units, c.description});
+  }
+
+  // Values per row: built-in columns, aging columns, step end times (row_values).
+  std::size_t row_width() const {
+    return cycle_columns().size() + columns_.size() + static_cast<std::size_t>(max_steps_);
   }
 
   int run() {
@@ -195,6 +228,7 @@ class Job {
     ck.table_hash = table_hash_.value;
     ck.state = simulation_.cycler().save_state(cursor);
     try {
+      if (journal_) journal_->sync();  // the rows the checkpoint covers are on disk first
       write_checkpoint(checkpoint_file_, ck);
       unsaved_.reset();
     } catch (const std::exception& e) {
@@ -242,26 +276,66 @@ class Job {
       return refuse(fmt::format("the checkpoint does not fit this configuration: {}", e.what()));
     }
     // The rows the checkpoint covers must be the ones the run wrote (issue 12: flipped bytes in
-    // /cycles were resumed silently). A file that cannot be read is left to the open below.
+    // /cycles were resumed silently). When the file's rows cannot be read (a write failed in the
+    // middle of an HDF5 flush), the row journal's are taken if they are the ones the checkpoint
+    // covers.
+    std::optional<StoredRows> rows;  // the rows the checkpoint covers, checked
+    std::string rows_from;           // "its rows" or "its row journal ..."
     if (cycles > 0) {
-      std::optional<std::uint64_t> now;
       try {
-        now = StoredRows(output_, columns_).hash(cycles);
+        StoredRows stored(output_, columns_);
+        const std::uint64_t now = stored.hash(cycles);
+        if (resume_from_->table_hash != 0 && now != resume_from_->table_hash)
+          return refuse(fmt::format(
+              "the values of its first {} cycle(s) differ from those the run wrote (the file "
+              "was changed or damaged on disk): run it again with --overwrite",
+              cycles));
+        table_hash_.value = now;
+        rows.emplace(std::move(stored));
+        rows_from = "its readable rows";
       } catch (const std::exception&) {
+        // unreadable: the journal's rows, if they are the ones the checkpoint covers
+        const auto journal = RowJournal::read(row_journal_path(output_), row_width(),
+                                              static_cast<std::size_t>(cycles));
+        if (!journal.empty() && resume_from_->table_hash != 0) {
+          StoredRows stored(journal, cycle_columns().size() + columns_.size(), max_steps_);
+          if (stored.hash(cycles) == resume_from_->table_hash) {
+            table_hash_.value = resume_from_->table_hash;
+            rows.emplace(std::move(stored));
+            rows_from = "its row journal " + row_journal_path(output_);
+          }
+        }
       }
-      if (now && resume_from_->table_hash != 0 && *now != resume_from_->table_hash)
-        return refuse(fmt::format(
-            "the values of its first {} cycle(s) differ from those the run wrote (the file was "
-            "changed or damaged on disk): run it again with --overwrite",
-            cycles));
-      if (now) table_hash_.value = *now;
     }
     try {
       if (cycles > 0)
         first_discharge_ = read_cycle_column(output_, "Discharge capacity [mA.h.g-1]").at(0).at(0);
       writer_ = std::make_unique<ResultWriter>(ResultWriter::open_existing(output_, columns_));
     } catch (const std::exception& e) {
-      if (cycles > 0) return refuse(e.what());
+      if (cycles > 0 && rows) {
+        // The file is damaged beyond what the writer can open, but the rows are there: write it
+        // again from them.
+        if (!options_.quiet)
+          std::fprintf(stderr,
+                       "halite: %s cannot be opened (%s): writing it again from %s (%d finished "
+                       "cycle(s))\n",
+                       output_.c_str(), e.what(), rows_from.c_str(), cycles);
+        Provenance provenance = run_provenance(config_, options_.backend);
+        provenance.date = resume_from_->run_date;
+        try {
+          table_hash_.value = rebuild_output(cycles, *rows, provenance);
+        } catch (const std::exception& again) {
+          return refuse(fmt::format("it cannot be opened ({}) nor written again from {} ({})",
+                                    e.what(), rows_from, again.what()));
+        }
+        first_discharge_ = rows->columns.at(discharge_column()).at(0);
+        return finish_resume(cycles, 0);
+      }
+      if (cycles > 0)
+        return refuse(
+            fmt::format("{}; nor does its row journal {} hold the {} cycle(s) the "
+                        "checkpoint covers",
+                        e.what(), row_journal_path(output_), cycles));
       // Killed while the file was being created: the checkpoint is the start of the run, so
       // nothing is lost by writing the file again.
       if (!options_.quiet)
@@ -301,12 +375,24 @@ class Job {
                      "into a fresh file\n",
                      output_.c_str(), e.what(), cycles);
       try {
-        table_hash_.value = rebuild_output(cycles);
+        const Provenance provenance = writer_->provenance();
+        writer_.reset();
+        // (no finished cycle: nothing to copy; the file's rows may not even be readable)
+        table_hash_.value = rebuild_output(
+            cycles,
+            rows ? *rows : StoredRows({}, cycle_columns().size() + columns_.size(), max_steps_),
+            provenance);
       } catch (const std::exception& again) {
         return refuse(
             fmt::format("it cannot be extended ({}) nor copied ({})", e.what(), again.what()));
       }
     }
+    return finish_resume(cycles, dropped);
+  }
+
+  // The rest of a resume, once the output holds exactly the `cycles` rows its checkpoint covers:
+  // curves, backend attribute, the row journal written again from the file, the message.
+  int finish_resume(int cycles, int dropped) {
     // A finished run extended (a larger --cycles) keeps only the curves an uninterrupted run of
     // the new length stores: its old last cycle's curve goes.
     const auto wanted = simulation_.curve_cycles(simulation_.total_cycles(options_.max_cycles));
@@ -321,6 +407,12 @@ class Job {
                      "halite: %s was integrated on the %s backend so far; continuing on %s\n",
                      output_.c_str(), before.c_str(), now.c_str());
     }
+    // The journal again, from the file's rows (an earlier run's journal may be short or missing).
+    journal_ = std::make_unique<RowJournal>(row_journal_path(output_), row_width());
+    if (cycles > 0) {
+      const StoredRows stored(output_, columns_);
+      for (int k = 0; k < cycles; ++k) journal_->append(stored.row(k));
+    }
     if (!options_.quiet)
       std::fprintf(
           stderr, "halite: resuming %s after cycle %d%s\n", output_.c_str(), cycles,
@@ -330,19 +422,26 @@ class Job {
     return kExitOk;
   }
 
-  // Copies the first `cycles` cycles of the output (rows, step end times, curves, provenance)
-  // into a fresh file that then replaces it (rename in the same directory), and reopens it.
-  // Returns the hash of the rows copied (Checkpoint::table_hash).
-  std::uint64_t rebuild_output(int cycles) {
-    const Provenance provenance = writer_->provenance();
+  // Writes the first `cycles` rows of `stored` (read from the output, or from its row journal),
+  // the output's curves of those cycles as far as they can be read, and `provenance` into a
+  // fresh file that then replaces the output (rename in the same directory), and reopens it.
+  // Returns the hash of the rows written (Checkpoint::table_hash).
+  std::uint64_t rebuild_output(int cycles, const StoredRows& stored, const Provenance& provenance) {
     writer_.reset();
     const auto builtin = cycle_columns();
-    const StoredRows stored(output_, columns_);
     const auto& values = stored.columns;  // [column][cycle], built-in then aging
     const std::size_t width = stored.width, per = stored.per;
     std::vector<Curve> curves;
-    for (auto& curve : read_curves(output_, 0))
-      if (curve.cycle <= cycles) curves.push_back(std::move(curve));
+    try {
+      for (auto& curve : read_curves(output_, 0))
+        if (curve.cycle <= cycles) curves.push_back(std::move(curve));
+    } catch (const std::exception& e) {
+      // the rows are what the journal keeps; curves of a damaged file may be lost
+      std::fprintf(stderr,
+                   "halite: warning: the voltage curves of %s cannot be read (%s): the rebuilt "
+                   "file has none of its first %d cycle(s)\n",
+                   output_.c_str(), e.what(), cycles);
+    }
 
     const std::string fresh_path = output_ + ".rebuilt";
     {
@@ -381,6 +480,7 @@ class Job {
     std::filesystem::remove(checkpoint_file_ + ".tmp", ec);
     save_checkpoint({}, provenance.date, 0);
     try {
+      journal_ = std::make_unique<RowJournal>(row_journal_path(output_), row_width());
       writer_ = std::make_unique<ResultWriter>(output_, options_.overwrite, 1, provenance,
                                                max_steps_, columns_);
     } catch (const OutputExistsError& e) {  // created by someone else meanwhile
@@ -403,8 +503,11 @@ class Job {
                                              std::vector<double>(records.size()));
       for (std::size_t c = 0; c < records.size(); ++c)
         for (std::size_t k = 0; k < records[c].aging.size(); ++k) extra[k][c] = records[c].aging[k];
+      // the journal first: a checkpoint may cover only rows that are in both
+      const std::vector<double> row = row_values(records[0], extra.size(), job.max_steps_);
+      job.journal_->append(row);
       job.writer_->append_cycle(records, extra);
-      hash_row(job.table_hash_, records[0], extra.size(), job.max_steps_);
+      for (double v : row) job.table_hash_.add(v);
       if (std::isnan(job.first_discharge_)) job.first_discharge_ = records[0].discharge_capacity;
       job.failed_row_written_ = job.failed_row_written_ || records[0].failed;
     }
@@ -509,6 +612,7 @@ class Job {
   DiskGuard disk_;
   bool disk_stop_ = false;  // stopped at a boundary because the disk is nearly full
   std::unique_ptr<ResultWriter> writer_;
+  std::unique_ptr<RowJournal> journal_;  // OUTPUT.rows: the rows again, append-only
   std::optional<Checkpoint> resume_from_;
   double first_discharge_ = NAN;
   Clock::time_point last_checkpoint_ = Clock::now();
@@ -518,6 +622,17 @@ class Job {
 };
 
 }  // namespace
+
+std::string coarse_mesh_warning(const MeshConfig& mesh) {
+  const MeshConfig converged;
+  if (mesh.cathode_nodes >= converged.cathode_nodes &&
+      mesh.radial_shells >= converged.radial_shells)
+    return "";
+  return fmt::format(
+      "the mesh ({} cathode nodes x {} radial shells) is coarser than the default {} x {}, the "
+      "coarsest shown converged (docs/validation.md): capacities and fade can be off by percents",
+      mesh.cathode_nodes, mesh.radial_shells, converged.cathode_nodes, converged.radial_shells);
+}
 
 int run_job(const RunConfig& config, const RunOptions& options) {
   if (const std::string why = backend_unavailable_reason(options.backend); !why.empty()) {
@@ -531,17 +646,8 @@ int run_job(const RunConfig& config, const RunOptions& options) {
     std::fprintf(stderr, "halite: %s\n", lock.error().c_str());
     return kExitBadInput;
   }
-  // Issue 12 item 9: extreme meshes (1 x 1000, 1000 x 3) changed capacities by -60 % / +13 %
-  // without a word. The default is the coarsest mesh shown converged (docs/validation.md).
-  const MeshConfig converged;
-  if (config.mesh.cathode_nodes < converged.cathode_nodes ||
-      config.mesh.radial_shells < converged.radial_shells)
-    std::fprintf(stderr,
-                 "halite: warning: the mesh (%d cathode nodes x %d radial shells) is coarser than "
-                 "the default %d x %d, the coarsest shown converged (docs/validation.md): "
-                 "capacities and fade can be off by percents\n",
-                 config.mesh.cathode_nodes, config.mesh.radial_shells, converged.cathode_nodes,
-                 converged.radial_shells);
+  if (const std::string warning = coarse_mesh_warning(config.mesh); !warning.empty())
+    std::fprintf(stderr, "halite: warning: %s\n", warning.c_str());
   Job job(config, options, output);
   return job.run();
 }

@@ -38,6 +38,11 @@ Provenance run_provenance(const RunConfig& config, Backend backend);
 // code 2 and a line on stderr before anything is written.
 int run_job(const RunConfig& config, const RunOptions& options);
 
+// The warning for a mesh coarser than the default, the coarsest shown converged (empty when it
+// is not coarser). Issue 12: extreme meshes (1 x 1000, 1000 x 3) changed capacities by -60 % /
+// +13 % without a word. Printed by `halite run` and, per sweep, by `halite sweep`.
+std::string coarse_mesh_warning(const MeshConfig& mesh);
+
 // The configuration hash stored in checkpoints: FNV-1a of the resolved YAML without its
 // full-line comments (the header names the build, which may change between a run and its
 // resume; the values, derived ones included, may not).

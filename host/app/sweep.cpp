@@ -678,6 +678,7 @@ class SweepOutput {
 
 // A failure to write the output (stored, then rethrown by run_sweep); unwinds a Cycler::run.
 struct OutputFailed {};
+struct DiskNearlyFull {};  // thrown at a cycle boundary when DiskGuard::low()
 
 struct Batch {
   std::vector<int> cases;  // indices into the case list, ascending
@@ -958,6 +959,18 @@ int run_sweep(const SweepSpec& spec, const std::vector<SweepCase>& cases,
         options.max_cycles > 0 ? std::min(options.max_cycles, protocol_cycles) : protocol_cycles;
     total_cycles = std::max(total_cycles, case_cycles[i]);
   }
+  // A mesh coarser than the converged default is a warning, as in `halite run` (the mesh may be
+  // a factor, so cases can differ): the first such case and how many there are.
+  {
+    int coarse = 0, first_coarse = -1;
+    for (int i = 0; i < n; ++i) {
+      if (coarse_mesh_warning(configs[i].mesh).empty()) continue;
+      if (coarse++ == 0) first_coarse = i;
+    }
+    if (coarse > 0)
+      fmt::print(stderr, "halite sweep: warning: {} of {} case(s), the first case {}: {}\n", coarse,
+                 n, first_coarse, coarse_mesh_warning(configs[first_coarse].mesh));
+  }
   std::vector<Batch> batches;
   std::optional<SweepOutput> output;
   if (resuming) {
@@ -1011,6 +1024,15 @@ int run_sweep(const SweepSpec& spec, const std::vector<SweepCase>& cases,
   // completed, cut ones stay "running" (results in part) and --resume runs them again.
   const StopSignals stop_signals;
   std::atomic<int> interrupted{0};
+  // A nearly full disk stops every batch at its next cycle boundary, as a signal does, while
+  // there is still room to write the statuses (DiskGuard; the run's check, issue 12).
+  DiskGuard disk(output_path);
+  std::mutex disk_mutex;
+  std::atomic<bool> disk_stop{false};
+  auto disk_low = [&] {
+    const std::lock_guard<std::mutex> hold(disk_mutex);
+    return disk.low();
+  };
   std::exception_ptr output_error;
   int done = 0, failed_cases = 0;
   const auto start = std::chrono::steady_clock::now();
@@ -1041,8 +1063,9 @@ int run_sweep(const SweepSpec& spec, const std::vector<SweepCase>& cases,
         Cycler cycler(std::move(setups), layout, first.solver, first.protocol, options.backend);
         RunControl control;
         control.retries = std::max(0, options.retries);
-        control.on_boundary = [](const CycleBoundary&) {
+        control.on_boundary = [&](const CycleBoundary& boundary) {
           if (const int signal = stop_signal()) throw Interrupted{signal};
+          if (!boundary.end_of_run && disk_low()) throw DiskNearlyFull{};
         };
         cycler.run(
             case_cycles[batch.cases[0]],
@@ -1057,6 +1080,10 @@ int run_sweep(const SweepSpec& spec, const std::vector<SweepCase>& cases,
         return;
       } catch (const Interrupted& signal) {
         interrupted = signal.signal;
+        stop = true;
+        return;
+      } catch (const DiskNearlyFull&) {
+        disk_stop = true;
         stop = true;
         return;
       } catch (const std::exception& e) {
@@ -1095,6 +1122,16 @@ int run_sweep(const SweepSpec& spec, const std::vector<SweepCase>& cases,
   }
   if (output_error) std::rethrow_exception(output_error);
   out.close();
+  if (disk_stop) {
+    fmt::print(stderr,
+               "halite sweep: stopped: the disk is nearly full: {} bytes free on {} (halite stops "
+               "below {} bytes, HALITE_MIN_FREE_BYTES) after {} of {} batch(es); every finished "
+               "case is in {}: free some space and continue with `halite sweep` and the same "
+               "SWEEP and options plus --resume {}\n",
+               disk.free_at_stop(), disk.directory(), disk.margin(), done, batches.size(),
+               output_path, output_path);
+    return kExitOther;
+  }
   const int signal = interrupted ? interrupted.load() : stop_signal();
   if (signal != 0) {
     fmt::print(stderr,
