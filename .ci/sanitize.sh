@@ -52,6 +52,7 @@ slow=(
   ResumeEngine.RestoredCyclerContinuesLikeTheUninterruptedOne
   Backend.EngineUsesOnlyTheStateAccessTheCudaBackendAllows
   Install.ExampleBuildsAgainstThePackage
+  Validate.TheReferenceCellReproducesTheTableOfTheDocs
 )
 # The write-fault tests inject failures with LD_PRELOAD; in an ASan executable the sanitizer's
 # own write/pwrite interceptors are linked in and resolve first, so the injector sees no write.

@@ -21,6 +21,7 @@
 #include "host/app/config.hpp"
 #include "host/app/runner.hpp"
 #include "host/app/sweep.hpp"
+#include "host/app/validate.hpp"
 #include "host/engine/integrator.hpp"
 #ifdef HALITE_WITH_CUDA
 #include "cuda/register_backend.hpp"
@@ -211,6 +212,40 @@ int run_cli(int argc, char** argv, std::vector<std::string>& sets) {
                    "with a GPU)")
       ->capture_default_str();
 
+  halite::ValidateOptions validate_options;
+  std::vector<std::string> validate_files;
+  std::string validate_backend = "cpu";
+  CLI::App* validate = app.add_subcommand(
+      "validate",
+      "Compare the model with measured data (docs/validation.md): exit 0 when every value is "
+      "inside its band, 4 when some are not, 2 on bad input, 3 when a simulation failed");
+  validate
+      ->add_option("FILES", validate_files,
+                   "[CONFIG] DATA.yaml: the measured datasets and their bands (one file: DATA, "
+                   "with the config it names or the reference cell; none: the reference cell's "
+                   "own data, compiled in)")
+      ->expected(0, 2);
+  validate
+      ->add_option("--set", validate_options.overrides,
+                   "Override one key of CONFIG for every run (repeatable)")
+      ->type_name("KEY.PATH=VALUE")
+      ->allow_extra_args(false);
+  validate->add_option("-o,--output", validate_options.output, "HDF5 file to write")
+      ->capture_default_str();
+  validate->add_flag("--overwrite", validate_options.overwrite, "Replace OUTPUT if it exists");
+  validate
+      ->add_option("--plots", validate_options.plots,
+                   "Directory for PNG plots (needs python3 with h5py and matplotlib)")
+      ->type_name("DIR");
+  validate
+      ->add_option("--threads", validate_options.threads,
+                   "Runs at once, one thread each (default: hardware threads)")
+      ->type_name("T")
+      ->check(CLI::PositiveNumber);
+  validate->add_flag("-q,--quiet", validate_options.quiet, "No progress output");
+  validate->add_option("--backend", validate_backend, "Integration backend: cpu, or cuda")
+      ->capture_default_str();
+
   CLI::App* config = app.add_subcommand(
       "config", "Print the resolved configuration (defaults included, with units) and exit");
   add_config_options(config);
@@ -265,6 +300,19 @@ int run_cli(int argc, char** argv, std::vector<std::string>& sets) {
       fmt::print(stderr, "{}\n", e.what());
       return halite::kExitBadInput;
     }
+  }
+
+  if (validate->parsed()) {
+    const auto backend = resolve_backend("halite validate", validate_backend);
+    if (!backend) return halite::kExitBadInput;
+    validate_options.backend = *backend;
+    if (validate_files.size() == 1) validate_options.data = validate_files[0];
+    if (validate_files.size() == 2) {
+      validate_options.config = validate_files[0];
+      validate_options.data = validate_files[1];
+    }
+    sets = validate_options.overrides;  // located --set errors
+    return halite::run_validate(validate_options);
   }
 
   const halite::RunConfig resolved = halite::load_config(config_path, sets);
