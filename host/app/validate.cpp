@@ -652,13 +652,6 @@ namespace {
 
 // ---- running ------------------------------------------------------------------------------------
 
-struct RunResult {
-  std::vector<CycleRecord> records;  // cell 0, one per cycle
-  std::map<int, Curve> curves;
-  CellOutcome outcome;
-  std::string error;  // an exception from the engine
-};
-
 class Collector : public Observer {
  public:
   explicit Collector(RunResult& out) : out_(out) {}
@@ -674,7 +667,7 @@ class Collector : public Observer {
   RunResult& out_;
 };
 
-RunResult simulate(const ValidationRun& run, Backend backend) {
+RunResult simulate_run(const ValidationRun& run, Backend backend) {
   RunResult result;
   try {
     RunConfig config = run.config;
@@ -699,6 +692,37 @@ RunResult simulate(const ValidationRun& run, Backend backend) {
   }
   return result;
 }
+
+}  // namespace
+
+std::vector<RunResult> simulate_runs(const ValidationPlan& plan, int threads, Backend backend,
+                                     const std::string& progress_prefix) {
+  std::vector<RunResult> results(plan.runs.size());
+  threads =
+      std::max(1, threads > 0 ? threads : static_cast<int>(std::thread::hardware_concurrency()));
+  std::atomic<std::size_t> next{0};
+  auto work = [&] {
+    for (std::size_t k; (k = next.fetch_add(1)) < plan.runs.size();) {
+      const auto start = std::chrono::steady_clock::now();
+      results[k] = simulate_run(plan.runs[k], backend);
+      if (!progress_prefix.empty())
+        fmt::print(stderr, "{}: run {} ({}): {} cycle(s), {} in {:.1f} s\n", progress_prefix, k,
+                   plan.runs[k].label, results[k].records.size(), results[k].outcome.status,
+                   std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
+    }
+  };
+  const int workers = std::min<int>(threads, static_cast<int>(plan.runs.size()));
+  if (workers <= 1) {
+    work();
+  } else {
+    std::vector<std::thread> pool;
+    for (int t = 0; t < workers; ++t) pool.emplace_back(work);
+    for (auto& t : pool) t.join();
+  }
+  return results;
+}
+
+namespace {
 
 // The value of a /cycles column (built-in or aging) of a record.
 double column_value(const CycleRecord& r, std::string_view column) {
@@ -757,6 +781,149 @@ std::string shown(double v, const std::string& unit) {
 
 }  // namespace
 
+Comparison compare_points(const ValidationPlan& plan, const std::vector<RunResult>& results) {
+  Comparison c;
+  c.simulated.assign(plan.points.size(), NAN);
+  c.passed.assign(plan.points.size(), 0);
+  c.notes.resize(plan.points.size());
+  for (std::size_t i = 0; i < plan.points.size(); ++i) {
+    const MeasuredPoint& p = plan.points[i];
+    const RunResult& r = results[static_cast<std::size_t>(p.run)];
+    const int n = static_cast<int>(r.records.size());
+    if (p.quantity == "voltage_rms") {
+      const auto curve = r.curves.find(p.cycle);
+      if (curve == r.curves.end()) {
+        c.notes[i] = "no simulated curve at this cycle";
+      } else {
+        double worst = NAN;
+        const double rms = curve_rms(
+            p, curve->second,
+            plan.runs[static_cast<std::size_t>(p.run)].config.loading.active_areal_mass, &worst);
+        c.simulated[i] = rms * 1e3;
+        c.notes[i] = std::isnan(rms) ? "the simulated curve ends before the measured one"
+                                     : fmt::format("max |dV| {:.1f} mV", worst * 1e3);
+      }
+    } else if (p.cycle <= n && !r.records[static_cast<std::size_t>(p.cycle - 1)].failed) {
+      const Quantity& q = *find_quantity(p.quantity);
+      const CycleRecord& rec = r.records[static_cast<std::size_t>(p.cycle - 1)];
+      double canonical = 0;
+      if (q.column.empty()) {
+        const double first = column_value(r.records.front(), "Discharge capacity [mA.h.g-1]");
+        canonical = column_value(rec, "Discharge capacity [mA.h.g-1]") / first;
+      } else {
+        canonical = column_value(rec, q.column);
+      }
+      c.simulated[i] = to_display(canonical, q);
+    } else {
+      c.notes[i] = fmt::format("the run stopped at cycle {}: {}", n, r.outcome.reason);
+    }
+    if (r.outcome.status == "failed") c.any_failed_run = true;
+    c.passed[i] = c.simulated[i] >= p.lower && c.simulated[i] <= p.upper;
+  }
+  c.passed_count = std::count(c.passed.begin(), c.passed.end(), 1);
+  return c;
+}
+
+void print_comparison(const ValidationPlan& plan, const Comparison& c, std::FILE* out) {
+  fmt::print(out, "# halite validate: {} ({})\n\n", plan.name, plan.data_source);
+  fmt::print(out, "| dataset | quantity | cycle | measured | simulated | band | status |\n");
+  fmt::print(out, "|---|---|---|---|---|---|---|\n");
+  for (std::size_t i = 0; i < plan.points.size(); ++i) {
+    const MeasuredPoint& p = plan.points[i];
+    fmt::print(out, "| {} | {} | {} | {} | {} | {} to {} | {}{} |\n", p.dataset, p.quantity,
+               p.cycle, p.quantity == "voltage_rms" ? "-" : shown(p.measured, p.unit),
+               shown(c.simulated[i], p.unit), shown(p.lower, p.unit), shown(p.upper, p.unit),
+               c.passed[i] ? "PASS" : "FAIL", c.notes[i].empty() ? "" : " (" + c.notes[i] + ")");
+  }
+  fmt::print(out, "\n{} of {} inside their bands\n", c.passed_count, plan.points.size());
+}
+
+std::unique_ptr<ResultWriter> write_validation_file(const std::string& output, bool overwrite,
+                                                    const ValidationPlan& plan,
+                                                    const std::vector<RunResult>& results,
+                                                    const Comparison& comparison, Backend backend) {
+  // every run's table in the standard layout (one cell per run), then /validation
+  int max_cycles = 1, max_steps = 1;
+  Provenance provenance = run_provenance(plan.runs.front().config, backend);
+  provenance.config_name = plan.name;
+  provenance.cell_names.clear();
+  for (std::size_t k = 0; k < plan.runs.size(); ++k) {
+    max_cycles = std::max(max_cycles, static_cast<int>(results[k].records.size()));
+    for (const auto& block : plan.runs[k].config.protocol.blocks)
+      max_steps = std::max(max_steps, static_cast<int>(block.steps.size()));
+    provenance.cell_names.push_back(fmt::format("run_{}", k));
+  }
+  std::vector<ColumnSpec> extra;
+  for (const auto& c : aging_column_specs()) extra.push_back({c.name, c.units, c.description});
+  TableLayout layout;
+  layout.fixed_cycles = max_cycles;
+  layout.rows_per_write = max_cycles;
+  auto owned = std::make_unique<ResultWriter>(output, overwrite, static_cast<int>(plan.runs.size()),
+                                              provenance, max_steps, extra, layout);
+  ResultWriter& writer = *owned;
+  for (std::size_t k = 0; k < plan.runs.size(); ++k) {
+    const RunResult& r = results[k];
+    if (!r.records.empty()) {
+      RowBlock block;
+      block.cells = {static_cast<int>(k)};
+      block.first_cycle = 0;
+      for (const auto& rec : r.records) block.records.push_back({rec});
+      block.extra.assign(extra.size(), std::vector<double>(r.records.size()));
+      for (std::size_t c = 0; c < r.records.size(); ++c)
+        for (std::size_t a = 0; a < extra.size() && a < r.records[c].aging.size(); ++a)
+          block.extra[a][c] = r.records[c].aging[a];
+      block.status = {r.outcome.status};
+      block.reason = {r.outcome.reason};
+      writer.write_rows(block);
+    } else {
+      writer.set_cell_status(static_cast<int>(k), r.outcome.status, r.outcome.reason);
+    }
+    for (const auto& [cycle, curve] : r.curves) writer.write_curve(static_cast<int>(k), curve);
+  }
+  std::vector<std::string> dataset, quantity, unit, source, note;
+  std::vector<double> measured, lower, upper;
+  std::vector<std::int64_t> cycle, run;
+  for (std::size_t i = 0; i < plan.points.size(); ++i) {
+    const MeasuredPoint& p = plan.points[i];
+    dataset.push_back(p.dataset);
+    quantity.push_back(p.quantity);
+    unit.push_back(p.unit);
+    source.push_back(p.source);
+    note.push_back(comparison.notes[i]);
+    measured.push_back(p.quantity == "voltage_rms" ? NAN : p.measured);
+    lower.push_back(p.lower);
+    upper.push_back(p.upper);
+    cycle.push_back(p.cycle);
+    run.push_back(p.run);
+  }
+  std::vector<std::string> labels, configs;
+  for (const auto& r : plan.runs) {
+    labels.push_back(r.label);
+    configs.push_back(r.config.resolved_yaml);
+  }
+  const std::size_t n = plan.points.size();
+  writer.write_strings("/validation/dataset", dataset, "the dataset each point belongs to");
+  writer.write_strings("/validation/quantity", quantity, "what is compared");
+  writer.write_strings("/validation/unit", unit, "unit of measured, simulated, lower, upper");
+  writer.write_int_array("/validation/cycle", cycle, {n}, "", "cycle of the run's protocol");
+  writer.write_int_array("/validation/run", run, {n}, "", "row of /cycles (cell) of the run");
+  writer.write_array("/validation/measured", measured, {n}, "see unit", "measured value");
+  writer.write_array("/validation/simulated", comparison.simulated, {n}, "see unit",
+                     "simulated value");
+  writer.write_array("/validation/lower", lower, {n}, "see unit", "lower end of the band");
+  writer.write_array("/validation/upper", upper, {n}, "see unit", "upper end of the band");
+  writer.write_int_array("/validation/pass", comparison.passed, {n}, "", "1 = inside the band");
+  writer.write_strings("/validation/source", source, "FILE:LINE of the measured row");
+  writer.write_strings("/validation/note", note, "why a point has no simulated value, etc.");
+  writer.write_strings("/validation/runs/label", labels, "the datasets of each run");
+  writer.write_strings("/validation/runs/resolved_config_yaml", configs,
+                       "each run's resolved configuration");
+  writer.set_attribute("validation_data", plan.data_source);
+  writer.set_attribute("validation_passed", static_cast<std::int64_t>(comparison.passed_count));
+  writer.set_attribute("validation_points", static_cast<std::int64_t>(n));
+  return owned;
+}
+
 int run_validate(const ValidateOptions& options) {
   ValidationPlan plan = load_validation(options);
   const std::string output = options.output;
@@ -773,8 +940,6 @@ int run_validate(const ValidateOptions& options) {
   for (const auto& run : plan.runs)
     if (const std::string warning = coarse_mesh_warning(run.config.mesh); !warning.empty())
       fmt::print(stderr, "halite validate: warning: {}\n", warning);
-
-  // every run in its own thread, at most `threads` at once
   const StopSignals stop_signals;
   const int threads =
       std::max(1, options.threads > 0 ? options.threads
@@ -783,166 +948,18 @@ int run_validate(const ValidateOptions& options) {
     fmt::print(stderr, "halite validate: {} dataset point(s) of '{}', {} run(s) on {} thread(s)\n",
                plan.points.size(), plan.name, plan.runs.size(),
                std::min<int>(threads, static_cast<int>(plan.runs.size())));
-  std::vector<RunResult> results(plan.runs.size());
-  {
-    std::atomic<std::size_t> next{0};
-    std::vector<std::thread> pool;
-    for (int t = 0; t < std::min<int>(threads, static_cast<int>(plan.runs.size())); ++t)
-      pool.emplace_back([&] {
-        for (std::size_t k; (k = next.fetch_add(1)) < plan.runs.size();) {
-          const auto start = std::chrono::steady_clock::now();
-          results[k] = simulate(plan.runs[k], options.backend);
-          if (!options.quiet)
-            fmt::print(
-                stderr, "halite validate: run {} ({}): {} cycle(s), {} in {:.1f} s\n", k,
-                plan.runs[k].label, results[k].records.size(), results[k].outcome.status,
-                std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
-        }
-      });
-    for (auto& t : pool) t.join();
-  }
+  const std::vector<RunResult> results =
+      simulate_runs(plan, threads, options.backend, options.quiet ? "" : "halite validate");
   if (const int signal = stop_signal()) {
     fmt::print(stderr, "halite validate: interrupted by {}; nothing written\n",
                signal_name(signal));
     return 128 + signal;
   }
-
-  // compare
-  std::vector<double> simulated(plan.points.size(), NAN);
-  std::vector<std::int64_t> passed(plan.points.size(), 0);
-  std::vector<std::string> notes(plan.points.size());
-  bool any_failed_run = false;
-  for (std::size_t i = 0; i < plan.points.size(); ++i) {
-    MeasuredPoint& p = plan.points[i];
-    const RunResult& r = results[static_cast<std::size_t>(p.run)];
-    const int n = static_cast<int>(r.records.size());
-    if (p.quantity == "voltage_rms") {
-      const auto curve = r.curves.find(p.cycle);
-      if (curve == r.curves.end()) {
-        notes[i] = "no simulated curve at this cycle";
-      } else {
-        double worst = NAN;
-        const double rms = curve_rms(
-            p, curve->second,
-            plan.runs[static_cast<std::size_t>(p.run)].config.loading.active_areal_mass, &worst);
-        simulated[i] = rms * 1e3;
-        notes[i] = std::isnan(rms) ? "the simulated curve ends before the measured one"
-                                   : fmt::format("max |dV| {:.1f} mV", worst * 1e3);
-      }
-    } else if (p.cycle <= n && !r.records[static_cast<std::size_t>(p.cycle - 1)].failed) {
-      const Quantity& q = *find_quantity(p.quantity);
-      const CycleRecord& rec = r.records[static_cast<std::size_t>(p.cycle - 1)];
-      double canonical = 0;
-      if (q.column.empty()) {
-        const double first = column_value(r.records.front(), "Discharge capacity [mA.h.g-1]");
-        canonical = column_value(rec, "Discharge capacity [mA.h.g-1]") / first;
-      } else {
-        canonical = column_value(rec, q.column);
-      }
-      simulated[i] = to_display(canonical, q);
-    } else {
-      notes[i] = fmt::format("the run stopped at cycle {}: {}", n, r.outcome.reason);
-    }
-    if (r.outcome.status == "failed") any_failed_run = true;
-    passed[i] = simulated[i] >= p.lower && simulated[i] <= p.upper;
-  }
-
-  // the table
-  const auto pass_count = std::count(passed.begin(), passed.end(), 1);
-  fmt::print("# halite validate: {} ({})\n\n", plan.name, plan.data_source);
-  fmt::print("| dataset | quantity | cycle | measured | simulated | band | status |\n");
-  fmt::print("|---|---|---|---|---|---|---|\n");
-  for (std::size_t i = 0; i < plan.points.size(); ++i) {
-    const MeasuredPoint& p = plan.points[i];
-    fmt::print("| {} | {} | {} | {} | {} | {} to {} | {}{} |\n", p.dataset, p.quantity, p.cycle,
-               p.quantity == "voltage_rms" ? "-" : shown(p.measured, p.unit),
-               shown(simulated[i], p.unit), shown(p.lower, p.unit), shown(p.upper, p.unit),
-               passed[i] ? "PASS" : "FAIL", notes[i].empty() ? "" : " (" + notes[i] + ")");
-  }
-  fmt::print("\n{} of {} inside their bands\n", pass_count, plan.points.size());
-
-  // the file: every run's table in the standard layout (one cell per run), then /validation
-  {
-    int max_cycles = 1, max_steps = 1;
-    Provenance provenance = run_provenance(plan.runs.front().config, options.backend);
-    provenance.config_name = plan.name;
-    provenance.cell_names.clear();
-    for (std::size_t k = 0; k < plan.runs.size(); ++k) {
-      max_cycles = std::max(max_cycles, static_cast<int>(results[k].records.size()));
-      for (const auto& block : plan.runs[k].config.protocol.blocks)
-        max_steps = std::max(max_steps, static_cast<int>(block.steps.size()));
-      provenance.cell_names.push_back(fmt::format("run_{}", k));
-    }
-    std::vector<ColumnSpec> extra;
-    for (const auto& c : aging_column_specs()) extra.push_back({c.name, c.units, c.description});
-    TableLayout layout;
-    layout.fixed_cycles = max_cycles;
-    layout.rows_per_write = max_cycles;
-    ResultWriter writer(output, options.overwrite, static_cast<int>(plan.runs.size()), provenance,
-                        max_steps, extra, layout);
-    for (std::size_t k = 0; k < plan.runs.size(); ++k) {
-      const RunResult& r = results[k];
-      if (!r.records.empty()) {
-        RowBlock block;
-        block.cells = {static_cast<int>(k)};
-        block.first_cycle = 0;
-        for (const auto& rec : r.records) block.records.push_back({rec});
-        block.extra.assign(extra.size(), std::vector<double>(r.records.size()));
-        for (std::size_t c = 0; c < r.records.size(); ++c)
-          for (std::size_t a = 0; a < extra.size() && a < r.records[c].aging.size(); ++a)
-            block.extra[a][c] = r.records[c].aging[a];
-        block.status = {r.outcome.status};
-        block.reason = {r.outcome.reason};
-        writer.write_rows(block);
-      } else {
-        writer.set_cell_status(static_cast<int>(k), r.outcome.status, r.outcome.reason);
-      }
-      for (const auto& [cycle, curve] : r.curves) writer.write_curve(static_cast<int>(k), curve);
-    }
-    std::vector<std::string> dataset, quantity, unit, source, note;
-    std::vector<double> measured, lower, upper;
-    std::vector<std::int64_t> cycle, run;
-    for (std::size_t i = 0; i < plan.points.size(); ++i) {
-      const MeasuredPoint& p = plan.points[i];
-      dataset.push_back(p.dataset);
-      quantity.push_back(p.quantity);
-      unit.push_back(p.unit);
-      source.push_back(p.source);
-      note.push_back(notes[i]);
-      measured.push_back(p.quantity == "voltage_rms" ? NAN : p.measured);
-      lower.push_back(p.lower);
-      upper.push_back(p.upper);
-      cycle.push_back(p.cycle);
-      run.push_back(p.run);
-    }
-    std::vector<std::string> labels, configs;
-    for (const auto& r : plan.runs) {
-      labels.push_back(r.label);
-      configs.push_back(r.config.resolved_yaml);
-    }
-    const std::size_t n = plan.points.size();
-    writer.write_strings("/validation/dataset", dataset, "the dataset each point belongs to");
-    writer.write_strings("/validation/quantity", quantity, "what is compared");
-    writer.write_strings("/validation/unit", unit, "unit of measured, simulated, lower, upper");
-    writer.write_int_array("/validation/cycle", cycle, {n}, "", "cycle of the run's protocol");
-    writer.write_int_array("/validation/run", run, {n}, "", "row of /cycles (cell) of the run");
-    writer.write_array("/validation/measured", measured, {n}, "see unit", "measured value");
-    writer.write_array("/validation/simulated", simulated, {n}, "see unit", "simulated value");
-    writer.write_array("/validation/lower", lower, {n}, "see unit", "lower end of the band");
-    writer.write_array("/validation/upper", upper, {n}, "see unit", "upper end of the band");
-    writer.write_int_array("/validation/pass", passed, {n}, "", "1 = inside the band");
-    writer.write_strings("/validation/source", source, "FILE:LINE of the measured row");
-    writer.write_strings("/validation/note", note, "why a point has no simulated value, etc.");
-    writer.write_strings("/validation/runs/label", labels, "the datasets of each run");
-    writer.write_strings("/validation/runs/resolved_config_yaml", configs,
-                         "each run's resolved configuration");
-    writer.set_attribute("validation_data", plan.data_source);
-    writer.set_attribute("validation_passed", static_cast<std::int64_t>(pass_count));
-    writer.set_attribute("validation_points", static_cast<std::int64_t>(n));
-    writer.close();
-  }
+  const Comparison comparison = compare_points(plan, results);
+  print_comparison(plan, comparison, stdout);
+  write_validation_file(output, options.overwrite, plan, results, comparison, options.backend)
+      ->close();
   if (!options.quiet) fmt::print(stderr, "halite validate: wrote {}\n", output);
-
   if (!options.plots.empty()) {
     std::filesystem::create_directories(options.plots, ec);
     const std::filesystem::path script =
@@ -956,8 +973,9 @@ int run_validate(const ValidateOptions& options) {
                  "(`{}` failed); the table and {} are complete\n",
                  command, output);
   }
-  if (any_failed_run) return kExitSolverFailed;
-  return pass_count == static_cast<long>(plan.points.size()) ? kExitOk : kExitOutOfBand;
+  if (comparison.any_failed_run) return kExitSolverFailed;
+  return comparison.passed_count == static_cast<long>(plan.points.size()) ? kExitOk
+                                                                          : kExitOutOfBand;
 }
 
 }  // namespace halite

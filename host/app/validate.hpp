@@ -11,11 +11,18 @@
 // band, 4 when some are not, 2 on bad input (file:line:column), 3 when a simulation failed.
 #pragma once
 
+#include <cstdint>
+#include <cstdio>
+#include <map>
+#include <memory>
 #include <string>
 #include <vector>
 
 #include "host/app/config.hpp"
+#include "host/app/result_writer.hpp"
 #include "host/engine/integrator.hpp"
+#include "host/engine/results.hpp"
+#include "host/engine/simulation.hpp"
 
 namespace halite {
 
@@ -69,6 +76,39 @@ struct ValidationPlan {
 // or quantity, a unit of the wrong dimension, non-numbers, cycles that do not increase or lie
 // beyond the protocol, a point without a band.
 ValidationPlan load_validation(const ValidateOptions& options);
+
+// One run's results: cell 0's record of every cycle it finished, the curves of the cycles the
+// curve datasets name, how it ended.
+struct RunResult {
+  std::vector<CycleRecord> records;
+  std::map<int, Curve> curves;
+  CellOutcome outcome;
+  std::string error;  // an exception from the engine
+};
+// Runs every run of the plan, `threads` at once (<= 0: hardware threads); a progress line per
+// run on stderr unless `progress_prefix` is empty. Stops at a cycle boundary on SIGINT/SIGTERM
+// when StopSignals is installed.
+std::vector<RunResult> simulate_runs(const ValidationPlan& plan, int threads, Backend backend,
+                                     const std::string& progress_prefix);
+
+// The simulated value of every point (in its display unit; a curve: RMS difference in mV),
+// whether it is inside its band, and why a point has no value.
+struct Comparison {
+  std::vector<double> simulated;
+  std::vector<std::int64_t> passed;
+  std::vector<std::string> notes;
+  long passed_count = 0;
+  bool any_failed_run = false;
+};
+Comparison compare_points(const ValidationPlan& plan, const std::vector<RunResult>& results);
+// The Markdown table of a comparison.
+void print_comparison(const ValidationPlan& plan, const Comparison& comparison, std::FILE* out);
+// The validation HDF5 (the runs' tables, one cell per run, and /validation); returned open so
+// that `halite fit` can add its own groups.
+std::unique_ptr<ResultWriter> write_validation_file(const std::string& output, bool overwrite,
+                                                    const ValidationPlan& plan,
+                                                    const std::vector<RunResult>& results,
+                                                    const Comparison& comparison, Backend backend);
 
 // Runs a plan and reports it (table on stdout, HDF5, plots); returns the exit code.
 int run_validate(const ValidateOptions& options);
