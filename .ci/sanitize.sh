@@ -53,6 +53,10 @@ slow=(
   Backend.EngineUsesOnlyTheStateAccessTheCudaBackendAllows
   Install.ExampleBuildsAgainstThePackage
   Validate.TheReferenceCellReproducesTheTableOfTheDocs
+  Fit.SyntheticTruthIsFittedBackWithinItsIntervals
+  Fit.FisherIntervalsCoverTheTruthForMostNoiseSeeds
+  Fit.AnExactlyTradingPairIsFlagged
+  Fit.AKilledFitResumesToTheSameOptimum
 )
 # The write-fault tests inject failures with LD_PRELOAD; in an ASan executable the sanitizer's
 # own write/pwrite interceptors are linked in and resolve first, so the injector sees no write.

@@ -19,6 +19,7 @@
 
 #include "halite/build_info.hpp"
 #include "host/app/config.hpp"
+#include "host/app/fit.hpp"
 #include "host/app/runner.hpp"
 #include "host/app/sweep.hpp"
 #include "host/app/validate.hpp"
@@ -246,6 +247,36 @@ int run_cli(int argc, char** argv, std::vector<std::string>& sets) {
   validate->add_option("--backend", validate_backend, "Integration backend: cpu, or cuda")
       ->capture_default_str();
 
+  halite::FitOptions fit_options;
+  std::vector<std::string> fit_files;
+  std::string fit_backend = "cpu";
+  CLI::App* fit = app.add_subcommand(
+      "fit",
+      "Fit configuration keys to measured data with uncertainty (docs/validation.md, \"Fitting "
+      "a cell\")");
+  fit->add_option("FILES", fit_files,
+                  "[CONFIG] FIT.yaml: the parameters (keys, bounds, scale, start, prior), the data "
+                  "(a DATA.yaml of halite validate) and the optimiser's settings")
+      ->expected(1, 2)
+      ->required();
+  fit->add_option("--set", fit_options.overrides, "Override one key of CONFIG for every run")
+      ->type_name("KEY.PATH=VALUE")
+      ->allow_extra_args(false);
+  fit->add_option("-o,--output", fit_options.output,
+                  "HDF5 report; also OUTPUT_best.yaml, OUTPUT.md and the journal "
+                  "OUTPUT.evaluations")
+      ->capture_default_str();
+  fit->add_flag("--overwrite", fit_options.overwrite, "Start again over an existing fit");
+  fit->add_flag("--resume", fit_options.resume,
+                "Continue a killed fit from its journal OUTPUT.evaluations (same files and "
+                "options)");
+  fit->add_option("--threads", fit_options.threads, "Threads (default: hardware threads)")
+      ->type_name("T")
+      ->check(CLI::PositiveNumber);
+  fit->add_flag("-q,--quiet", fit_options.quiet, "No progress output");
+  fit->add_option("--backend", fit_backend, "Integration backend: cpu, or cuda")
+      ->capture_default_str();
+
   CLI::App* config = app.add_subcommand(
       "config", "Print the resolved configuration (defaults included, with units) and exit");
   add_config_options(config);
@@ -302,6 +333,19 @@ int run_cli(int argc, char** argv, std::vector<std::string>& sets) {
     }
   }
 
+  if (fit->parsed()) {
+    if (fit_options.resume && fit_options.overwrite) {
+      fmt::print(stderr, "halite fit: --resume and --overwrite exclude each other\n");
+      return halite::kExitBadInput;
+    }
+    const auto backend = resolve_backend("halite fit", fit_backend);
+    if (!backend) return halite::kExitBadInput;
+    fit_options.backend = *backend;
+    fit_options.fit = fit_files.back();
+    if (fit_files.size() == 2) fit_options.config = fit_files[0];
+    sets = fit_options.overrides;
+    return halite::run_fit(fit_options);
+  }
   if (validate->parsed()) {
     const auto backend = resolve_backend("halite validate", validate_backend);
     if (!backend) return halite::kExitBadInput;

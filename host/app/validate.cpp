@@ -22,6 +22,7 @@
 #include "host/app/run_guards.hpp"
 #include "host/app/runner.hpp"
 #include "host/app/units.hpp"
+#include "host/app/yaml_input.hpp"
 #include "host/app/yaml_limits.hpp"
 #include "host/engine/aging_report.hpp"
 #include "host/engine/results.hpp"
@@ -83,12 +84,10 @@ double to_display(double canonical, const Quantity& q) {
 }
 [[noreturn]] void fail_at(const std::string& file, const YAML::Node& node, const std::string& key,
                           const std::string& message) {
-  const YAML::Mark m = node.Mark();
-  fail_at(file, m.line >= 0 ? m.line + 1 : 0, m.column >= 0 ? m.column + 1 : 0, key, message);
+  fail_at_node(file, node, key, message);
 }
 
-// ---- the files a DATA.yaml names
-// ------------------------------------------------------------------
+// ---- the files a DATA.yaml names ----------------------------------------------------------------
 
 // DATA.yaml and the files it names, from the disk (relative to DATA.yaml) or compiled in.
 class DataFiles {
@@ -141,8 +140,7 @@ class DataFiles {
   std::filesystem::path base_;
 };
 
-// ---- CSV
-// -------------------------------------------------------------------------------------------
+// ---- CSV ----------------------------------------------------------------------------------------
 
 // A CSV table: the header's column names and the data rows, each field with its place. Lines that
 // are empty or start with '#' are comments. Fields are split at commas (double quotes protect
@@ -289,21 +287,7 @@ double measured_canonical(const std::string& file, int line, int column, const s
   return units::to_canonical(value, *u);
 }
 
-// ---- DATA.yaml
-// --------------------------------------------------------------------------------------
-
-// The keys a map may have; anything else is an error naming the allowed ones.
-void allow_keys(const std::string& file, const YAML::Node& map, const std::string& where,
-                std::initializer_list<std::string_view> allowed) {
-  for (const auto& entry : map) {
-    const std::string key = entry.first.Scalar();
-    if (std::find(allowed.begin(), allowed.end(), key) != allowed.end()) continue;
-    std::string list;
-    for (auto a : allowed) list += (list.empty() ? "'" : ", '") + std::string(a) + "'";
-    fail_at(file, entry.first, where.empty() ? key : where + "." + key,
-            fmt::format("unknown key '{}'; allowed here: {}", key, list));
-  }
-}
+// ---- DATA.yaml ----------------------------------------------------------------------------------
 
 std::string scalar(const std::string& file, const YAML::Node& map, const std::string& key,
                    const std::string& where, bool required, const std::string& fallback = "") {
