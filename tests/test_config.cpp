@@ -1119,6 +1119,20 @@ TEST(ConfigErrors, HugeConfigsAndOverridesAreRefusedBeforeParsing) {
   }
 }
 
+// A 10^6-input run of tests/fuzz/fuzz_set found yaml-cpp looping on a --set value that starts
+// with NUL bytes; YAML does not allow control characters (other than tab, LF, CR) at all, so they
+// are refused with their place, in a --set value and in a file.
+TEST(ConfigErrors, ControlCharactersAreRefusedBeforeYamlCppSeesThem) {
+  const std::string hang =
+      std::string("output.curve_cycles=") + std::string(3, '\0') + ", 2\xff:]\x18=\x18";
+  expect_error_at(load_error("", {hang}), "--set", 1, 21, "output.curve_cycles",
+                  "the control character 0x00 is not allowed");
+  ConfigFiles files;
+  const std::string file = files.write("ctl.yaml", "name: x\ncell:\n  temperature: 3\x18 K\n");
+  expect_error_at(load_error(file), file, 3, 17, "cell.temperature",
+                  "the control character 0x18 is not allowed");
+}
+
 // The hardening review's "200k keys take > 120 s": maps are looked up by hash, not by a linear
 // search per key. The largest map the 1 MiB limit admits is read to its end: a duplicate of the
 // first of 60,000 keys, written last, is found and located.

@@ -86,6 +86,7 @@ struct FitSpec {
   std::string name;
   std::string data;  // DATA.yaml path ("" = the reference cell's data)
   std::map<std::string, double> weights;
+  std::map<std::string, std::pair<int, int> > weight_marks;  // where each weight is written
   std::vector<Parameter> parameters;
   int starts = 1, max_evaluations = 200, profile_points = 4, seed = 1;
   double tolerance = 1e-4;
@@ -153,6 +154,7 @@ FitSpec load_fit(const std::string& path) {
       if (!v || *v < 0)
         fail_at(path, w.second, "weights." + w.first.Scalar(), "a weight is a number >= 0");
       spec.weights[w.first.Scalar()] = *v;
+      spec.weight_marks[w.first.Scalar()] = {w.first.Mark().line + 1, w.first.Mark().column + 1};
     }
   }
   const YAML::Node params = root["parameters"];
@@ -308,6 +310,8 @@ class Objective {
     v.config = options_.config;
     v.data = spec_.data;
     v.overrides = sets(u);
+    for (const auto& [dataset, weight] : spec_.weights)
+      if (weight == 0.0) v.skip_datasets.push_back(dataset);  // not run at all
     return load_validation(v);
   }
 
@@ -539,6 +543,11 @@ int run_fit(const FitOptions& options) {
   Objective objective(spec, options, journal_path, 0);
   {
     ValidationPlan start = objective.plan(u0);
+    for (const auto& [dataset, mark] : spec.weight_marks)
+      if (std::find(start.dataset_names.begin(), start.dataset_names.end(), dataset) ==
+          start.dataset_names.end())
+        throw ConfigError(options.fit, mark.first, mark.second, "weights." + dataset,
+                          fmt::format("no dataset named '{}' in the data", dataset));
     for (const auto& run : start.runs) identity.add(run.config.resolved_yaml);
     for (const auto& p : start.points) {
       identity.add(p.dataset + p.quantity + p.source);

@@ -362,12 +362,17 @@ ValidationPlan load_validation(const ValidateOptions& options) {
     const YAML::Node ds = datasets[d];
     const std::string where = fmt::format("datasets[{}]", d);
     if (!ds.IsMap()) fail_at(file, ds, where, "a dataset must be a map (name, file, type, ...)");
-    allow_keys(file, ds, where,
-               {"name", "file", "type", "set", "protocol", "cycle_column", "columns", "cycle",
-                "direction", "capacity_column", "voltage_column", "capacity_unit", "band"});
+    allow_keys(
+        file, ds, where,
+        {"name", "file", "type", "set", "protocol", "cycle_column", "columns", "only_cycles",
+         "cycle", "direction", "capacity_column", "voltage_column", "capacity_unit", "band"});
     const std::string name = scalar(file, ds, "name", where, true);
     if (!names.insert(name).second)
       fail_at(file, ds["name"], where + ".name", fmt::format("a second dataset named '{}'", name));
+    plan.dataset_names.push_back(name);
+    if (std::find(options.skip_datasets.begin(), options.skip_datasets.end(), name) !=
+        options.skip_datasets.end())
+      continue;
     const std::string type = scalar(file, ds, "type", where, true);
     if (type != "cycles" && type != "points" && type != "curve")
       fail_at(file, ds["type"], where + ".type",
@@ -485,6 +490,19 @@ ValidationPlan load_validation(const ValidateOptions& options) {
           fail_at(file, spec, key, "a band must not be negative");
         wanted.push_back(c);
       }
+      // only_cycles: the rows of these cycles (e.g. the first cycle of a fade for a fresh-cell
+      // fit, without running the whole protocol)
+      std::set<int> only;
+      if (const YAML::Node o = ds["only_cycles"]) {
+        if (!o.IsSequence() || o.size() == 0)
+          fail_at(file, o, where + ".only_cycles", "a non-empty list of cycle numbers");
+        for (const auto& c : o) {
+          const auto v = units::parse_number(c.IsScalar() ? c.Scalar() : "");
+          if (!v || *v < 1 || *v != std::floor(*v))
+            fail_at(file, c, where + ".only_cycles", "a cycle number (1, 2, ...)");
+          only.insert(static_cast<int>(*v));
+        }
+      }
       int last_cycle = 0;
       for (const CsvRow& row : csv.rows) {
         const int cycle = field_cycle(csv, row, cycle_index);
@@ -494,6 +512,7 @@ ValidationPlan load_validation(const ValidateOptions& options) {
               cycle_column,
               fmt::format("cycle {} after cycle {}: the cycles must increase", cycle, last_cycle));
         last_cycle = cycle;
+        if (!only.empty() && only.count(cycle) == 0) continue;
         for (const Column& c : wanted) {
           const CsvField& f = row.fields[static_cast<std::size_t>(c.index)];
           if (f.text.empty()) continue;  // not measured at this cycle
@@ -629,6 +648,8 @@ ValidationPlan load_validation(const ValidateOptions& options) {
       add_point(std::move(p), first, qi);
     }
   }
+  if (plan.points.empty())
+    fail_at(file, datasets, "datasets", "no measured value to compare (every dataset skipped?)");
   return plan;
 }
 

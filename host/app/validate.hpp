@@ -32,7 +32,8 @@ inline constexpr int kExitOutOfBand = 4;
 struct ValidateOptions {
   std::string config;  // CONFIG; "" = the data file's `config:`, else the embedded reference
   std::string data;    // DATA.yaml; "" = the reference cell's data, compiled in
-  std::vector<std::string> overrides;  // --set, applied to every run before the datasets' own
+  std::vector<std::string> overrides;      // --set, applied to every run before the datasets' own
+  std::vector<std::string> skip_datasets;  // datasets not read nor run (halite fit: weight 0)
   std::string output = "validation.h5";
   bool overwrite = false;
   std::string plots;  // directory for PNG plots ("" = none); needs python3 with matplotlib
@@ -69,6 +70,7 @@ struct ValidationPlan {
   std::string data_source;  // the DATA.yaml path, or "<embedded reference data>"
   std::vector<MeasuredPoint> points;
   std::vector<ValidationRun> runs;
+  std::vector<std::string> dataset_names;  // every dataset of the file, skipped ones included
 };
 
 // Reads DATA.yaml and its CSV files and resolves every dataset's configuration. Throws
