@@ -3,6 +3,7 @@
 
   fade.png    per-cycle quantities of every run (lines) with the measured points and their bands
   points.png  every compared value: measured, simulated and band, normalised by the band
+  profiles.png  a `halite fit` file: the profile chi^2 of each parameter, with the 95 % level
 
 Usage: python3 plot_validation.py VALIDATION.h5 [--outdir DIR]
 Needs h5py, numpy and matplotlib.
@@ -91,6 +92,30 @@ def main():
         fig.tight_layout()
         fig.savefig(os.path.join(args.outdir, "points.png"), dpi=120)
         plt.close(fig)
+        if "fit" in f and "profiles" in f["fit"] and len(f["fit/profiles"]) > 0:
+            keys = text(f["fit/parameters/key"][...])
+            units = text(f["fit/parameters/unit"][...])
+            best = f["fit/parameters/best"][...]
+            chi2 = float(f.attrs["fit_chi2"])
+            n = len(keys)
+            fig, axes = plt.subplots(1, n, figsize=(3.6 * n, 3.2), squeeze=False)
+            for j, ax in enumerate(axes[0]):
+                group = f["fit/profiles"][str(j)]
+                x, c = group["value"][...], group["chi2"][...]
+                if len(x) == 0:
+                    ax.set_visible(False)
+                    continue
+                ax.plot(x, c - chi2, "o-")
+                ax.axhline(3.84, color="r", lw=0.8, label="95 %")
+                ax.axvline(best[j], color="0.5", lw=0.8)
+                ax.set_xlabel(f"{keys[j]} [{units[j]}]" if units[j] else keys[j], fontsize=7)
+                ax.set_ylabel("delta chi^2")
+                if min(x) > 0 and max(x) / min(x) > 20:
+                    ax.set_xscale("log")
+                ax.legend(fontsize=7)
+            fig.tight_layout()
+            fig.savefig(os.path.join(args.outdir, "profiles.png"), dpi=120)
+            plt.close(fig)
     print(f"plots in {args.outdir}")
 
 

@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <chrono>
 #include <cinttypes>
 #include <cmath>
 #include <cstdio>
@@ -347,13 +348,21 @@ class Objective {
     journal_ << line << " end\n" << std::flush;
     ++evaluations_;
     if (e.chi2 < best_) best_ = e.chi2;
+    const double elapsed =
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - started_).count();
     if (!options_.quiet) {
       std::string where;
       for (std::size_t j = 0; j < u.size(); ++j)
         where += fmt::format("{}{} = {:.5g}", j ? ", " : "", spec_.parameters[j].key,
                              spec_.parameters[j].x_of_u(u[j]));
-      fmt::print(stderr, "halite fit: evaluation {}: chi2 {:.6g} (best {:.6g}) at {}\n",
-                 evaluations_, e.chi2, best_, where);
+      // the optimiser stops when it converges, at the latest after its budget (then Fisher)
+      const int budget =
+          spec_.starts * spec_.max_evaluations + 2 * static_cast<int>(spec_.parameters.size());
+      fmt::print(stderr,
+                 "halite fit: evaluation {} ({:.0f} s, {:.1f} s each; at most ~{:.0f} s more "
+                 "before the profiles): chi2 {:.6g} (best {:.6g}) at {}\n",
+                 evaluations_, elapsed, elapsed / evaluations_,
+                 std::max(0, budget - evaluations_) * elapsed / evaluations_, e.chi2, best_, where);
     }
     return e;
   }
@@ -373,7 +382,8 @@ class Objective {
   std::mutex mutex_;
   std::map<std::string, Evaluation> cache_;
   std::ofstream journal_;
-  int evaluations_ = 0;
+  int evaluations_ = 0;  // in this session
+  std::chrono::steady_clock::time_point started_ = std::chrono::steady_clock::now();
   double best_ = std::numeric_limits<double>::infinity();
 };
 
@@ -548,7 +558,9 @@ int run_fit(const FitOptions& options) {
           start.dataset_names.end())
         throw ConfigError(options.fit, mark.first, mark.second, "weights." + dataset,
                           fmt::format("no dataset named '{}' in the data", dataset));
-    for (const auto& run : start.runs) identity.add(run.config.resolved_yaml);
+    // (the configurations by their hash without comments: the header names the build's commit)
+    for (const auto& run : start.runs)
+      identity.add(fmt::format("{:016x}", config_hash(run.config.resolved_yaml)));
     for (const auto& p : start.points) {
       identity.add(p.dataset + p.quantity + p.source);
       identity.add(p.measured);
@@ -820,6 +832,7 @@ int run_fit(const FitOptions& options) {
     std::ofstream(stem.string() + ".md") << report;
     std::fputs(report.c_str(), stdout);
     print_comparison(plan, comparison, stdout);
+    if (!options.plots.empty()) write_plots(output, options.plots, "halite fit");
     return comparison.any_failed_run ? kExitSolverFailed : kExitOk;
   } catch (const Interrupted& signal) {
     fmt::print(stderr,

@@ -28,6 +28,7 @@ struct FitOptions {
   std::string output = "fit.h5";
   bool overwrite = false;
   bool resume = false;  // continue from OUTPUT.evaluations
+  std::string plots;    // directory for PNG plots ("" = none)
   int threads = 0;
   bool quiet = false;
   Backend backend = Backend::kCpu;

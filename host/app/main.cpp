@@ -267,6 +267,10 @@ int run_cli(int argc, char** argv, std::vector<std::string>& sets) {
                   "OUTPUT.evaluations")
       ->capture_default_str();
   fit->add_flag("--overwrite", fit_options.overwrite, "Start again over an existing fit");
+  fit->add_option("--plots", fit_options.plots,
+                  "Directory for PNG plots: the fit's validation and its profiles (needs python3 "
+                  "with h5py and matplotlib)")
+      ->type_name("DIR");
   fit->add_flag("--resume", fit_options.resume,
                 "Continue a killed fit from its journal OUTPUT.evaluations (same files and "
                 "options)");

@@ -778,6 +778,12 @@ double curve_rms(const MeasuredPoint& p, const Curve& curve, double active_mass_
   return std::sqrt(sum / static_cast<double>(p.curve_capacity.size()));
 }
 
+std::string shell_quoted(const std::string& text) {
+  std::string out = "'";
+  for (char c : text) out += c == '\'' ? std::string("'\\''") : std::string(1, c);
+  return out + "'";
+}
+
 std::string shown(double v, const std::string& unit) {
   if (std::isinf(v)) return v > 0 ? "+inf" : "-inf";
   if (std::isnan(v)) return "-";
@@ -929,6 +935,21 @@ std::unique_ptr<ResultWriter> write_validation_file(const std::string& output, b
   return owned;
 }
 
+void write_plots(const std::string& file, const std::string& directory, const std::string& who) {
+  std::error_code ec;
+  std::filesystem::create_directories(directory, ec);
+  const std::filesystem::path script = std::filesystem::path(directory) / "plot_validation.py";
+  std::ofstream(script) << build_info::kPlotValidationScript;
+  const std::string command =
+      fmt::format("python3 {} {} --outdir {}", shell_quoted(script.string()), shell_quoted(file),
+                  shell_quoted(directory));
+  if (std::system(command.c_str()) != 0)
+    fmt::print(stderr,
+               "{}: warning: the plots need python3 with h5py and matplotlib (`{}` failed); the "
+               "table and {} are complete\n",
+               who, command, file);
+}
+
 int run_validate(const ValidateOptions& options) {
   ValidationPlan plan = load_validation(options);
   const std::string output = options.output;
@@ -965,19 +986,7 @@ int run_validate(const ValidateOptions& options) {
   write_validation_file(output, options.overwrite, plan, results, comparison, options.backend)
       ->close();
   if (!options.quiet) fmt::print(stderr, "halite validate: wrote {}\n", output);
-  if (!options.plots.empty()) {
-    std::filesystem::create_directories(options.plots, ec);
-    const std::filesystem::path script =
-        std::filesystem::path(options.plots) / "plot_validation.py";
-    std::ofstream(script) << build_info::kPlotValidationScript;
-    const std::string command =
-        fmt::format("python3 '{}' '{}' --outdir '{}'", script.string(), output, options.plots);
-    if (std::system(command.c_str()) != 0)
-      fmt::print(stderr,
-                 "halite validate: warning: the plots need python3 with h5py and matplotlib "
-                 "(`{}` failed); the table and {} are complete\n",
-                 command, output);
-  }
+  if (!options.plots.empty()) write_plots(output, options.plots, "halite validate");
   if (comparison.any_failed_run) return kExitSolverFailed;
   return comparison.passed_count == static_cast<long>(plan.points.size()) ? kExitOk
                                                                           : kExitOutOfBand;

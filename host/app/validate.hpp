@@ -112,6 +112,10 @@ std::unique_ptr<ResultWriter> write_validation_file(const std::string& output, b
                                                     const std::vector<RunResult>& results,
                                                     const Comparison& comparison, Backend backend);
 
+// PNG plots of a validation or fit file into `directory` (validation/plot_validation.py, compiled
+// in, run with python3; a warning naming `who` when that fails).
+void write_plots(const std::string& file, const std::string& directory, const std::string& who);
+
 // Runs a plan and reports it (table on stdout, HDF5, plots); returns the exit code.
 int run_validate(const ValidateOptions& options);
 
