@@ -1,5 +1,10 @@
 #!/usr/bin/env python3
-"""Calibrate the reference cell at its converged mesh and report the fit's uncertainty.
+"""Superseded by `halite fit` (docs/validation.md, "Fitting a cell"): validation/fit_fresh.yaml and
+validation/fit_aging.yaml are its two stages as FIT.yaml files (same parameters, targets and
+bands; the fresh stage reproduces this script's result). Kept because the calibration recorded
+in docs/validation.md was made with it.
+
+Calibrate the reference cell at its converged mesh and report the fit's uncertainty.
 
 Two stages, each a Levenberg-Marquardt least-squares fit on the weighted residuals
 r_i = (model_i - measured_i) / sigma_i (sigma_i = the half-width of the target's band in
