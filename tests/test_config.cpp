@@ -1131,6 +1131,12 @@ TEST(ConfigErrors, ControlCharactersAreRefusedBeforeYamlCppSeesThem) {
   const std::string file = files.write("ctl.yaml", "name: x\ncell:\n  temperature: 3\x18 K\n");
   expect_error_at(load_error(file), file, 3, 17, "cell.temperature",
                   "the control character 0x18 is not allowed");
+  // a lone CR (yaml-cpp looped on "&a\rt1,0/"); CR LF line endings stay accepted
+  expect_error_at(load_error("", {"name=&a\rt1,0/"}), "--set", 1, 8, "name",
+                  "a carriage return without a line feed");
+  EXPECT_EQ(load_config(files.write("crlf.yaml", "name: x\r\ncell:\r\n  temperature: 300 K\r\n"))
+                .cell.temperature,
+            300.0);
 }
 
 // The hardening review's "200k keys take > 120 s": maps are looked up by hash, not by a linear
