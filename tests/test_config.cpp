@@ -1131,6 +1131,17 @@ TEST(ConfigErrors, ControlCharactersAreRefusedBeforeYamlCppSeesThem) {
   const std::string file = files.write("ctl.yaml", "name: x\ncell:\n  temperature: 3\x18 K\n");
   expect_error_at(load_error(file), file, 3, 17, "cell.temperature",
                   "the control character 0x18 is not allowed");
+  // a ',' below the indentation of an indented root (yaml-cpp looped on "    a: x\n ,")
+  for (const char* text :
+       {"    name: x\n ,\n", "  name: x\n,\n", "  - 1\n ,\n", "  name: x\n #c\n ,\n"}) {
+    const std::string hang = files.write("dedent.yaml", text);
+    const ConfigError e = load_error(hang);
+    EXPECT_NE(std::string(e.what()).find("a ',' below the indentation of the top-level value"),
+              std::string::npos)
+        << e.what();
+  }
+  // ... but a plain scalar continued on a line starting with ',' is valid YAML
+  EXPECT_EQ(load_config(files.write("continued.yaml", "name: a\n  ,b\n")).name, "a ,b");
   // a lone CR (yaml-cpp looped on "&a\rt1,0/"); CR LF line endings stay accepted
   expect_error_at(load_error("", {"name=&a\rt1,0/"}), "--set", 1, 8, "name",
                   "a carriage return without a line feed");

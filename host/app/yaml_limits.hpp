@@ -198,6 +198,24 @@ inline void reject_yaml_cpp_hang(std::string_view t) {
               "level)";
       }
     }
+    // A root that starts in column k > 0 ends at the first later line indented less than k;
+    // yaml-cpp looped when that line starts with ',' ("    a: 1\n ,", found by a 10^6-input
+    // fuzz_config run). Such a line is never valid YAML (a plain scalar cannot start with ',',
+    // and continuation lines of any scalar or flow collection must be indented more).
+    if (comma == std::string_view::npos && pos < t.size()) {
+      const std::size_t line_end = pos == 0 ? std::string_view::npos : t.rfind('\n', pos - 1);
+      const std::size_t column = line_end == std::string_view::npos ? pos : pos - line_end - 1;
+      const std::size_t end = std::min(t.find("\n---", pos), t.size());
+      for (std::size_t nl = t.find('\n', pos); column > 0 && nl < end; nl = t.find('\n', nl + 1)) {
+        std::size_t i = nl + 1;
+        while (i < t.size() && t[i] == ' ') ++i;
+        if (i < t.size() && t[i] == ',' && i - (nl + 1) < column) {
+          comma = i;
+          what = "a ',' below the indentation of the top-level value";
+          break;
+        }
+      }
+    }
     if (comma != std::string_view::npos) {
       YAML::Mark mark;
       mark.pos = static_cast<int>(comma);
