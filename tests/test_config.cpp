@@ -1140,6 +1140,13 @@ TEST(ConfigErrors, ControlCharactersAreRefusedBeforeYamlCppSeesThem) {
               std::string::npos)
         << e.what();
   }
+  // a ',' line after a plain-scalar root ended by a comment (yaml-cpp looped on "a\n# c\n,")
+  for (const char* text : {"a\n# c\n,\n", "a b\n# c\n,x\n", "a # c\n  ,\n"}) {
+    const std::string hang = files.write("after.yaml", text);
+    const ConfigError e = load_error(hang);
+    EXPECT_NE(std::string(e.what()).find("a ',' after the top-level value"), std::string::npos)
+        << e.what();
+  }
   // ... but a plain scalar continued on a line starting with ',' is valid YAML
   EXPECT_EQ(load_config(files.write("continued.yaml", "name: a\n  ,b\n")).name, "a ,b");
   // a lone CR (yaml-cpp looped on "&a\rt1,0/"); CR LF line endings stay accepted
