@@ -1141,7 +1141,8 @@ TEST(ConfigErrors, ControlCharactersAreRefusedBeforeYamlCppSeesThem) {
         << e.what();
   }
   // a ',' line after a plain-scalar root ended by a comment (yaml-cpp looped on "a\n# c\n,")
-  for (const char* text : {"a\n# c\n,\n", "a b\n# c\n,x\n", "a # c\n  ,\n"}) {
+  for (const char* text :
+       {"a\n# c\n,\n", "a b\n# c\n,x\n", "a # c\n  ,\n", "9e-20  # a: 1\n ,  - x\n"}) {
     const std::string hang = files.write("after.yaml", text);
     const ConfigError e = load_error(hang);
     EXPECT_NE(std::string(e.what()).find("a ',' after the top-level value"), std::string::npos)

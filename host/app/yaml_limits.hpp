@@ -222,10 +222,14 @@ inline void reject_yaml_cpp_hang(std::string_view t) {
     if (comma == std::string_view::npos && pos < t.size() &&
         std::string_view("[{\"'-?|>!&*%@`#,").find(t[pos]) == std::string_view::npos) {
       const std::size_t first_line_end = std::min(t.find('\n', pos), t.size());
-      const std::string_view first = t.substr(pos, first_line_end - pos);
+      std::string_view first = t.substr(pos, first_line_end - pos);
+      const bool ended_on_first = first.find(" #") != std::string_view::npos;
+      first = first.substr(0, first.find(" #"));  // a ": " inside the comment is no key
+      while (!first.empty() && (first.back() == ' ' || first.back() == '\t'))
+        first.remove_suffix(1);
       const bool is_map_key =
           first.find(": ") != std::string_view::npos || (!first.empty() && first.back() == ':');
-      bool ended = first.find(" #") != std::string_view::npos;
+      bool ended = ended_on_first;
       for (std::size_t nl = first_line_end; !is_map_key && nl < t.size();
            nl = std::min(t.find('\n', nl + 1), t.size())) {
         std::size_t i = nl + 1;
