@@ -206,12 +206,16 @@ inline void reject_yaml_cpp_hang(std::string_view t) {
       const std::size_t line_end = pos == 0 ? std::string_view::npos : t.rfind('\n', pos - 1);
       const std::size_t column = line_end == std::string_view::npos ? pos : pos - line_end - 1;
       const std::size_t end = std::min(t.find("\n---", pos), t.size());
-      for (std::size_t nl = t.find('\n', pos); column > 0 && nl < end; nl = t.find('\n', nl + 1)) {
+      // a block sequence's entries start in its own column: a ',' there ends it too ("- a\n,")
+      const bool sequence =
+          t[pos] == '-' && (pos + 1 == t.size() || detail::yaml_blank(t[pos + 1]));
+      const std::size_t limit = column + (sequence ? 1 : 0);
+      for (std::size_t nl = t.find('\n', pos); limit > 0 && nl < end; nl = t.find('\n', nl + 1)) {
         std::size_t i = nl + 1;
         while (i < t.size() && t[i] == ' ') ++i;
-        if (i < t.size() && t[i] == ',' && i - (nl + 1) < column) {
+        if (i < t.size() && t[i] == ',' && i - (nl + 1) < limit) {
           comma = i;
-          what = "a ',' below the indentation of the top-level value";
+          what = "a ',' at or below the indentation of the top-level value";
           break;
         }
       }
