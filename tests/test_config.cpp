@@ -5,6 +5,7 @@
 #include <gtest/gtest.h>
 #include <stdlib.h>
 
+#include <chrono>
 #include <cmath>
 #include <filesystem>
 #include <fstream>
@@ -1157,6 +1158,24 @@ TEST(ConfigErrors, ControlCharactersAreRefusedBeforeYamlCppSeesThem) {
   EXPECT_EQ(load_config(files.write("crlf.yaml", "name: x\r\ncell:\r\n  temperature: 300 K\r\n"))
                 .cell.temperature,
             300.0);
+}
+
+// The structural guard behind the rules above: yaml-cpp reads the text first in a worker process
+// with a deadline. The fifth 10^6-input fuzz_config run found yaml-cpp looping on " :\n[],", a
+// form no rule covers: it is now a located error after the deadline instead of a hang, and a
+// valid file pays only a second parse in the worker.
+TEST(ConfigErrors, TextYamlCppLoopsOnIsStoppedAtTheParseDeadline) {
+  ConfigFiles files;
+  const std::string path = files.write("loop.yaml", " :\n[],\n");
+  const auto start = std::chrono::steady_clock::now();
+  const ConfigError e = load_error(path);
+  const double seconds =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  expect_error_at(e, path, 1, 1, "", "yaml-cpp did not finish reading this text within 2 s");
+  EXPECT_LT(seconds, 30.0);
+  EXPECT_GE(seconds, 1.9);  // the worker had its whole deadline
+  // the same text where yaml-cpp finishes is read as before (no deadline error)
+  EXPECT_EQ(load_config(files.write("fine.yaml", "name: \" :\"\n")).name, " :");
 }
 
 // The hardening review's "200k keys take > 120 s": maps are looked up by hash, not by a linear

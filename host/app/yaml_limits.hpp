@@ -128,7 +128,7 @@ inline std::size_t skip_yaml_flow_node(std::string_view t, std::size_t pos) {
 // by a line feed. yaml-cpp reads a NUL as the end of
 // its input and looped on a --set value that started with NULs ("\0\0\0, 2\xff:]\x18=\x18",
 // found by a 10^6-input run of tests/fuzz/fuzz_set).
-inline void reject_yaml_cpp_hang(std::string_view t) {
+inline void reject_known_yaml_cpp_hang_forms(std::string_view t) {
   using detail::skip_yaml_blanks;
   for (std::size_t i = 0; i < t.size(); ++i) {
     const auto c = static_cast<unsigned char>(t[i]);
@@ -270,6 +270,23 @@ inline void reject_yaml_cpp_hang(std::string_view t) {
     if (next_doc == std::string_view::npos) return;
     pos = next_doc + 1;
   }
+}
+
+// The deadline of ensure_yaml_cpp_finishes for a text of this many bytes (seconds).
+double yaml_parse_deadline_seconds(std::size_t text_bytes);
+
+// The forms above are those the fuzzers found; others may remain. This is the structural guard:
+// yaml-cpp reads the text first in a worker process (forked once, kept), and if it has not
+// finished within yaml_parse_deadline_seconds the worker is killed and a ParserException at the
+// start of the text says so (a configuration error, exit 2, instead of a hang). Without fork or
+// socket (resources exhausted) the text is parsed as before. (host/app/yaml_guard.cpp)
+void ensure_yaml_cpp_finishes(std::string_view text);
+
+// What every caller of yaml-cpp runs first on text from outside: the known loop forms refused
+// with their location, then the parse deadline.
+inline void reject_yaml_cpp_hang(std::string_view t) {
+  reject_known_yaml_cpp_hang_forms(t);
+  ensure_yaml_cpp_finishes(t);
 }
 
 }  // namespace halite
