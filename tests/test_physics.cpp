@@ -2,6 +2,7 @@
 // stress, and the radial finite-volume scheme against the analytic series solution.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstdio>
 #include <vector>
@@ -222,4 +223,30 @@ TEST(Ocp, Nmc721BlendFallsMonotonicallyAndHasTheLithiationKnee) {
   }
   // the lithiation knee: the potential plunges as x -> 1
   EXPECT_LT(ocp_nmc721_blend(1.0), ocp_nmc721_blend(0.98) - 0.3);
+}
+
+// The host's tanh of models/dual.hpp (one exp instead of glibc's expm1 path, for the OCP's three
+// tanh per shell): within 4 ulp of std::tanh over the arguments the NMC OCP sees and beyond, its
+// derivative 1 - tanh^2 with it, odd, and exactly saturated at large |a|.
+TEST(Ocp, TanhFromOneExpMatchesTheLibraryTanh) {
+  double worst_ulps = 0.0;
+  for (double a = -40.0; a <= 40.0; a += 1.0 / 1024.0 + 1e-7) {
+    const double fast = halite::models::tanh(a), library = std::tanh(a);
+    const double ulp = std::nextafter(std::abs(library), 2.0) - std::abs(library);
+    worst_ulps = std::max(worst_ulps, std::abs(fast - library) / ulp);
+    EXPECT_EQ(halite::models::tanh(-a), -fast) << a;
+    const auto dual = halite::models::tanh(halite::models::Dual<1>::variable(a, 0));
+    EXPECT_EQ(dual.v, fast) << a;
+    EXPECT_NEAR(dual.d[0], 1.0 - library * library, 1e-15) << a;
+  }
+  EXPECT_LE(worst_ulps, 4.0);
+  EXPECT_EQ(halite::models::tanh(400.0), 1.0);
+  EXPECT_EQ(halite::models::tanh(0.0), 0.0);
+  // the OCP through it: equal to the closed form with std::tanh to 1e-13 V
+  for (double x = 0.0; x <= 1.0; x += 1e-3) {
+    const double library = -0.8090 * x + 4.4875 - 0.0428 * std::tanh(18.5138 * (x - 0.5542)) -
+                           17.7326 * std::tanh(15.7890 * (x - 0.3117)) +
+                           17.5842 * std::tanh(15.9308 * (x - 0.3120));
+    EXPECT_NEAR(halite::models::ocp_chen2020_nmc811(x), library, 1e-13) << x;
+  }
 }

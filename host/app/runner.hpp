@@ -16,7 +16,7 @@ struct RunOptions {
   int max_cycles = -1;  // cut the protocol short (<= 0: full protocol)
   bool quiet = false;
   bool no_skip = false;          // integrate every cycle
-  double skip_tolerance = 2e-4;  // cycle-skipping tolerance (see Cycler::run)
+  double skip_tolerance = 1e-3;  // cycle-skipping tolerance (see Cycler::run)
   // Continue the interrupted run whose output is this file (from OUTPUT.checkpoint); `output`
   // and `overwrite` are then ignored. docs/output.md, "Checkpoints and resume".
   std::string resume;

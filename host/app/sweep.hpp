@@ -126,7 +126,7 @@ struct SweepOptions {
   // batch) and similar aging (longer common cycle-skipping jumps). false: design order.
   bool similar_batches = true;
   bool no_skip = false;
-  double skip_tolerance = 2e-4;
+  double skip_tolerance = 1e-3;
   int retries = 2;
   bool quiet = false;
   Backend backend = Backend::kCpu;

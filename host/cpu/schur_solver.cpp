@@ -11,6 +11,7 @@ SchurSolver::SchurSolver(BatchModel& model) : model_(model) {
   factors_.assign(b * models::cell_factor_size(L), 0.0);
   pivots_.assign(b * L.x_size(), 0);
   scratch_.assign(std::max(models::cell_scratch_size(L), L.x_size()), 0.0);
+  refinement_.assign(2 * L.size(), 0.0);
 }
 
 models::CellJacobianRef SchurSolver::jacobian(int cell) {
@@ -60,8 +61,17 @@ void SchurSolver::solve(const double* b, double* x) const {
     }
     const auto J = models::cell_jacobian_ref(
         L, const_cast<double*>(jacobians_.data()) + c * models::cell_jacobian_size(L));
-    models::solve_cell(model_.params(c), L, J, factors_.data() + c * models::cell_factor_size(L),
-                       pivots_.data() + c * L.x_size(), bc, xc);
+    const double* factors = factors_.data() + c * models::cell_factor_size(L);
+    const int* pivots = pivots_.data() + c * L.x_size();
+    // one step of iterative refinement (models::multiply_cell): x += J^-1 (b - J x)
+    double* b_copy = refinement_.data();
+    double* residual = refinement_.data() + n;
+    for (std::size_t i = 0; i < n; ++i) b_copy[i] = bc[i];  // (x may alias b)
+    models::solve_cell(model_.params(c), L, J, factors, pivots, b_copy, xc);
+    models::multiply_cell(model_.params(c), L, J, factored_cj_, xc, residual);
+    for (std::size_t i = 0; i < n; ++i) residual[i] = b_copy[i] - residual[i];
+    models::solve_cell(model_.params(c), L, J, factors, pivots, residual, residual);
+    for (std::size_t i = 0; i < n; ++i) xc[i] += residual[i];
   }
 }
 

@@ -92,7 +92,7 @@ struct RunControl {
 // Adaptive cycle skipping (see Cycler::run).
 struct CycleSkipping {
   bool enabled = false;
-  double tolerance = 2e-4;  // allowed extrapolation error of the slow state (weighted max norm)
+  double tolerance = 1e-3;  // allowed extrapolation error of the slow state (weighted max norm)
   int max_jump = 200;       // longest jump in cycles
   int final_cycles = 2;     // the last cycles of every block are always integrated
 };
