@@ -3,6 +3,7 @@
 
 #include "models/dual.hpp"
 #include "models/params.hpp"
+#include "models/tables.hpp"
 
 namespace halite::models {
 
@@ -47,8 +48,9 @@ HALITE_HD T ocp_nmc721_blend(const T& x) {
          ocp_lithiation_knee(x);
 }
 
+// The configured fit's closed form.
 template <class T>
-HALITE_HD T ocp_nmc(const CellParams& p, const T& x) {
+HALITE_HD T ocp_nmc_closed_form(const CellParams& p, const T& x) {
   switch (p.ocp_fit) {
     case NmcOcpFit::kChen2020Nmc811:
       return ocp_chen2020_nmc811(x);
@@ -58,6 +60,38 @@ HALITE_HD T ocp_nmc(const CellParams& p, const T& x) {
     default:
       return ocp_nmc721_blend(x);
   }
+}
+
+#ifndef __CUDA_ARCH__
+// (host) The OCP fit's table (models/tables.hpp), built on first use.
+inline const HermiteTable& nmc_ocp_table(NmcOcpFit fit) {
+  switch (fit) {
+    case NmcOcpFit::kChen2020Nmc811: {
+      static const HermiteTable table([](const auto& x) { return ocp_chen2020_nmc811(x); });
+      return table;
+    }
+    case NmcOcpFit::kMohtat2020Nmc532: {
+      static const HermiteTable table([](const auto& x) { return ocp_mohtat2020_nmc532(x); });
+      return table;
+    }
+    case NmcOcpFit::kNmc721Blend:
+    default: {
+      static const HermiteTable table([](const auto& x) { return ocp_nmc721_blend(x); });
+      return table;
+    }
+  }
+}
+#endif
+
+// The NMC OCP of the configured fit: on the host from its table inside [0, 1], the closed form
+// outside it (Newton iterates may step past the bounds) and on the device.
+template <class T>
+HALITE_HD T ocp_nmc(const CellParams& p, const T& x) {
+#ifndef __CUDA_ARCH__
+  const double at = value(x);
+  if (at >= 0.0 && at <= 1.0) return nmc_ocp_table(p.ocp_fit)(x);
+#endif
+  return ocp_nmc_closed_form(p, x);
 }
 
 }  // namespace halite::models

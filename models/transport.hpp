@@ -4,6 +4,7 @@
 
 #include "models/dual.hpp"
 #include "models/params.hpp"
+#include "models/tables.hpp"
 
 namespace halite::models {
 
@@ -18,10 +19,23 @@ HALITE_HD T diffusivity_oregan2022(const T& x) {
   return 2.7 * exp(2.302585092994046 * log10_d);
 }
 
+#ifndef __CUDA_ARCH__
+// (host) diffusivity_oregan2022's table (models/tables.hpp), built on first use.
+inline const HermiteTable& diffusivity_oregan2022_table() {
+  static const HermiteTable table([](const auto& x) { return diffusivity_oregan2022(x); });
+  return table;
+}
+#endif
+
+// D(x) of the configured model; the O'Regan shape from its table on the host.
 template <class T>
 HALITE_HD T solid_diffusivity(const CellParams& p, const T& x) {
   if (p.diffusivity_model == DiffusivityModel::kConstant) return T(p.diffusivity_constant);
+#ifndef __CUDA_ARCH__
+  return p.diffusivity_scale * diffusivity_oregan2022_table()(clamp_value(x, 0.0, 1.0));
+#else
   return p.diffusivity_scale * diffusivity_oregan2022(clamp_value(x, 0.0, 1.0));
+#endif
 }
 
 // Electronic conductivity of NMC (S/m) vs mean stoichiometry: logistic in log10(sigma) from

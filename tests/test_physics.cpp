@@ -250,3 +250,41 @@ TEST(Ocp, TanhFromOneExpMatchesTheLibraryTanh) {
     EXPECT_NEAR(halite::models::ocp_chen2020_nmc811(x), library, 1e-13) << x;
   }
 }
+
+// The host tables of models/tables.hpp against the closed forms they are built from: the NMC OCP
+// of every fit within 2e-9 V (the knee at x -> 1 included) and D(x) within 1e-8 relative, both
+// derivatives within 1e-5 relative to their scale, on a grid that falls between the nodes.
+TEST(Tables, OcpAndDiffusivityTablesMatchTheirClosedForms) {
+  using halite::models::Dual;
+  for (const auto fit :
+       {halite::models::NmcOcpFit::kNmc721Blend, halite::models::NmcOcpFit::kChen2020Nmc811,
+        halite::models::NmcOcpFit::kMohtat2020Nmc532}) {
+    CellParams p = reference_params();
+    p.ocp_fit = fit;
+    double worst = 0.0, worst_slope = 0.0;
+    for (double x = 0.0; x <= 1.0; x += 1.0 / 7919.0) {
+      const auto table = halite::models::ocp_nmc(p, Dual<1>::variable(x, 0));
+      const auto exact = halite::models::ocp_nmc_closed_form(p, Dual<1>::variable(x, 0));
+      worst = std::max(worst, std::abs(table.v - exact.v));
+      worst_slope = std::max(
+          worst_slope, std::abs(table.d[0] - exact.d[0]) / std::max(1.0, std::abs(exact.d[0])));
+    }
+    EXPECT_LT(worst, 2e-9) << static_cast<int>(fit);
+    EXPECT_LT(worst_slope, 1e-5) << static_cast<int>(fit);
+    // outside [0, 1] the closed form itself
+    EXPECT_EQ(halite::models::ocp_nmc(p, 1.0 + 1e-9),
+              halite::models::ocp_nmc_closed_form(p, 1.0 + 1e-9));
+    EXPECT_EQ(halite::models::ocp_nmc(p, -1e-9), halite::models::ocp_nmc_closed_form(p, -1e-9));
+  }
+  const CellParams p = reference_params();
+  double worst = 0.0, worst_slope = 0.0;
+  for (double x = 0.0; x <= 1.0; x += 1.0 / 7919.0) {
+    const auto table = halite::models::solid_diffusivity(p, Dual<1>::variable(x, 0));
+    const auto exact =
+        p.diffusivity_scale * halite::models::diffusivity_oregan2022(Dual<1>::variable(x, 0));
+    worst = std::max(worst, std::abs(table.v / exact.v - 1.0));
+    worst_slope = std::max(worst_slope, std::abs(table.d[0] - exact.d[0]) / (exact.v * 100.0));
+  }
+  EXPECT_LT(worst, 1e-8);
+  EXPECT_LT(worst_slope, 1e-5);
+}

@@ -10,6 +10,7 @@
 #include <unistd.h>
 #include <yaml-cpp/yaml.h>
 
+#include <atomic>
 #include <cerrno>
 #include <chrono>
 #include <cstdint>
@@ -143,12 +144,22 @@ class ParseWorker {
 
 }  // namespace
 
+namespace {
+std::atomic<double> deadline_base_seconds{2.0}, deadline_seconds_per_mib{20.0};
+}  // namespace
+
+void set_yaml_parse_deadline(double base_seconds, double seconds_per_mib) {
+  deadline_base_seconds = base_seconds;
+  deadline_seconds_per_mib = seconds_per_mib;
+}
+
 double yaml_parse_deadline_seconds(std::size_t text_bytes) {
   // The reference configuration (10 kB) parses in about 1 ms and a 1 MiB one (the
   // kMaxConfigBytes limit) in about 0.3 s in a Release build, a few times that under the
   // sanitizers: the deadline leaves more than an order of magnitude. (Short, because the config
   // fuzzer, which meets yaml-cpp's loops every few thousand inputs, waits it out each time.)
-  return 2.0 + 20.0 * static_cast<double>(text_bytes) / static_cast<double>(1u << 20);
+  return deadline_base_seconds +
+         deadline_seconds_per_mib * static_cast<double>(text_bytes) / static_cast<double>(1u << 20);
 }
 
 void ensure_yaml_cpp_finishes(std::string_view text) {

@@ -272,8 +272,12 @@ inline void reject_known_yaml_cpp_hang_forms(std::string_view t) {
   }
 }
 
-// The deadline of ensure_yaml_cpp_finishes for a text of this many bytes (seconds).
+// The deadline of ensure_yaml_cpp_finishes for a text of this many bytes (seconds): by default
+// 2 s + 20 s per MiB. The fuzz harnesses shorten it (they meet yaml-cpp's loops every few
+// hundred inputs once such texts are in their corpus, and would spend most of their time
+// waiting); halite itself never changes it.
 double yaml_parse_deadline_seconds(std::size_t text_bytes);
+void set_yaml_parse_deadline(double base_seconds, double seconds_per_mib);
 
 // The forms above are those the fuzzers found; others may remain. This is the structural guard:
 // yaml-cpp reads the text first in a worker process (forked once, kept), and if it has not
