@@ -16,6 +16,9 @@
 #include <cstdint>
 #include <mutex>
 #include <string>
+#include <string_view>
+#include <unordered_set>
+#include <utility>
 
 #include "yaml_limits.hpp"
 
@@ -74,6 +77,18 @@ class ParseWorker {
   // when it had not.
   bool finishes(std::string_view text, double seconds) {
     std::lock_guard<std::mutex> lock(mutex_);
+    // A sweep parses its base configuration once per case and a fit once per evaluation: a text
+    // the worker has finished is not sent again (64-bit hash and length).
+    const std::pair<std::size_t, std::size_t> key{std::hash<std::string_view>{}(text), text.size()};
+    if (finished_.count(key)) return true;
+    if (!verify(text, seconds)) return false;
+    if (finished_.size() >= 4096) finished_.clear();
+    finished_.insert(key);
+    return true;
+  }
+
+ private:
+  bool verify(std::string_view text, double seconds) {
     if (socket_ < 0 && !start()) return true;  // no worker (no fork, no socket): no guard
     const std::uint64_t size = text.size();
     const auto deadline = std::chrono::steady_clock::now() + std::chrono::duration<double>(seconds);
@@ -102,7 +117,6 @@ class ParseWorker {
     return false;
   }
 
- private:
   bool start() {
     int ends[2];
     if (::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, ends) != 0) return false;
@@ -137,7 +151,13 @@ class ParseWorker {
     pid_ = -1;
   }
 
+  struct KeyHash {
+    std::size_t operator()(const std::pair<std::size_t, std::size_t>& k) const {
+      return k.first ^ (k.second * 0x9e3779b97f4a7c15ull);
+    }
+  };
   std::mutex mutex_;
+  std::unordered_set<std::pair<std::size_t, std::size_t>, KeyHash> finished_;
   int socket_ = -1;
   pid_t pid_ = -1;
 };
