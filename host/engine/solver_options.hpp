@@ -5,9 +5,10 @@
 namespace halite {
 
 struct SolverConfig {
-  double relative_tolerance = 1e-6;
-  double absolute_tolerance_stoichiometry = 1e-7;  // -
-  double absolute_tolerance_potential = 1e-7;      // V
+  // converged: docs/validation.md, "Time-integration tolerance"
+  double relative_tolerance = 3e-6;
+  double absolute_tolerance_stoichiometry = 3e-7;  // -
+  double absolute_tolerance_potential = 3e-7;      // V
   double absolute_tolerance_current = 1e-6;        // A/m^2
   double absolute_tolerance_charge = 1e-3;         // C/m^2 (and J/m^2 for energy)
   double max_step = 600.0;                         // s
