@@ -162,10 +162,8 @@ class ParseWorker {
   pid_t pid_ = -1;
 };
 
-}  // namespace
-
-namespace {
 std::atomic<double> deadline_base_seconds{2.0}, deadline_seconds_per_mib{20.0};
+
 }  // namespace
 
 void set_yaml_parse_deadline(double base_seconds, double seconds_per_mib) {

@@ -1,5 +1,6 @@
 #include "host/cpu/schur_solver.hpp"
 
+#include <algorithm>
 #include <stdexcept>
 
 namespace halite {
@@ -64,12 +65,15 @@ void SchurSolver::solve(const double* b, double* x) const {
     const double* factors = factors_.data() + c * models::cell_factor_size(L);
     const int* pivots = pivots_.data() + c * L.x_size();
     // one step of iterative refinement (models::multiply_cell): x += J^-1 (b - J x)
-    double* b_copy = refinement_.data();
-    double* residual = refinement_.data() + n;
-    for (std::size_t i = 0; i < n; ++i) b_copy[i] = bc[i];  // (x may alias b)
-    models::solve_cell(model_.params(c), L, J, factors, pivots, b_copy, xc);
+    const double* rhs = bc;
+    if (xc == bc) {  // x aliases b: keep b for the residual
+      std::copy(bc, bc + n, refinement_.data() + n);
+      rhs = refinement_.data() + n;
+    }
+    double* residual = refinement_.data();
+    models::solve_cell(model_.params(c), L, J, factors, pivots, rhs, xc);
     models::multiply_cell(model_.params(c), L, J, factored_cj_, xc, residual);
-    for (std::size_t i = 0; i < n; ++i) residual[i] = b_copy[i] - residual[i];
+    for (std::size_t i = 0; i < n; ++i) residual[i] = rhs[i] - residual[i];
     models::solve_cell(model_.params(c), L, J, factors, pivots, residual, residual);
     for (std::size_t i = 0; i < n; ++i) xc[i] += residual[i];
   }

@@ -34,7 +34,7 @@ class SchurSolver {
  private:
   BatchModel& model_;
   std::vector<double> jacobians_, factors_, scratch_;
-  mutable std::vector<double> refinement_;  // b and b - J x of one cell (solve)
+  mutable std::vector<double> refinement_;  // b - J x of one cell, and b when x aliases it
   std::vector<int> pivots_, singular_;
   double factored_cj_ = 0.0;
   long jacobian_evaluations_ = 0, factorizations_ = 0;
