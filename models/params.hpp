@@ -80,7 +80,7 @@ struct CellParams {
   bool transition_layer = true;
   RspArchitecture rsp_architecture = RspArchitecture::kDispersed;
   // RSP (+ disordered-layered) formation by over-delithiation: df/dt = k (1 - f) drive(x)
-  double rsp_rate_constant = 8.82e-7;         // 1/s at 298.15 K (fit)
+  double rsp_rate_constant = 1.612e-6;        // 1/s at 298.15 K (fit)
   double rsp_activation_energy = 50e3;        // J/mol (assumed, order of TM migration barriers)
   double rsp_threshold_stoichiometry = 0.45;  // x below which layered NMC721 degrades (held)
   double oxygen_per_rsp = 1.0;                // mol O released per mol TM converted (MO2 -> MO)
@@ -91,14 +91,15 @@ struct CellParams {
   double inclusion_radius = 5e-9;       // m, RSP domains nucleate at 5-10 nm nano-voids
   // Li sites of the RSP phase: one MSMR gallery (Verbrugge 2017), occupancy theta of y_max
   double rsp_lithium_capacity = 0.5;       // y_max, Li per RSP formula unit (Li_yM_1-yO)
-  double rsp_site_potential = 3.955;       // V vs Li+/Li, stress-free standard potential (fit)
+  double rsp_site_potential = 4.05;        // V vs Li+/Li, stress-free standard potential (held:
+                                           // top of the fade fit's 95 % interval)
   double rsp_site_width = 3.0;             // omega: MSMR ideality (disordered sites), >= 1
   double rsp_partial_molar_volume = 8e-6;  // m^3/mol, Omega_RS (assumed)
-  double exchange_rate_constant = 1.0e-2;  // 1/s, RSP <-> layered relaxation (assumed)
+  double exchange_rate_constant = 0.1;     // 1/s, RSP <-> layered relaxation (assumed)
   // layered-network percolation
   double percolation_threshold = 0.16;  // phi_c (0.16-0.3; Scher-Zallen 0.16)
   double percolation_exponent = 2.0;    // t (3D conductivity exponent 1.6-2)
-  double disordered_share = 0.5;        // chi: share of the converted volume that is disordered
+  double disordered_share = 0.6425;     // chi (fit): share of the converted volume that is disordered
                                         // layered (cation-mixed, still conducts Li)
   // shell architecture
   double shell_resistivity = 1.0e6;  // Ohm m (Safari 2009 via Zhuo2023)
@@ -109,7 +110,7 @@ struct CellParams {
   double initial_crack_length = 2.0e-8;  // m, l_cr0
   double crack_isolation = 1.0;          // d(psi)/d(l/R): isolated fraction per crack depth
   // SE transition layer
-  double layer_volume_per_oxygen = 4.07e-5;  // m^3 of porous O-rich layer per mol O (fit)
+  double layer_volume_per_oxygen = 3.721e-5;  // m^3 of porous O-rich layer per mol O (fit)
   double layer_conductivity = 1.0e-4;        // S/m of the void-rich, O-rich layer (assumed)
 
   // RT/F in V
