@@ -133,7 +133,7 @@ TEST(Mechanism, ShellArchitectureLosesClearlyMoreThanDispersedAtEqualRspFraction
 TEST(Mechanism, HalvingTheSlowStateCouplingIntervalChangesRetentionByLessThanATenthOfAPoint) {
   // The RSP fraction, cracks and layer advance at every protocol-step end. Cutting every step in
   // two (constant current after 25 min, the 15 min hold into two 7.5 min holds) halves that
-  // interval with the same cycling. Formation 10x faster than the default over 120 cycles (the
+  // interval with the same cycling. Formation 3.4x faster than the default over 120 cycles (the
   // full reference protocol: 0.0014 pp at cycle 4000, docs/validation.md), test mesh.
   const RunConfig config = load_config("", {"aging.rsp.rate_constant=5.4e-6 1/s"});
   Protocol whole = config.protocol;
