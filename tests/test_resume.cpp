@@ -735,6 +735,61 @@ TEST(ResumeEngine, RestoredCyclerContinuesLikeTheUninterruptedOne) {
   EXPECT_EQ(resumed.integrated_cycles(), 6);
 }
 
+// Checkpoints of formats 2 and 3 hold the skipping controller's anchor as (drift, baseline); the
+// third-order controller's anchor adds the curvature of the last jump and its baseline. An old
+// anchor is read as one with no curvature to difference (the next jump is second order), so a
+// state saved with the old layout continues exactly like the same state with that curvature
+// dropped.
+TEST(ResumeEngine, ACheckpointAnchorOfTheOlderLayoutContinuesAsASecondOrderJump) {
+  Engine e;
+  std::vector<CyclerState> saved;
+  {
+    Cycler cycler = e.make(e.config.solver);
+    RunControl control;
+    control.on_boundary = [&](const CycleBoundary& b) {
+      saved.push_back(cycler.save_state(b.cursor));
+    };
+    cycler.run(
+        60, [](const std::vector<CycleRecord>&) {}, nullptr, nullptr, CycleSkipping{true}, control);
+  }
+  // the last boundary whose controller memory holds an anchor with a measured curvature
+  const CyclerState* with_anchor = nullptr;
+  for (const auto& s : saved) {
+    const auto& h = s.skip_history.at(0);
+    if (h.size() > 1 && h.front().size() == 2 * h.back().size() + 2 &&
+        h.front()[2 * h.back().size()] > 0.0)
+      with_anchor = &s;
+  }
+  ASSERT_NE(with_anchor, nullptr);
+  const std::size_t n = with_anchor->skip_history[0].back().size();
+  CyclerState old_layout = *with_anchor, dropped = *with_anchor;
+  auto& old_anchor = old_layout.skip_history[0].front();
+  const double baseline = old_anchor.back();
+  old_anchor.resize(n);
+  old_anchor.push_back(baseline);
+  auto& dropped_anchor = dropped.skip_history[0].front();
+  std::fill(dropped_anchor.begin() + n, dropped_anchor.end() - 1, 0.0);
+  auto continue_from = [&](const CyclerState& state) {
+    Cycler cycler = e.make(e.config.solver);
+    cycler.restore_state(state);
+    RunControl control;
+    control.start = &state.cursor;
+    std::vector<CycleRecord> rows;
+    cycler.run(
+        200, [&](const std::vector<CycleRecord>& r) { rows.push_back(r[0]); }, nullptr, nullptr,
+        CycleSkipping{true}, control);
+    return rows;
+  };
+  const auto a = continue_from(old_layout), b = continue_from(dropped);
+  ASSERT_EQ(a.size(), b.size());
+  ASSERT_FALSE(a.empty());
+  for (std::size_t k = 0; k < a.size(); ++k) {
+    EXPECT_EQ(a[k].cycle, b[k].cycle);
+    EXPECT_FALSE(a[k].failed) << a[k].failure;
+    EXPECT_EQ(a[k].discharge_capacity, b[k].discharge_capacity) << "cycle " << a[k].cycle;
+  }
+}
+
 TEST(ResumeEngine, AFailingCycleIsRetriedThenReportedWithItsNumber) {
   // A step budget far too small for a 1C charge at any tolerance: every attempt fails.
   Engine e;

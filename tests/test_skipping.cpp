@@ -5,12 +5,20 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
+#include <fstream>
 #include <limits>
+#include <regex>
+#include <sstream>
+#include <string>
 #include <vector>
 
+#include "halite/halite.hpp"
 #include "host/app/config.hpp"
+#include "host/app/runner.hpp"
+#include "host/app/sweep.hpp"
 #include "host/engine/aging_report.hpp"
 #include "host/engine/cycler.hpp"
+#include "host/engine/simulation.hpp"
 
 using namespace halite;
 
@@ -232,4 +240,22 @@ TEST(CycleSkipping, CapacitiesOfSkippedCyclesBalanceTheCathodeLithium) {
       skipped, table.size(), net, net_skipped, change, net_after_first, change_in_table);
   EXPECT_NEAR(net, change, 0.01 * std::fabs(change));
   EXPECT_NEAR(net_after_first, change_in_table, 0.01 * std::fabs(change_in_table));
+}
+
+// The default tolerance is chosen once (kDefaultSkipTolerance, by the accuracy study of
+// docs/validation.md); every entry point that repeats it must agree: the engine's structs, the
+// CLI's options, the public C++ API and the Python package.
+TEST(CycleSkipping, EveryEntryPointDefaultsToTheSameTolerance) {
+  EXPECT_EQ(CycleSkipping{}.tolerance, kDefaultSkipTolerance);
+  EXPECT_EQ(SimulationOptions{}.skip_tolerance, kDefaultSkipTolerance);
+  EXPECT_EQ(RunOptions{}.skip_tolerance, kDefaultSkipTolerance);
+  EXPECT_EQ(SweepOptions{}.skip_tolerance, kDefaultSkipTolerance);
+  EXPECT_EQ(api::RunSettings{}.skip_tolerance, kDefaultSkipTolerance);
+  std::ifstream in(std::string(HALITE_SOURCE_DIR) + "/python/halite/__init__.py");
+  std::stringstream text;
+  text << in.rdbuf();
+  const std::string source = text.str();
+  std::smatch m;
+  ASSERT_TRUE(std::regex_search(source, m, std::regex(R"(skip_tolerance: float = ([0-9.eE+-]+))")));
+  EXPECT_EQ(std::stod(m[1].str()), kDefaultSkipTolerance);
 }

@@ -304,9 +304,9 @@ Checkpoint read_checkpoint(const std::string& path) {
   Reader in(bytes, body, path);
   for (std::size_t i = 0; i < sizeof kMagic; ++i) in.u8();
   const std::uint32_t version = in.u32();
-  if (version != kCheckpointFormatVersion && version != 2)
+  if (version < 2 || version > kCheckpointFormatVersion)
     throw CheckpointError(
-        fmt::format("checkpoint '{}' has format version {}; this halite reads 2 and {}", path,
+        fmt::format("checkpoint '{}' has format version {}; this halite reads 2 to {}", path,
                     version, kCheckpointFormatVersion));
   Checkpoint ck;
   CyclerState& s = ck.state;

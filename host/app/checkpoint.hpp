@@ -37,8 +37,11 @@ struct Fnv1a {
 };
 
 // 2: the loss reference carries the RSP share of the first discharge.
-// 3: the hash of the /cycles rows the checkpoint covers (table_hash); version 2 is still read.
-inline constexpr std::uint32_t kCheckpointFormatVersion = 3;
+// 3: the hash of the /cycles rows the checkpoint covers (table_hash).
+// 4: the skipping controller's anchor holds the curvature of the last jump (third-order jumps);
+//    the bytes are laid out as in 3, and the Cycler reads an anchor of 2 or 3 as one with no
+//    curvature to difference. Versions 2 and 3 are still read.
+inline constexpr std::uint32_t kCheckpointFormatVersion = 4;
 
 struct Checkpoint {
   std::uint64_t config_hash = 0;  // fnv1a64 of RunConfig::resolved_yaml

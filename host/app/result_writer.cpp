@@ -743,7 +743,7 @@ ResultWriter& ResultWriter::operator=(ResultWriter&& other) noexcept {
 }
 
 void ResultWriter::append_cycle(const std::vector<CycleRecord>& per_cell,
-                                const std::vector<std::vector<double>>& extra) {
+                                const std::vector<std::vector<double>>& extra, bool flush) {
   Impl& w = open_impl("append_cycle");
   if (w.layout.fixed_cycles > 0)
     throw std::logic_error("ResultWriter::append_cycle: '" + w.path +
@@ -809,7 +809,7 @@ void ResultWriter::append_cycle(const std::vector<CycleRecord>& per_cell,
   h5::update_attribute(w.cycles_group.id(), w.cycles_group.path(), "cycles_written",
                        static_cast<std::int64_t>(new_cycles));
   w.cycles = static_cast<int>(new_cycles);
-  w.flush();
+  if (flush) w.flush();
 }
 
 void ResultWriter::write_rows(const RowBlock& block) {

@@ -107,14 +107,17 @@ class ResultWriter {
   ResultWriter(const ResultWriter&) = delete;
   ResultWriter& operator=(const ResultWriter&) = delete;
 
-  // Adds one cycle for every cell (per_cell.size() == cells()) and flushes the file.
+  // Adds one cycle for every cell (per_cell.size() == cells()) and, with `flush`, flushes the
+  // file (H5Fflush and fsync). halite run flushes the rows of integrated cycles: the rows a
+  // cycle-skipping jump extrapolated are written just before the integrated cycle that lands it
+  // and reach the disk with it (and are in the row journal before either).
   // `extra` holds one vector per declared extra column, in declaration order, each of size
   // cells(); empty = all extra columns NaN for this cycle. Arguments are validated before
   // anything is written. A record with failed == true also sets that cell's status to "failed"
   // with its failure text as reason.
   // Growing tables only.
   void append_cycle(const std::vector<CycleRecord>& per_cell,
-                    const std::vector<std::vector<double>>& extra = {});
+                    const std::vector<std::vector<double>>& extra = {}, bool flush = true);
 
   // Fixed tables (TableLayout::fixed_cycles > 0): writes a block of rows (any part of the
   // table, any number of times) and flushes, then its statuses and flushes again (so a status

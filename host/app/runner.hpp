@@ -6,6 +6,7 @@
 
 #include "host/app/config.hpp"
 #include "host/app/result_writer.hpp"
+#include "host/engine/cycler.hpp"
 #include "host/engine/integrator.hpp"
 
 namespace halite {
@@ -15,8 +16,8 @@ struct RunOptions {
   bool overwrite = false;
   int max_cycles = -1;  // cut the protocol short (<= 0: full protocol)
   bool quiet = false;
-  bool no_skip = false;          // integrate every cycle
-  double skip_tolerance = 1e-3;  // cycle-skipping tolerance (see Cycler::run)
+  bool no_skip = false;                           // integrate every cycle
+  double skip_tolerance = kDefaultSkipTolerance;  // cycle-skipping tolerance (see Cycler::run)
   // Continue the interrupted run whose output is this file (from OUTPUT.checkpoint); `output`
   // and `overwrite` are then ignored. docs/output.md, "Checkpoints and resume".
   std::string resume;

@@ -16,6 +16,7 @@
 #include <vector>
 
 #include "host/app/config.hpp"
+#include "host/engine/cycler.hpp"
 #include "host/engine/integrator.hpp"
 
 namespace halite {
@@ -126,7 +127,7 @@ struct SweepOptions {
   // batch) and similar aging (longer common cycle-skipping jumps). false: design order.
   bool similar_batches = true;
   bool no_skip = false;
-  double skip_tolerance = 1e-3;
+  double skip_tolerance = kDefaultSkipTolerance;
   int retries = 2;
   bool quiet = false;
   Backend backend = Backend::kCpu;

@@ -89,12 +89,18 @@ struct RunControl {
   int retries = 0;
 };
 
+// The default of --skip-tolerance, chosen by the accuracy study of docs/validation.md ("Cycle
+// skipping against integrating every cycle"). The public API (include/halite/halite.hpp) and the
+// Python package repeat the value; tests/test_api.cpp checks that they agree.
+inline constexpr double kDefaultSkipTolerance = 3e-3;
+
 // Adaptive cycle skipping (see Cycler::run).
 struct CycleSkipping {
   bool enabled = false;
-  double tolerance = 1e-3;  // allowed extrapolation error of the slow state (weighted max norm)
-  int max_jump = 200;       // longest jump in cycles
-  int final_cycles = 2;     // the last cycles of every block are always integrated
+  double tolerance = kDefaultSkipTolerance;  // allowed extrapolation error of the slow state
+                                             // (weighted max norm)
+  int max_jump = 200;                        // longest jump in cycles
+  int final_cycles = 2;                      // the last cycles of every block are always integrated
 };
 
 class Cycler {
@@ -179,8 +185,15 @@ class Cycler {
   // Cycle skipping: the jump a cell may make and the drift/curvature to extrapolate with.
   struct JumpPlan {
     int jump = 0;
-    std::vector<double> drift, bend;
+    std::vector<double> drift, bend, third;  // per cycle, at the last integrated cycle
+    std::vector<double> measured;            // the curvature as measured (mean over its baseline)
+    double measured_baseline = 0.0;          // cycles; 0 for a three-cycle estimate
   };
+  // With a third-derivative estimate the jump's second-order term may reach this many
+  // tolerances (docs/validation.md, "Cycle skipping against integrating every cycle").
+  static constexpr double kSecondOrderTermCap = 10.0;
+  // The crack states' second-order term is held to tolerance / kCrackTolerance.
+  static constexpr double kCrackTolerance = 3.0;
   JumpPlan plan_jump(int cell, const std::vector<std::vector<double>>& history, int max_jump,
                      double tolerance) const;
   // One cycle integrated, and again with tighter settings while a cell newly fails.

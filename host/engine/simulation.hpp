@@ -49,10 +49,10 @@ class Observer {
 };
 
 struct SimulationOptions {
-  int max_cycles = -1;           // cut the protocol short (<= 0: the full protocol)
-  bool skipping = true;          // adaptive cycle skipping (Cycler::run)
-  double skip_tolerance = 1e-3;  // its tolerance
-  int retries = 2;               // re-integrations of a failed cycle (RunControl::retries)
+  int max_cycles = -1;   // cut the protocol short (<= 0: the full protocol)
+  bool skipping = true;  // adaptive cycle skipping (Cycler::run)
+  double skip_tolerance = kDefaultSkipTolerance;  // its tolerance
+  int retries = 2;  // re-integrations of a failed cycle (RunControl::retries)
   Backend backend = Backend::kCpu;
 };
 

@@ -167,7 +167,7 @@ class Observer {
 struct RunSettings {
   int max_cycles = -1;           // cut the protocol short (<= 0: the full protocol)
   bool skipping = true;          // adaptive cycle skipping (docs/model.md)
-  double skip_tolerance = 1e-3;  // its tolerance
+  double skip_tolerance = 3e-3;  // its tolerance (the engine's kDefaultSkipTolerance)
   int retries = 2;               // re-integrations of a failed cycle
   std::string backend = "cpu";   // "cpu" or "cuda"
 };

@@ -204,7 +204,7 @@ class _Progress:
 
 
 def run(config: Optional[Union[PathLike, Sequence[PathLike]]] = None, *, cycles: Optional[int] = None,
-        set=None, skipping: bool = True, skip_tolerance: float = 1e-3, retries: int = 2,
+        set=None, skipping: bool = True, skip_tolerance: float = 3e-3, retries: int = 2,
         backend: str = "cpu", progress=True, output: Optional[PathLike] = None,
         overwrite: bool = False) -> Result:
     """Run a configuration (a YAML path, YAML text, or None for the reference cell).
