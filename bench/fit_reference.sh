@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Benchmark (not a test): wall time of `halite fit` on the reference cell — the aging stage of
-# the calibration, three parameters (k_RS, U_RS, V_O) against the 1C fade points and the
+# the calibration, three parameters (k_RS, chi, V_O) against the 1C fade points and the
 # observations after 4000 cycles (validation/fit_aging.yaml; every evaluation runs the full
 # 4004-cycle protocol with cycle skipping, the aging bookkeeping and the writer-free comparison)
 # — with 1 thread and with T threads, in one run, and the ratio. docs/performance.md records it.
