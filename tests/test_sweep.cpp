@@ -361,6 +361,38 @@ TEST_F(SweepCli, ShippedExampleParsesAndResolves) {
   EXPECT_EQ(resolve_cases(spec, cases).size(), 8u);
 }
 
+// halite sweep --dry-run (issue 15, operations): the cases with their factor values and the
+// batches plan_batches makes for the same options, nothing computed, no file written; with
+// --resume it is refused.
+TEST_F(SweepCli, DryRunPrintsTheCasesAndTheirBatchesAndWritesNothing) {
+  const std::string sweep_path = std::string(HALITE_SOURCE_DIR) + "/configs/sweep_example.yaml";
+  const Outcome r =
+      halite({"sweep", sweep_path, "--dry-run", "--threads", "2", "-o", path("out.h5")});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_FALSE(std::filesystem::exists(path("out.h5")));
+  EXPECT_FALSE(std::filesystem::exists(path("out.h5.lock")));
+  const SweepSpec spec = load_sweep(sweep_path);
+  const auto cases = generate_cases(spec);
+  const auto configs = resolve_cases(spec, cases);
+  EXPECT_NE(r.out.find("8 case(s) (latin_hypercube design)"), std::string::npos) << r.out;
+  for (const auto& c : cases) {
+    std::string row = "| " + std::to_string(c.index) + " |";
+    for (const auto& value : c.values) row += " " + value + " |";
+    EXPECT_NE(r.out.find(row + "\n"), std::string::npos) << row << "\n" << r.out;
+  }
+  SweepOptions options;
+  options.threads = 2;
+  const auto plan = plan_batches(configs, options, &cases);
+  for (std::size_t b = 0; b < plan.size(); ++b) {
+    std::string line = "  batch " + std::to_string(b) + ":";
+    for (int i : plan[b]) line += " " + std::to_string(i);
+    EXPECT_NE(r.out.find(line + "\n"), std::string::npos) << line << "\n" << r.out;
+  }
+  const Outcome refused = halite({"sweep", sweep_path, "--dry-run", "--resume", path("out.h5")});
+  EXPECT_EQ(refused.exit_code, 2);
+  EXPECT_NE(refused.err.find("--dry-run"), std::string::npos) << refused.err;
+}
+
 // ---- backends
 // ------------------------------------------------------------------------------------
 

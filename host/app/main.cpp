@@ -207,6 +207,11 @@ int run_cli(int argc, char** argv, std::vector<std::string>& sets) {
   sweep->add_flag("--no-skip", sweep_options.no_skip,
                   "Integrate every cycle (no adaptive cycle skipping)");
   sweep->add_flag("-q,--quiet", sweep_options.quiet, "No progress output");
+  bool sweep_dry_run = false;
+  CLI::Option* sweep_dry = sweep->add_flag(
+      "--dry-run", sweep_dry_run,
+      "Print the cases and the batches they would run in, then stop: nothing is computed, no "
+      "file is read or written but the sweep file and its configs");
   sweep
       ->add_option("--backend", sweep_backend,
                    "Integration backend: cpu, or cuda (a halite built with CUDA, on a machine "
@@ -304,6 +309,12 @@ int run_cli(int argc, char** argv, std::vector<std::string>& sets) {
     }
   }
 
+  if (sweep->parsed() && sweep_resume->count() > 0 && sweep_dry->count() > 0) {
+    fmt::print(stderr,
+               "halite sweep: --dry-run prints the plan of a new sweep; it cannot be combined "
+               "with --resume\n");
+    return halite::kExitBadInput;
+  }
   if (sweep->parsed() && sweep_resume->count() > 0) {
     if (sweep_options.overwrite) {
       fmt::print(stderr, "halite sweep: --resume and --overwrite exclude each other\n");
@@ -330,6 +341,8 @@ int run_cli(int argc, char** argv, std::vector<std::string>& sets) {
       const halite::SweepSpec spec = halite::load_sweep(sweep_path);
       const auto cases = halite::generate_cases(spec);
       const auto configs = halite::resolve_cases(spec, cases);
+      if (sweep_dry_run)
+        return halite::print_sweep_plan(spec, cases, configs, sweep_options, stdout);
       return halite::run_sweep(spec, cases, configs, sweep_options);
     } catch (const halite::SweepError& e) {
       fmt::print(stderr, "{}\n", e.what());

@@ -3,6 +3,7 @@
 #include "host/app/sweep.hpp"
 
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 #include <yaml-cpp/yaml.h>
 
 #include <algorithm>
@@ -918,6 +919,48 @@ std::vector<std::vector<int>> plan_batches(const std::vector<RunConfig>& configs
     }
   }
   return batches;
+}
+
+int print_sweep_plan(const SweepSpec& spec, const std::vector<SweepCase>& cases,
+                     const std::vector<RunConfig>& configs, const SweepOptions& options,
+                     std::FILE* out) {
+  if (cases.empty() || cases.size() != configs.size())
+    throw std::invalid_argument("print_sweep_plan: no cases, or not one configuration per case");
+  if (const std::string why = backend_unavailable_reason(options.backend); !why.empty()) {
+    fmt::print(stderr, "halite sweep: --backend {}: {}\n", backend_name(options.backend), why);
+    return kExitBadInput;
+  }
+  const int n = static_cast<int>(cases.size());
+  int threads =
+      options.threads > 0 ? options.threads : static_cast<int>(std::thread::hardware_concurrency());
+  threads = std::max(1, threads);
+  const auto plan = plan_batches(configs, options, &cases);
+  int cycles = 0;
+  for (const auto& config : configs) {
+    const int protocol_cycles = config.protocol.total_cycles();
+    cycles = std::max(cycles, options.max_cycles > 0 ? std::min(options.max_cycles, protocol_cycles)
+                                                     : protocol_cycles);
+  }
+  fmt::print(out,
+             "halite sweep --dry-run: {}{} case(s) ({} design), {} batch(es) on {} thread(s), "
+             "backend {}, up to {} cycle(s) per case; nothing is computed or written\n\n",
+             spec.name.empty() ? "" : "'" + spec.name + "': ", n, to_string(spec.design),
+             plan.size(), std::min<int>(threads, static_cast<int>(plan.size())),
+             backend_name(options.backend), cycles);
+  fmt::print(out, "| case |");
+  for (const auto& factor : spec.factors) fmt::print(out, " {} |", factor.key);
+  fmt::print(out, "\n|---|");
+  for (std::size_t k = 0; k < spec.factors.size(); ++k) fmt::print(out, "---|");
+  fmt::print(out, "\n");
+  for (const auto& c : cases) {
+    fmt::print(out, "| {} |", c.index);
+    for (const auto& value : c.values) fmt::print(out, " {} |", value);
+    fmt::print(out, "\n");
+  }
+  fmt::print(out, "\nbatches (case indices; each batch is one integrator, run by one thread):\n");
+  for (std::size_t b = 0; b < plan.size(); ++b)
+    fmt::print(out, "  batch {}: {}\n", b, fmt::join(plan[b], " "));
+  return kExitOk;
 }
 
 int run_sweep(const SweepSpec& spec, const std::vector<SweepCase>& cases,

@@ -10,6 +10,7 @@
 #pragma once
 
 #include <cstdint>
+#include <cstdio>
 #include <optional>
 #include <stdexcept>
 #include <string>
@@ -148,6 +149,14 @@ std::vector<std::vector<int>> plan_batches(const std::vector<RunConfig>& configs
 // The order of `members` (case indices) along a Z-order curve of the cases' rank-normalised
 // factor values (numbers by value in SI, other values as text).
 std::vector<int> similarity_order(const std::vector<SweepCase>& cases, std::vector<int> members);
+
+// halite sweep --dry-run: writes to `out` the cases (index and factor values) and the batches
+// run_sweep would run them in (plan_batches with the same options), how many threads would take
+// them and how many cycles each case runs; computes nothing, reads and writes no result file.
+// Returns kExitOk, or kExitBadInput when the backend cannot run here (as run_sweep would).
+int print_sweep_plan(const SweepSpec& spec, const std::vector<SweepCase>& cases,
+                     const std::vector<RunConfig>& configs, const SweepOptions& options,
+                     std::FILE* out);
 
 // Runs all cases and writes SweepOptions::output: the file, with its /cases table and every case
 // "not run", is created first; each batch's rows and statuses are written and flushed (fsync)
