@@ -76,8 +76,8 @@ __global__ void factor_kernel(BatchView v, double cj, const double* jacobians, d
   if (!ok) atomicAdd(singular_count, 1);
 }
 
-__global__ void solve_kernel(BatchView v, const double* jacobians, const double* factors,
-                             const int* pivots, const double* b, double* x) {
+__global__ void solve_kernel(BatchView v, double cj, const double* jacobians, const double* factors,
+                             const int* pivots, const double* b, double* x, double* work) {
   const int c = blockIdx.x * blockDim.x + threadIdx.x;
   if (c >= v.cells) return;
   const models::CellLayout& L = v.layout;
@@ -91,8 +91,9 @@ __global__ void solve_kernel(BatchView v, const double* jacobians, const double*
   }
   const auto J = models::cell_jacobian_ref(
       L, const_cast<double*>(jacobians) + std::size_t(c) * models::cell_jacobian_size(L));
-  models::solve_cell(v.params[c], L, J, factors + std::size_t(c) * models::cell_factor_size(L),
-                     pivots + std::size_t(c) * L.x_size(), bc, xc);
+  models::solve_cell_refined(
+      v.params[c], L, J, cj, factors + std::size_t(c) * models::cell_factor_size(L),
+      pivots + std::size_t(c) * L.x_size(), bc, xc, work + 2 * std::size_t(c) * n);
 }
 
 __global__ void root_kernel(BatchView v, RootView r, double t, const double* y, double* g) {
@@ -176,11 +177,12 @@ void launch_factor(const BatchView& view, double cj, const double* jacobians, do
   HALITE_CUDA_CHECK_LAUNCH();
 }
 
-void launch_solve(const BatchView& view, const double* jacobians, const double* factors,
-                  const int* pivots, const double* b, double* x, cudaStream_t stream) {
+void launch_solve(const BatchView& view, double cj, const double* jacobians, const double* factors,
+                  const int* pivots, const double* b, double* x, double* work,
+                  cudaStream_t stream) {
   if (view.cells < 1) return;
-  solve_kernel<<<cell_blocks(view.cells), kCellThreads, 0, stream>>>(view, jacobians, factors,
-                                                                     pivots, b, x);
+  solve_kernel<<<cell_blocks(view.cells), kCellThreads, 0, stream>>>(view, cj, jacobians, factors,
+                                                                     pivots, b, x, work);
   HALITE_CUDA_CHECK_LAUNCH();
 }
 

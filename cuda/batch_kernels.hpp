@@ -82,9 +82,11 @@ void launch_jacobian(const BatchView& view, const double* y, double* jacobians,
 // singular, else 0; *singular_count += their number (the caller zeroes it).
 void launch_factor(const BatchView& view, double cj, const double* jacobians, double* factors,
                    int* pivots, int* singular, int* singular_count, cudaStream_t stream);
-// x = J^-1 b per active cell (models::solve_cell), x = b for frozen cells. x may alias b.
-void launch_solve(const BatchView& view, const double* jacobians, const double* factors,
-                  const int* pivots, const double* b, double* x, cudaStream_t stream);
+// x = J^-1 b per active cell with one step of iterative refinement at the factored cj
+// (models::solve_cell_refined, as on the host), x = b for frozen cells. x may alias b.
+// work: cells * 2 * layout.size() doubles.
+void launch_solve(const BatchView& view, double cj, const double* jacobians, const double* factors,
+                  const int* pivots, const double* b, double* x, double* work, cudaStream_t stream);
 
 // The device copy of a BatchModel's per-cell data: parameters, controls, aging coefficients,
 // frozen flags and frozen states, plus the kernels' scratch. The host BatchModel stays the

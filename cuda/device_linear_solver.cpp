@@ -12,6 +12,7 @@ DeviceSchurSolver::DeviceSchurSolver(DeviceBatchModel& model, cudaStream_t strea
       stream_(stream),
       jacobians_(std::size_t(model.cells()) * models::cell_jacobian_size(model.layout())),
       factors_(std::size_t(model.cells()) * models::cell_factor_size(model.layout())),
+      refinement_(2 * std::size_t(model.cells()) * model.layout().size()),
       pivots_(std::size_t(model.cells()) * model.layout().x_size()),
       singular_(std::size_t(model.cells())),
       singular_count_(1),
@@ -42,7 +43,8 @@ bool DeviceSchurSolver::factor(double cj) {
 }
 
 void DeviceSchurSolver::solve(const double* b, double* x) const {
-  launch_solve(model_.view(), jacobians_.get(), factors_.get(), pivots_.get(), b, x, stream_);
+  launch_solve(model_.view(), factored_cj_, jacobians_.get(), factors_.get(), pivots_.get(), b, x,
+               refinement_.get(), stream_);
 }
 
 std::vector<int> DeviceSchurSolver::singular_cells() const {

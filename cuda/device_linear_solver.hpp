@@ -41,6 +41,7 @@ class DeviceSchurSolver {
   DeviceBatchModel& model_;
   cudaStream_t stream_;
   DeviceBuffer<double> jacobians_, factors_;
+  DeviceBuffer<double> refinement_;  // 2 x the state per cell: the solve's refinement step
   DeviceBuffer<int> pivots_, singular_, singular_count_;
   PinnedBuffer<int> host_count_;
   double factored_cj_ = 0.0;

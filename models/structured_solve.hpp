@@ -311,4 +311,25 @@ HALITE_HD inline void multiply_cell(const CellParams& p, const CellLayout& L,
     }
 }
 
+// x = J^-1 b for one cell with one step of iterative refinement, x += J^-1 (b - J x) (the
+// product from multiply_cell at the factored cj): the one solve the host and the device
+// backends use. x may alias b; `work` holds 2 L.size() doubles.
+HALITE_HD inline void solve_cell_refined(const CellParams& p, const CellLayout& L,
+                                         const CellJacobianRef& J, double cj, const double* factors,
+                                         const int* pivots, const double* b, double* x,
+                                         double* work) {
+  const int n = L.size();
+  const double* rhs = b;
+  if (x == b) {  // x aliases b: keep b for the residual
+    for (int i = 0; i < n; ++i) work[n + i] = b[i];
+    rhs = work + n;
+  }
+  double* residual = work;
+  solve_cell(p, L, J, factors, pivots, rhs, x);
+  multiply_cell(p, L, J, cj, x, residual);
+  for (int i = 0; i < n; ++i) residual[i] = rhs[i] - residual[i];
+  solve_cell(p, L, J, factors, pivots, residual, residual);
+  for (int i = 0; i < n; ++i) x[i] += residual[i];
+}
+
 }  // namespace halite::models

@@ -64,18 +64,8 @@ void SchurSolver::solve(const double* b, double* x) const {
         L, const_cast<double*>(jacobians_.data()) + c * models::cell_jacobian_size(L));
     const double* factors = factors_.data() + c * models::cell_factor_size(L);
     const int* pivots = pivots_.data() + c * L.x_size();
-    // one step of iterative refinement (models::multiply_cell): x += J^-1 (b - J x)
-    const double* rhs = bc;
-    if (xc == bc) {  // x aliases b: keep b for the residual
-      std::copy(bc, bc + n, refinement_.data() + n);
-      rhs = refinement_.data() + n;
-    }
-    double* residual = refinement_.data();
-    models::solve_cell(model_.params(c), L, J, factors, pivots, rhs, xc);
-    models::multiply_cell(model_.params(c), L, J, factored_cj_, xc, residual);
-    for (std::size_t i = 0; i < n; ++i) residual[i] = rhs[i] - residual[i];
-    models::solve_cell(model_.params(c), L, J, factors, pivots, residual, residual);
-    for (std::size_t i = 0; i < n; ++i) xc[i] += residual[i];
+    models::solve_cell_refined(model_.params(c), L, J, factored_cj_, factors, pivots, bc, xc,
+                               refinement_.data());
   }
 }
 
