@@ -644,9 +644,13 @@ TEST_P(GpuVector, CloneAndUtilities) {
   EXPECT_EQ(N_VGetDeviceArrayPointer(e.get()), nullptr);
 }
 
+// The last two shapes go past the kernels' grid clamps (kMaxBlocks = 1024 blocks): 8193 cells of
+// the reference layout (2.1 M values, grid-stride loops over the elements) and 9001 cells of
+// 3 values (more cells than a clamped per-cell grid covers at once).
 INSTANTIATE_TEST_SUITE_P(Shapes, GpuVector,
                          ::testing::Values(std::make_pair(1, 1), std::make_pair(3, 7),
-                                           std::make_pair(37, 259), std::make_pair(1100, 71)));
+                                           std::make_pair(37, 259), std::make_pair(1100, 71),
+                                           std::make_pair(8193, 259), std::make_pair(9001, 3)));
 
 TEST_F(Gpu, WrmsNormIsMaxOverActiveCellsAndPropagatesNaN) {
   SunContext ctx;
