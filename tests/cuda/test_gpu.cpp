@@ -875,5 +875,39 @@ TEST_F(Gpu, CyclerOnGpuReproducesCpuCycleTable) {
     }
 }
 
+// The failure path on the device (issue 13): a cell whose residual is NaN from the start (a NaN
+// exchange current) fails in its first step; describe_failure reads the per-cell non-finite
+// flags and names it, and the other cells of the batch finish with the CPU backend's cycle.
+TEST_F(Gpu, AFailingCellIsNamedAndTheOthersMatchTheCpu) {
+  register_cuda_backend_for_tests();
+  const auto config = load_config("", {});
+  const CellLayout L{6, 3, 8};
+  std::vector<CellSetup> cells(3, cell_setup_from_config(config));
+  cells[2].params.stack_pressure *= 0.5;
+  cells[1].params.exchange_current_mid = std::numeric_limits<double>::quiet_NaN();
+  for (std::size_t c = 0; c < cells.size(); ++c) cells[c].name = "cell " + std::to_string(c + 1);
+  auto run = [&](Backend backend) {
+    Cycler cycler(cells, L, config.solver, config.protocol, backend);
+    std::vector<CycleRecord> last;
+    cycler.run(
+        1, [&](const std::vector<CycleRecord>& r) { last = r; }, nullptr, nullptr);
+    return last;
+  };
+  const auto cpu = run(Backend::kCpu);
+  const auto gpu = run(Backend::kCuda);
+  ASSERT_EQ(gpu.size(), 3u);
+  ASSERT_EQ(cpu.size(), 3u);
+  EXPECT_TRUE(gpu[1].failed);
+  EXPECT_TRUE(cpu[1].failed);
+  EXPECT_NE(gpu[1].failure.find("[cuda backend]"), std::string::npos) << gpu[1].failure;
+  EXPECT_NE(gpu[1].failure.find("in cell 2"), std::string::npos) << gpu[1].failure;
+  for (int c : {0, 2}) {
+    ASSERT_FALSE(gpu[c].failed) << gpu[c].failure;
+    EXPECT_NEAR(gpu[c].discharge_capacity, cpu[c].discharge_capacity,
+                2e-4 * cpu[c].discharge_capacity)
+        << "cell " << c + 1;
+  }
+}
+
 }  // namespace
 }  // namespace halite
