@@ -99,8 +99,8 @@ struct CellParams {
   // layered-network percolation
   double percolation_threshold = 0.16;  // phi_c (0.16-0.3; Scher-Zallen 0.16)
   double percolation_exponent = 2.0;    // t (3D conductivity exponent 1.6-2)
-  double disordered_share = 0.6425;     // chi (fit): share of the converted volume that is disordered
-                                        // layered (cation-mixed, still conducts Li)
+  double disordered_share = 0.6425;  // chi (fit): share of the converted volume that is disordered
+                                     // layered (cation-mixed, still conducts Li)
   // shell architecture
   double shell_resistivity = 1.0e6;  // Ohm m (Safari 2009 via Zhuo2023)
   // cracking (Paris law; PyBaMM OKane2022)
@@ -111,7 +111,7 @@ struct CellParams {
   double crack_isolation = 1.0;          // d(psi)/d(l/R): isolated fraction per crack depth
   // SE transition layer
   double layer_volume_per_oxygen = 3.721e-5;  // m^3 of porous O-rich layer per mol O (fit)
-  double layer_conductivity = 1.0e-4;        // S/m of the void-rich, O-rich layer (assumed)
+  double layer_conductivity = 1.0e-4;         // S/m of the void-rich, O-rich layer (assumed)
 
   // RT/F in V
   HALITE_HD double thermal_voltage() const { return kGasConstant * temperature / kFaraday; }

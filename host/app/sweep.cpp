@@ -873,13 +873,28 @@ std::vector<int> similarity_order(const std::vector<SweepCase>& cases, std::vect
   return out;
 }
 
+namespace {
+
+// Batches run at once (--threads; default: the hardware threads), at least one.
+int sweep_threads(const SweepOptions& options) {
+  const int threads =
+      options.threads > 0 ? options.threads : static_cast<int>(std::thread::hardware_concurrency());
+  return std::max(1, threads);
+}
+
+// Cycles one case runs: its protocol, cut at --cycles.
+int case_cycle_count(const RunConfig& config, const SweepOptions& options) {
+  const int protocol_cycles = config.protocol.total_cycles();
+  return options.max_cycles > 0 ? std::min(options.max_cycles, protocol_cycles) : protocol_cycles;
+}
+
+}  // namespace
+
 std::vector<std::vector<int>> plan_batches(const std::vector<RunConfig>& configs,
                                            const SweepOptions& options,
                                            const std::vector<SweepCase>* cases) {
   const int n = static_cast<int>(configs.size());
-  int threads =
-      options.threads > 0 ? options.threads : static_cast<int>(std::thread::hardware_concurrency());
-  threads = std::max(1, threads);
+  const int threads = sweep_threads(options);
   // Group compatible cases (first-seen order).
   std::vector<std::string> keys;
   std::vector<std::vector<int>> groups;
@@ -931,16 +946,10 @@ int print_sweep_plan(const SweepSpec& spec, const std::vector<SweepCase>& cases,
     return kExitBadInput;
   }
   const int n = static_cast<int>(cases.size());
-  int threads =
-      options.threads > 0 ? options.threads : static_cast<int>(std::thread::hardware_concurrency());
-  threads = std::max(1, threads);
+  const int threads = sweep_threads(options);
   const auto plan = plan_batches(configs, options, &cases);
   int cycles = 0;
-  for (const auto& config : configs) {
-    const int protocol_cycles = config.protocol.total_cycles();
-    cycles = std::max(cycles, options.max_cycles > 0 ? std::min(options.max_cycles, protocol_cycles)
-                                                     : protocol_cycles);
-  }
+  for (const auto& config : configs) cycles = std::max(cycles, case_cycle_count(config, options));
   fmt::print(out,
              "halite sweep --dry-run: {}{} case(s) ({} design), {} batch(es) on {} thread(s), "
              "backend {}, up to {} cycle(s) per case; nothing is computed or written\n\n",
@@ -985,9 +994,7 @@ int run_sweep(const SweepSpec& spec, const std::vector<SweepCase>& cases,
     return kExitBadInput;
   }
   const int n = static_cast<int>(cases.size());
-  int threads =
-      options.threads > 0 ? options.threads : static_cast<int>(std::thread::hardware_concurrency());
-  threads = std::max(1, threads);
+  const int threads = sweep_threads(options);
 
   std::vector<std::vector<int>> plan = plan_batches(configs, options, &cases);
   std::size_t largest = 1;
@@ -997,9 +1004,7 @@ int run_sweep(const SweepSpec& spec, const std::vector<SweepCase>& cases,
   for (int i = 0; i < n; ++i) {
     for (const auto& block : configs[i].protocol.blocks)
       max_steps = std::max<int>(max_steps, static_cast<int>(block.steps.size()));
-    const int protocol_cycles = configs[i].protocol.total_cycles();
-    case_cycles[i] =
-        options.max_cycles > 0 ? std::min(options.max_cycles, protocol_cycles) : protocol_cycles;
+    case_cycles[i] = case_cycle_count(configs[i], options);
     total_cycles = std::max(total_cycles, case_cycles[i]);
   }
   // A mesh coarser than the converged default is a warning, as in `halite run` (the mesh may be

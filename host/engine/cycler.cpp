@@ -575,6 +575,30 @@ CyclerState Cycler::save_state(const CycleCursor& cursor) const {
   return s;
 }
 
+namespace {
+
+// An anchor of n slow-state values is 2n + 2 numbers: the drift measured before the jump (n),
+// the curvature that jump used (n), the baseline in cycles over which that curvature was
+// measured (0: a three-cycle estimate, too noisy to difference again), and the baseline of the
+// next curvature estimate (cycles since that drift; grows by one per cycle without a jump).
+// After a jump the history of slow states starts with an anchor.
+bool anchored(const std::vector<std::vector<double>>& h) {
+  return h.size() > 1 && h.front().size() == 2 * h.back().size() + 2;
+}
+
+// The anchor of that layout.
+std::vector<double> make_anchor(const std::vector<double>& drift,
+                                const std::vector<double>& curvature, double curvature_baseline,
+                                double baseline) {
+  std::vector<double> a = drift;
+  a.insert(a.end(), curvature.begin(), curvature.end());
+  a.push_back(curvature_baseline);
+  a.push_back(baseline);
+  return a;
+}
+
+}  // namespace
+
 void Cycler::rebuild(const CyclerState& s) {
   const auto layout = model_->layout();
   const int b = cells();
@@ -611,10 +635,8 @@ void Cycler::rebuild(const CyclerState& s) {
   for (auto& h : skip_history_)
     if (h.size() > 1 && h.front().size() == h.back().size() + 1) {
       const std::size_t n = h.back().size();
-      const double baseline = h.front().back();
-      h.front().resize(2 * n, 0.0);
-      h.front().push_back(0.0);
-      h.front().push_back(baseline);
+      const std::vector<double> drift(h.front().begin(), h.front().begin() + n);
+      h.front() = make_anchor(drift, std::vector<double>(n, 0.0), 0.0, h.front().back());
     }
   last_records_ = s.last_records;
   integrated_cycles_ = s.integrated_cycles;
@@ -640,19 +662,6 @@ void Cycler::restore_state(const CyclerState& state) {
 }
 
 // ---------------------------------------------------------------------------------------------
-
-namespace {
-
-// An anchor of n slow-state values is 2n + 2 numbers: the drift measured before the jump (n),
-// the curvature that jump used (n), the baseline in cycles over which that curvature was
-// measured (0: a three-cycle estimate, too noisy to difference again), and the baseline of the
-// next curvature estimate (cycles since that drift; grows by one per cycle without a jump).
-// After a jump the history of slow states starts with an anchor.
-bool anchored(const std::vector<std::vector<double>>& h) {
-  return h.size() > 1 && h.front().size() == 2 * h.back().size() + 2;
-}
-
-}  // namespace
 
 // How far one cell may jump after the cycle it just integrated (at most max_jump cycles), and
 // the drift and curvature of its slow state to extrapolate with (see Cycler::run).
@@ -734,10 +743,7 @@ Cycler::JumpPlan Cycler::plan_jump(int c, const std::vector<std::vector<double>>
     const double cap = 50.0 * tolerance * scale[i] / std::fabs(drift[i]);
     if (i + 1 < n && cap < jump) jump = static_cast<int>(cap);
   }
-  // Second order (no third-derivative estimate yet): the second-order term is the error
-  // bound, k (k + 1) / 2 * second <= tolerance. Third order: the third-order term,
-  // k (k + 1)(2k + 1) / 12 * third <= tolerance, with the second-order term held to
-  // kSecondOrderTermCap x tolerance (the extrapolation stays a correction of a smooth drift).
+  // The largest k with k (k + 1) / 2 * curvature_max <= bound.
   const auto second_order_jump = [&](double curvature_max, double bound) {
     return curvature_max > 0.0
                ? std::floor(0.5 * (std::sqrt(1.0 + 8.0 * bound / curvature_max) - 1.0))
@@ -925,11 +931,8 @@ void Cycler::run(int max_cycles,
         if (anchored(h)) {
           h.front().back() += 1.0;
         } else {
-          std::vector<double> a = drift;
-          a.resize(2 * drift.size(), 0.0);
-          a.push_back(0.0);  // no curvature before it to difference
-          a.push_back(1.0);
-          h.insert(h.begin(), std::move(a));
+          // no curvature before it to difference
+          h.insert(h.begin(), make_anchor(drift, std::vector<double>(drift.size(), 0.0), 0.0, 1.0));
         }
         return;
       }
@@ -950,11 +953,7 @@ void Cycler::run(int max_cycles,
       set_slow_state(c, state);
       jump_lithium[c] = model_->total_lithium(c, integrator_->cell_state(c)) - lithium_before;
       clock_[c] += jump * last_records_[c].duration;
-      std::vector<double> a = drift;
-      a.insert(a.end(), plan.measured.begin(), plan.measured.end());
-      a.push_back(plan.measured_baseline);
-      a.push_back(jump + 2.0);
-      h.assign(1, std::move(a));
+      h.assign(1, make_anchor(drift, plan.measured, plan.measured_baseline, jump + 2.0));
       before_jump[c] = last_records_[c];
       pending[c] = jump;
       pos[c] += jump;
