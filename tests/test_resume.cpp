@@ -461,9 +461,12 @@ TEST_F(Resume, ChangedTableValuesAreDetectedOnResume) {
 
 TEST_F(Resume, WithCycleSkippingTheResumedRunSkipsTheSameCycles) {
   // Slower fade: the controller jumps; its memory is in the checkpoint, so the resumed run
-  // extrapolates the same cycles as the uninterrupted one.
+  // extrapolates the same cycles as the uninterrupted one. 400 cycles: the run integrates
+  // cycles 1-3, 107-108, 219-220 and 400 (third-order jumps), so the kill after the checkpoint
+  // of cycle 100 or later lands mid-run, between the second and the third jump (80 cycles were
+  // one jump from cycle 3 to the end, and the run could end before the kill).
   const auto base = std::vector<std::string>{"run", "-q",    "--cycles",
-                                             "80",  "--set", "aging.rsp.rate_constant=1e-6 1/s"};
+                                             "400", "--set", "aging.rsp.rate_constant=1e-6 1/s"};
   const std::string a = file("a.h5"), b = file("b.h5");
   ASSERT_EQ(halite(base + std::vector<std::string>{"-o", a}).exit_code, 0);
   const Table ta = read_table(a);
@@ -472,10 +475,10 @@ TEST_F(Resume, WithCycleSkippingTheResumedRunSkipsTheSameCycles) {
   ASSERT_GE(extrapolated, 5) << "the test needs a run that skips cycles";
 
   EXPECT_TRUE(run_and_kill(base + std::vector<std::string>{"--checkpoint-interval", "0", "-o", b},
-                           b, 15, 3));
+                           b, 100, 3));
   const Outcome r = halite(base + std::vector<std::string>{"--resume", b});
   ASSERT_EQ(r.exit_code, 0) << r.err;
-  expect_same_table(ta, read_table(b), 80, 100 * kRelativeTolerance);
+  expect_same_table(ta, read_table(b), 400, 100 * kRelativeTolerance);
 }
 
 TEST_F(Resume, ExtendsAFinishedRunWithMoreCycles) {
