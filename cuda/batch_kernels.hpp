@@ -14,11 +14,10 @@
 // Host-only header: nothing in it needs nvcc.
 #pragma once
 
-#include <cuda_runtime_api.h>
-
 #include <vector>
 
 #include "cuda/cuda_check.hpp"
+#include "cuda/runtime.hpp"
 #include "models/aging.hpp"
 #include "models/cell.hpp"
 #include "models/structured_solve.hpp"

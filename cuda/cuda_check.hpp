@@ -4,12 +4,12 @@
 // Host-only header (g++ or nvcc): it includes the CUDA runtime API, never a kernel.
 #pragma once
 
-#include <cuda_runtime_api.h>
-
 #include <cstddef>
 #include <stdexcept>
 #include <string>
 #include <utility>
+
+#include "cuda/runtime.hpp"
 
 namespace halite::cuda {
 

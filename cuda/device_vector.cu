@@ -77,7 +77,7 @@ __device__ double block_reduce(double v, Op op, double identity) {
   if (lane == 0) warp_values[warp] = v;
   __syncthreads();
   const int warps = blockDim.x >> 5;
-  v = threadIdx.x < warps ? warp_values[threadIdx.x] : identity;
+  v = int(threadIdx.x) < warps ? warp_values[threadIdx.x] : identity;
   if (warp == 0) v = warp_allreduce(v, op);
   return v;
 }
@@ -181,7 +181,7 @@ template <class F>
 void launch_for_each(DeviceBatchShared& s, sunindextype n, F f) {
   if (n <= 0) return;
   const int grid = int(std::min<sunindextype>((n + kThreads - 1) / kThreads, 65535));
-  for_each_kernel<<<grid, kThreads, 0, s.stream.get()>>>(n, f);
+  HALITE_LAUNCH(for_each_kernel, grid, kThreads, s.stream.get())(n, f);
   HALITE_CUDA_CHECK_LAUNCH();
   ++s.kernel_launches;
 }
@@ -199,8 +199,8 @@ template <class Term, class Op>
 void reduce(DeviceBatchShared& s, sunindextype n, int slots, Term term, Op op, double identity,
             double* out) {
   const dim3 grid(blocks_for(n, 4), slots);
-  reduce_kernel<<<grid, kThreads, 0, s.stream.get()>>>(n, term, op, identity, s.partials.get(),
-                                                       s.counters.get(), s.results.get());
+  HALITE_LAUNCH_WITH_BARRIERS(reduce_kernel, grid, kThreads, s.stream.get())
+  (n, term, op, identity, s.partials.get(), s.counters.get(), s.results.get());
   HALITE_CUDA_CHECK_LAUNCH();
   ++s.kernel_launches;
   fetch_results(s, slots, out);
@@ -222,11 +222,11 @@ void cell_wrms(N_Vector ref, int count, const ConstPtrs& X, const ConstPtrs& W, 
   const int warps = kThreads / 32;
   const dim3 grid(std::clamp((cells + warps - 1) / warps, 1, kMaxBlocks), count);
   if (id != nullptr)
-    cell_wrms_kernel<true><<<grid, kThreads, 0, s.stream.get()>>>(
-        cells, per_cell, X, W, id, active, s.partials.get(), s.counters.get(), s.results.get());
+    HALITE_LAUNCH_WITH_BARRIERS(cell_wrms_kernel<true>, grid, kThreads, s.stream.get())
+    (cells, per_cell, X, W, id, active, s.partials.get(), s.counters.get(), s.results.get());
   else
-    cell_wrms_kernel<false><<<grid, kThreads, 0, s.stream.get()>>>(
-        cells, per_cell, X, W, id, active, s.partials.get(), s.counters.get(), s.results.get());
+    HALITE_LAUNCH_WITH_BARRIERS(cell_wrms_kernel<false>, grid, kThreads, s.stream.get())
+    (cells, per_cell, X, W, id, active, s.partials.get(), s.counters.get(), s.results.get());
   HALITE_CUDA_CHECK_LAUNCH();
   ++s.kernel_launches;
   fetch_results(s, count, norms);

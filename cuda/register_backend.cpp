@@ -1,12 +1,12 @@
 #include "cuda/register_backend.hpp"
 
-#include <cuda_runtime_api.h>
 #include <fmt/format.h>
 
 #include <memory>
 #include <string>
 
 #include "cuda/gpu_integrator.hpp"
+#include "cuda/runtime.hpp"
 #include "host/engine/integrator.hpp"
 
 namespace halite::cuda {
