@@ -21,7 +21,7 @@ int cell_blocks(int cells) {
 }
 
 __global__ void residual_kernel(BatchView v, const double* y, const double* yp, double* res,
-                                int* nonfinite, int* nonfinite_count) {
+                                int* nonfinite) {
   const int c = blockIdx.x * blockDim.x + threadIdx.x;
   if (c >= v.cells) return;
   const models::CellLayout& L = v.layout;
@@ -43,7 +43,6 @@ __global__ void residual_kernel(BatchView v, const double* y, const double* yp, 
       break;
     }
   nonfinite[c] = bad;
-  if (bad >= 0) atomicAdd(nonfinite_count, 1);
 }
 
 __global__ void jacobian_kernel(BatchView v, const double* y, double* jacobians) {
@@ -59,7 +58,7 @@ __global__ void jacobian_kernel(BatchView v, const double* y, double* jacobians)
 }
 
 __global__ void factor_kernel(BatchView v, double cj, const double* jacobians, double* factors,
-                              int* pivots, int* singular, int* singular_count) {
+                              int* pivots, int* singular) {
   const int c = blockIdx.x * blockDim.x + threadIdx.x;
   if (c >= v.cells) return;
   if (v.frozen[c] != 0) {
@@ -73,7 +72,6 @@ __global__ void factor_kernel(BatchView v, double cj, const double* jacobians, d
       v.params[c], L, cj, J, factors + std::size_t(c) * models::cell_factor_size(L),
       pivots + std::size_t(c) * L.x_size(), v.scratch + std::size_t(c) * scratch_per_cell(L));
   singular[c] = ok ? 0 : 1;
-  if (!ok) atomicAdd(singular_count, 1);
 }
 
 __global__ void solve_kernel(BatchView v, double cj, const double* jacobians, const double* factors,
@@ -155,10 +153,10 @@ void launch_observables(const BatchView& view, const double* y, double* voltage,
 }
 
 void launch_residual(const BatchView& view, const double* y, const double* yp, double* res,
-                     int* nonfinite, int* nonfinite_count, cudaStream_t stream) {
+                     int* nonfinite, cudaStream_t stream) {
   if (view.cells < 1) return;
   HALITE_LAUNCH(residual_kernel, cell_blocks(view.cells), kCellThreads, stream)
-  (view, y, yp, res, nonfinite, nonfinite_count);
+  (view, y, yp, res, nonfinite);
   HALITE_CUDA_CHECK_LAUNCH();
 }
 
@@ -170,10 +168,10 @@ void launch_jacobian(const BatchView& view, const double* y, double* jacobians,
 }
 
 void launch_factor(const BatchView& view, double cj, const double* jacobians, double* factors,
-                   int* pivots, int* singular, int* singular_count, cudaStream_t stream) {
+                   int* pivots, int* singular, cudaStream_t stream) {
   if (view.cells < 1) return;
   HALITE_LAUNCH(factor_kernel, cell_blocks(view.cells), kCellThreads, stream)
-  (view, cj, jacobians, factors, pivots, singular, singular_count);
+  (view, cj, jacobians, factors, pivots, singular);
   HALITE_CUDA_CHECK_LAUNCH();
 }
 

@@ -70,17 +70,17 @@ void launch_sample_aging(const BatchView& view, const models::ParticleAging* agi
 void launch_observables(const BatchView& view, const double* y, double* voltage, double* current,
                         cudaStream_t stream);
 // Residual: frozen cells get F = y - y_frozen; for every other cell models::cell_residual.
-// nonfinite[c] = index of the first non-finite residual entry of cell c, or -1;
-// *nonfinite_count += number of cells with one (the caller zeroes it).
+// nonfinite[c] = index of the first non-finite residual entry of cell c, or -1 (read only to
+// describe a failure: a NaN reaches IDA through the norms, with no host synchronisation here).
 void launch_residual(const BatchView& view, const double* y, const double* yp, double* res,
-                     int* nonfinite, int* nonfinite_count, cudaStream_t stream);
+                     int* nonfinite, cudaStream_t stream);
 // dF/dy of every active cell (models::cell_jacobian); frozen cells are skipped.
 void launch_jacobian(const BatchView& view, const double* y, double* jacobians,
                      cudaStream_t stream);
 // models::factor_cell for every active cell at cj. singular[c] = 1 if cell c's matrix is
-// singular, else 0; *singular_count += their number (the caller zeroes it).
+// singular, else 0 (read only to describe a failure).
 void launch_factor(const BatchView& view, double cj, const double* jacobians, double* factors,
-                   int* pivots, int* singular, int* singular_count, cudaStream_t stream);
+                   int* pivots, int* singular, cudaStream_t stream);
 // x = J^-1 b per active cell with one step of iterative refinement at the factored cj
 // (models::solve_cell_refined, as on the host), x = b for frozen cells. x may alias b.
 // work: cells * 2 * layout.size() doubles.
@@ -126,10 +126,10 @@ class DeviceBatchModel {
 
   BatchView view() const;
 
-  // Residual of the whole batch; returns the number of active cells with a non-finite entry
-  // (synchronises the stream to read it). nonfinite_cells() then lists them with the first bad
-  // component of each.
-  int residual(const double* y, const double* yp, double* res, cudaStream_t stream);
+  // Residual of the whole batch. Asynchronous: a non-finite entry reaches IDA through the
+  // norms; nonfinite_cells() (which synchronises) lists the cells with one and the first bad
+  // component of each, for the failure message.
+  void residual(const double* y, const double* yp, double* res, cudaStream_t stream);
   struct Nonfinite {
     int cell, component;
   };
@@ -150,9 +150,7 @@ class DeviceBatchModel {
   DeviceBuffer<double> root_thresholds_, root_direction_, root_offset_, root_g_;
   DeviceBuffer<double> observed_;  // 2 * cells
   RootView roots_;
-  DeviceBuffer<int> nonfinite_;        // cells
-  DeviceBuffer<int> nonfinite_count_;  // 1
-  PinnedBuffer<int> host_count_;
+  DeviceBuffer<int> nonfinite_;  // cells
   // host staging
   std::vector<models::CellParams> h_params_;
   std::vector<models::CellControl> h_controls_;

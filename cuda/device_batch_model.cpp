@@ -20,9 +20,7 @@ DeviceBatchModel::DeviceBatchModel(int cells, const models::CellLayout& layout)
       aging_(std::size_t(cells) * layout.particles()),
       accumulators_(std::size_t(cells) * layout.particles()),
       observed_(2 * std::size_t(cells)),
-      nonfinite_(std::size_t(cells)),
-      nonfinite_count_(1),
-      host_count_(1) {
+      nonfinite_(std::size_t(cells)) {
   if (cells < 1) throw std::invalid_argument("DeviceBatchModel: need at least one cell");
 }
 
@@ -169,14 +167,9 @@ BatchView DeviceBatchModel::view() const {
   return v;
 }
 
-int DeviceBatchModel::residual(const double* y, const double* yp, double* res,
-                               cudaStream_t stream) {
-  nonfinite_count_.zero(stream);
-  launch_residual(view(), y, yp, res, nonfinite_.get(), nonfinite_count_.get(), stream);
-  HALITE_CUDA_CHECK(cudaMemcpyAsync(host_count_.get(), nonfinite_count_.get(), sizeof(int),
-                                    cudaMemcpyDeviceToHost, stream));
-  HALITE_CUDA_CHECK(cudaStreamSynchronize(stream));
-  return host_count_[0];
+void DeviceBatchModel::residual(const double* y, const double* yp, double* res,
+                                cudaStream_t stream) {
+  launch_residual(view(), y, yp, res, nonfinite_.get(), stream);
 }
 
 std::vector<DeviceBatchModel::Nonfinite> DeviceBatchModel::nonfinite_cells(

@@ -19,8 +19,9 @@ class DeviceSchurSolver {
 
   // dF/dy of every active cell at the batch state y (device pointer). Asynchronous.
   void evaluate_jacobian(const double* y);
-  // Factors J = dF/dy + cj dF/dy' of every active cell; false if a cell's matrix is singular
-  // (singular_cells() lists them). Synchronises to read the count.
+  // Factors J = dF/dy + cj dF/dy' of every active cell. Asynchronous, so it returns true: a
+  // singular cell's factor gives a non-finite solve that reaches IDA through the norms (a
+  // recoverable Newton failure); singular_cells() lists such cells for the failure message.
   bool factor(double cj);
   // x = J^-1 b for the whole batch (device pointers; frozen cells: identity). x may alias b.
   // Asynchronous.
@@ -42,8 +43,7 @@ class DeviceSchurSolver {
   cudaStream_t stream_;
   DeviceBuffer<double> jacobians_, factors_;
   DeviceBuffer<double> refinement_;  // 2 x the state per cell: the solve's refinement step
-  DeviceBuffer<int> pivots_, singular_, singular_count_;
-  PinnedBuffer<int> host_count_;
+  DeviceBuffer<int> pivots_, singular_;
   double factored_cj_ = 0.0;
   long jacobian_evaluations_ = 0, factorizations_ = 0;
 };

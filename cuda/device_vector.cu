@@ -223,10 +223,9 @@ void cell_wrms(N_Vector ref, int count, const ConstPtrs& X, const ConstPtrs& W, 
   const dim3 grid(std::clamp((cells + warps - 1) / warps, 1, kMaxBlocks), count);
   if (id != nullptr)
     HALITE_LAUNCH_WITH_BARRIERS(cell_wrms_kernel<true>, grid, kThreads, s.stream.get())
-    (cells, per_cell, X, W, id, active, s.partials.get(), s.counters.get(), s.results.get());
-  else
-    HALITE_LAUNCH_WITH_BARRIERS(cell_wrms_kernel<false>, grid, kThreads, s.stream.get())
-    (cells, per_cell, X, W, id, active, s.partials.get(), s.counters.get(), s.results.get());
+  (cells, per_cell, X, W, id, active, s.partials.get(), s.counters.get(), s.results.get());
+  else HALITE_LAUNCH_WITH_BARRIERS(cell_wrms_kernel<false>, grid, kThreads, s.stream.get())(
+      cells, per_cell, X, W, id, active, s.partials.get(), s.counters.get(), s.results.get());
   HALITE_CUDA_CHECK_LAUNCH();
   ++s.kernel_launches;
   fetch_results(s, count, norms);

@@ -108,10 +108,11 @@ int GpuBatchIntegrator::residual_callback(double, N_Vector y, N_Vector yp, N_Vec
     HALITE_CUDA_CHECK(cudaMemcpyAsync(self->last_residual_point_.get(), device_data(y),
                                       n * sizeof(double), cudaMemcpyDeviceToDevice,
                                       self->stream()));
-    const int bad = self->device_model_->residual(device_data(y), device_data(yp), device_data(res),
-                                                  self->stream());
-    self->last_nonfinite_ = bad;
-    return bad > 0 ? 1 : 0;
+    // No count of non-finite entries is read back (a host synchronisation per residual): a NaN
+    // reaches IDA through the norms, as a recoverable Newton failure.
+    self->device_model_->residual(device_data(y), device_data(yp), device_data(res),
+                                  self->stream());
+    return 0;
   } catch (const std::exception& e) {
     self->vectors().record_error(e.what());
     return -1;
@@ -149,7 +150,6 @@ void GpuBatchIntegrator::restart(double t0, const StepRoots* roots) {
   roots_ = roots;
   const int roots_per_cell = roots ? roots->conditions() : 0;
   if (roots) device_model_->upload_roots(*roots, stream());
-  last_nonfinite_ = 0;
   const int flag = ida_->restart(t0, y_.get(), yp_.get(), model_.cells() * roots_per_cell,
                                  &GpuBatchIntegrator::root_callback);
   check_device("IDACalcIC");
@@ -192,7 +192,7 @@ const std::vector<int>& GpuBatchIntegrator::roots_found() {
 std::string GpuBatchIntegrator::describe_failure(const char* call, int flag, int* blamed_cell) {
   std::string msg = ida_->failure_text(call, flag) + " [cuda backend]";
   *blamed_cell = -1;
-  if (last_nonfinite_ > 0) {
+  {
     const auto bad = device_model_->nonfinite_cells(stream());
     if (!bad.empty()) {
       *blamed_cell = bad.front().cell;
@@ -215,6 +215,10 @@ std::string GpuBatchIntegrator::describe_failure(const char* call, int flag, int
         break;
       }
   return msg;
+}
+
+bool GpuBatchIntegrator::nonfinite_residual() const {
+  return !device_model_->nonfinite_cells(stream()).empty();
 }
 
 void GpuBatchIntegrator::sample_aging(double t) {

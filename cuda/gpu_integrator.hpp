@@ -54,7 +54,7 @@ class GpuBatchIntegrator final : public Integrator {
   int step(double t_limit, double* t_reached) override;
   const std::vector<int>& roots_found() override;
   std::string describe_failure(const char* call, int flag, int* blamed_cell) override;
-  bool nonfinite_residual() const override { return last_nonfinite_ > 0; }
+  bool nonfinite_residual() const override;  // reads the per-cell flags (synchronises)
 
   void sample_aging(double t) override;
   void collect_aging() override;
@@ -76,7 +76,7 @@ class GpuBatchIntegrator final : public Integrator {
 
   const DeviceSchurSolver& solver() const { return *solver_; }
   DeviceBatchShared& vectors() { return device_shared(y_.get()); }
-  cudaStream_t stream() { return device_stream(y_.get()); }
+  cudaStream_t stream() const { return device_stream(y_.get()); }
 
  private:
   static int residual_callback(double t, N_Vector y, N_Vector yp, N_Vector res, void* data);
@@ -101,8 +101,7 @@ class GpuBatchIntegrator final : public Integrator {
   const StepRoots* roots_ = nullptr;
   unsigned long frozen_revision_ = 0;
   bool accumulators_on_device_ = false;  // the device has sampled since the last collect
-  int last_nonfinite_ = 0;
-  std::unique_ptr<IdaDriver> ida_;  // last: freed before what it refers to
+  std::unique_ptr<IdaDriver> ida_;       // last: freed before what it refers to
 };
 
 }  // namespace halite::cuda

@@ -183,11 +183,20 @@ TEST_F(Cli, RunBackendIsCheckedBeforeAnyFileAndRecorded) {
   const std::string out = (dir_ / "b.h5").string();
   const Outcome unknown = halite({"run", "--cycles", "1", "-q", "-o", out, "--backend", "foo"});
   EXPECT_EQ(unknown.exit_code, 2) << unknown.err;
-  EXPECT_EQ(unknown.err, "halite run: --backend foo: unknown backend 'foo' (allowed: cpu, cuda)\n");
+  EXPECT_EQ(unknown.err,
+            "halite run: --backend foo: unknown backend 'foo' (allowed: cpu, cuda, "
+            "auto)\n");
   EXPECT_FALSE(std::filesystem::exists(out));
 
   const Outcome cpu = halite({"run", "--cycles", "1", "-q", "-o", out, "--backend", "cpu"});
   ASSERT_EQ(cpu.exit_code, 0) << cpu.err;
+  EXPECT_EQ(read_string_attribute(out, "/", "backend"), "cpu");
+  std::filesystem::remove(out);
+  std::filesystem::remove(out + ".checkpoint");
+
+  // auto (the default): one cell runs on the CPU, and the file names the backend that ran.
+  const Outcome automatic = halite({"run", "--cycles", "1", "-q", "-o", out});
+  ASSERT_EQ(automatic.exit_code, 0) << automatic.err;
   EXPECT_EQ(read_string_attribute(out, "/", "backend"), "cpu");
   std::filesystem::remove(out);
   std::filesystem::remove(out + ".checkpoint");

@@ -262,9 +262,16 @@ TEST(Backend, UnavailableCudaBackendIsAClearError) {
     halite::parse_backend("gpu");
     FAIL() << "no exception";
   } catch (const std::invalid_argument& e) {
-    EXPECT_NE(std::string(e.what()).find("allowed: cpu, cuda"), std::string::npos) << e.what();
+    EXPECT_NE(std::string(e.what()).find("allowed: cpu, cuda, auto"), std::string::npos)
+        << e.what();
   }
   EXPECT_EQ(halite::backend_unavailable_reason(halite::Backend::kCpu), "");
+  // auto can always run: without a CUDA backend it is the CPU for any batch size.
+  EXPECT_EQ(halite::parse_backend("auto"), halite::Backend::kAuto);
+  EXPECT_EQ(halite::backend_unavailable_reason(halite::Backend::kAuto), "");
+  EXPECT_EQ(halite::resolve_backend(halite::Backend::kAuto, 1), halite::Backend::kCpu);
+  EXPECT_EQ(halite::resolve_backend(halite::Backend::kAuto, 100000), halite::Backend::kCpu);
+  EXPECT_EQ(halite::resolve_backend(halite::Backend::kCuda, 1), halite::Backend::kCuda);
   EXPECT_NE(halite::backend_unavailable_reason(halite::Backend::kCuda).find("built without CUDA"),
             std::string::npos);
   try {

@@ -382,9 +382,10 @@ TEST_F(SweepCli, DryRunPrintsTheCasesAndTheirBatchesAndWritesNothing) {
   }
   SweepOptions options;
   options.threads = 2;
+  options.backend = Backend::kAuto;  // the CLI's default: the CPU for batches of one case
   const auto plan = plan_batches(configs, options, &cases);
   for (std::size_t b = 0; b < plan.size(); ++b) {
-    std::string line = "  batch " + std::to_string(b) + ":";
+    std::string line = "  batch " + std::to_string(b) + " (cpu):";
     for (int i : plan[b]) line += " " + std::to_string(i);
     EXPECT_NE(r.out.find(line + "\n"), std::string::npos) << line << "\n" << r.out;
   }
@@ -419,7 +420,7 @@ TEST_F(SweepCli, UnknownOrUnavailableBackendExitsTwoBeforeAnyFile) {
   const Outcome unknown = halite({"sweep", sweep, "-o", path("foo.h5"), "--backend", "foo"});
   EXPECT_EQ(unknown.exit_code, 2) << unknown.err;
   EXPECT_NE(unknown.err.find("halite sweep: --backend foo: unknown backend 'foo' (allowed: cpu, "
-                             "cuda)"),
+                             "cuda, auto)"),
             std::string::npos)
       << unknown.err;
   EXPECT_FALSE(std::filesystem::exists(path("foo.h5")));

@@ -165,6 +165,7 @@ struct BlockRun {
   int live = 0;  // threads that have not returned
   int arrived = 0;
   unsigned long generation = 0;
+  void* barrier_site = nullptr;  // where the threads waiting at the block barrier called it
   std::vector<int> warp_live, warp_arrived;
   std::vector<unsigned long> warp_generation;
   std::vector<double> shuffle_slots;          // two sets of one value per thread
@@ -354,6 +355,15 @@ using halite::cuda::emulation::last_error;
 
 void __syncthreads() {
   auto& b = halite::cuda::emulation::barrier_block("__syncthreads");
+  // Every thread of the block must wait at the same __syncthreads (a barrier in divergent code
+  // is undefined behaviour on a device).
+  void* const site = __builtin_return_address(0);
+  if (b.arrived == 0)
+    b.barrier_site = site;
+  else if (site != b.barrier_site)
+    halite::cuda::emulation::fatal("divergent __syncthreads: threads of block (" +
+                                   std::to_string(blockIdx.x) + "," + std::to_string(blockIdx.y) +
+                                   ") wait at different barriers");
   auto& f = b.fibers[b.current];
   f.state = halite::cuda::emulation::FiberState::kAtBlockBarrier;
   f.waits_for = b.generation;

@@ -1,8 +1,8 @@
 // halite command line: `halite run [CONFIG]` (also `--resume FILE.h5`), `halite config [CONFIG]`,
 // `halite sweep SWEEP.yaml` (also `--resume FILE.h5`; host/app/sweep.hpp),
-// `--version`, `--help`. `run` and `sweep` take `--backend cpu|cuda` (host/engine/integrator.hpp).
-// Exit codes (host/app/runner.hpp): 0 ok, 1 other error, 2 bad input (config or arguments),
-// 3 solver failure (from run_job).
+// `--version`, `--help`. `run` and `sweep` take `--backend cpu|cuda|auto`
+// (host/engine/integrator.hpp). Exit codes (host/app/runner.hpp): 0 ok, 1 other error, 2 bad input
+// (config or arguments), 3 solver failure (from run_job).
 #include <fmt/format.h>
 
 #include <CLI/CLI.hpp>
@@ -107,9 +107,9 @@ std::optional<halite::Backend> resolve_backend(const char* command, const std::s
 int run_cli(int argc, char** argv, std::vector<std::string>& sets) {
   CLI::App app{"halite: P2D simulator of solid-state battery aging (NMC | sulfide SE | Li-In)"};
 #ifdef HALITE_WITH_CUDA
-  constexpr const char* kBackends = "cpu, cuda";
+  constexpr const char* kBackends = "cpu, cuda, auto";
 #else
-  constexpr const char* kBackends = "cpu";
+  constexpr const char* kBackends = "cpu, auto";
 #endif
   app.set_version_flag("--version",
                        fmt::format("halite {} (git {}; backends: {})", halite::build_info::kVersion,
@@ -130,7 +130,7 @@ int run_cli(int argc, char** argv, std::vector<std::string>& sets) {
   };
 
   halite::RunOptions options;
-  std::string run_backend = "cpu";
+  std::string run_backend = "auto";
   CLI::App* run = app.add_subcommand("run", "Simulate the protocol of CONFIG and write HDF5");
   add_config_options(run);
   run->add_option("-o,--output", options.output, "HDF5 file to write")->capture_default_str();
@@ -159,12 +159,12 @@ int run_cli(int argc, char** argv, std::vector<std::string>& sets) {
       ->check(kFinite)
       ->check(CLI::NonNegativeNumber);
   run->add_option("--backend", run_backend,
-                  "Integration backend: cpu, or cuda (a halite built with CUDA, on a machine "
-                  "with a GPU)")
+                  "Integration backend: cpu, cuda (a halite built with CUDA, on a machine with a "
+                  "GPU), or auto (one cell: the CPU)")
       ->capture_default_str();
 
   halite::SweepOptions sweep_options;
-  std::string sweep_path, sweep_backend = "cpu";
+  std::string sweep_path, sweep_backend = "auto";
   CLI::App* sweep = app.add_subcommand(
       "sweep", "Run a parameter sweep (docs/sweep.md) and write one HDF5 file for all cases");
   sweep->add_option("SWEEP", sweep_path, "Sweep YAML (base config, overrides, factors, design)")
@@ -214,13 +214,14 @@ int run_cli(int argc, char** argv, std::vector<std::string>& sets) {
       "file is read or written but the sweep file and its configs");
   sweep
       ->add_option("--backend", sweep_backend,
-                   "Integration backend: cpu, or cuda (a halite built with CUDA, on a machine "
-                   "with a GPU)")
+                   "Integration backend: cpu, cuda (a halite built with CUDA, on a machine with a "
+                   "GPU), or auto (the GPU for batches of at least 256 cases where a device can "
+                   "be used, the CPU otherwise)")
       ->capture_default_str();
 
   halite::ValidateOptions validate_options;
   std::vector<std::string> validate_files;
-  std::string validate_backend = "cpu";
+  std::string validate_backend = "auto";
   CLI::App* validate = app.add_subcommand(
       "validate",
       "Compare the model with measured data (docs/validation.md): exit 0 when every value is "
@@ -249,12 +250,14 @@ int run_cli(int argc, char** argv, std::vector<std::string>& sets) {
       ->type_name("T")
       ->check(CLI::PositiveNumber);
   validate->add_flag("-q,--quiet", validate_options.quiet, "No progress output");
-  validate->add_option("--backend", validate_backend, "Integration backend: cpu, or cuda")
+  validate
+      ->add_option("--backend", validate_backend,
+                   "Integration backend: cpu, cuda, or auto (the CPU)")
       ->capture_default_str();
 
   halite::FitOptions fit_options;
   std::vector<std::string> fit_files;
-  std::string fit_backend = "cpu";
+  std::string fit_backend = "auto";
   CLI::App* fit = app.add_subcommand(
       "fit",
       "Fit configuration keys to measured data with uncertainty (docs/validation.md, \"Fitting "
@@ -283,7 +286,7 @@ int run_cli(int argc, char** argv, std::vector<std::string>& sets) {
       ->type_name("T")
       ->check(CLI::PositiveNumber);
   fit->add_flag("-q,--quiet", fit_options.quiet, "No progress output");
-  fit->add_option("--backend", fit_backend, "Integration backend: cpu, or cuda")
+  fit->add_option("--backend", fit_backend, "Integration backend: cpu, cuda, or auto (the CPU)")
       ->capture_default_str();
 
   CLI::App* config = app.add_subcommand(

@@ -653,7 +653,10 @@ int run_job(const RunConfig& config, const RunOptions& options) {
   }
   if (const std::string warning = coarse_mesh_warning(config.mesh); !warning.empty())
     std::fprintf(stderr, "halite: warning: %s\n", warning.c_str());
-  Job job(config, options, output);
+  // One cell: auto is the CPU (Backend::kAuto); the file records the backend that ran.
+  RunOptions resolved = options;
+  resolved.backend = resolve_backend(options.backend, 1);
+  Job job(config, resolved, output);
   return job.run();
 }
 

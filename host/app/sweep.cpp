@@ -572,10 +572,11 @@ int test_abort_after_batches() {
 class SweepOutput {
  public:
   SweepOutput(const SweepSpec& spec, const std::vector<SweepCase>& cases,
-              const std::vector<RunConfig>& configs, const SweepOptions& options, int total_cycles,
-              int max_steps, int rows_per_write)
+              const std::vector<RunConfig>& configs, const SweepOptions& options,
+              const std::string& backend, int total_cycles, int max_steps, int rows_per_write)
       : total_cycles_(total_cycles),
-        writer_(create(spec, cases, configs, options, total_cycles, max_steps, rows_per_write)) {
+        writer_(create(spec, cases, configs, options, backend, total_cycles, max_steps,
+                       rows_per_write)) {
     try {
       write_cases(spec, cases);
     } catch (...) {
@@ -603,7 +604,8 @@ class SweepOutput {
  private:
   static ResultWriter create(const SweepSpec& spec, const std::vector<SweepCase>& cases,
                              const std::vector<RunConfig>& configs, const SweepOptions& options,
-                             int total_cycles, int max_steps, int rows_per_write) {
+                             const std::string& backend, int total_cycles, int max_steps,
+                             int rows_per_write) {
     const int n = static_cast<int>(cases.size());
     std::vector<ColumnSpec> columns;
     for (const auto& c : aging_column_specs()) columns.push_back({c.name, c.units, c.description});
@@ -615,7 +617,7 @@ class SweepOutput {
     provenance.resolved_config_yaml = configs[0].resolved_yaml;  // case 0; see /cases
     provenance.voltage_reference = to_string(configs[0].protocol.reference);
     provenance.is_reference_cell = false;
-    provenance.backend = backend_name(options.backend);
+    provenance.backend = backend;
     for (int i = 0; i < n; ++i) provenance.cell_names.push_back(fmt::format("case_{}", i));
     provenance.date = iso8601_utc_now();
     return ResultWriter(options.output, options.overwrite, n, std::move(provenance), max_steps,
@@ -765,7 +767,7 @@ class BatchWriter {
 // completed or failed. Returns kExitOk, or kExitBadInput after a one-line message (the file
 // untouched).
 int open_for_resume(const SweepSpec& spec, const std::vector<RunConfig>& configs,
-                    const SweepOptions& options, int total_cycles,
+                    const SweepOptions& options, const std::string& backend, int total_cycles,
                     std::optional<SweepOutput>& output, std::vector<bool>& done) {
   const std::string& path = options.resume;
   auto refuse = [&](const std::string& why) {
@@ -821,7 +823,6 @@ int open_for_resume(const SweepSpec& spec, const std::vector<RunConfig>& configs
         writer.cycles() != total_cycles)
       return refuse("its /cycles table does not have the shape of the sweep");
     // A sweep resumed on another backend lists them in the order they ran (as halite run).
-    const std::string backend = backend_name(options.backend);
     const std::string stored = writer.provenance().backend;
     const std::string last =
         stored.find(',') == std::string::npos ? stored : stored.substr(stored.rfind(',') + 1);
@@ -882,6 +883,17 @@ int sweep_threads(const SweepOptions& options) {
   return std::max(1, threads);
 }
 
+// The backends the batches of `plan` run on, for the terminal and the file's backend attribute:
+// the requested one, or with auto what it resolved to per batch ("cpu", "cuda" or "cpu+cuda").
+std::string plan_backend_label(const std::vector<std::vector<int>>& plan, Backend requested) {
+  if (requested != Backend::kAuto) return backend_name(requested);
+  bool cpu = false, cuda = false;
+  for (const auto& batch : plan)
+    (resolve_backend(requested, static_cast<int>(batch.size())) == Backend::kCuda ? cuda : cpu) =
+        true;
+  return cpu && cuda ? "cpu+cuda" : cuda ? "cuda" : "cpu";
+}
+
 // Cycles one case runs: its protocol, cut at --cycles.
 int case_cycle_count(const RunConfig& config, const SweepOptions& options) {
   const int protocol_cycles = config.protocol.total_cycles();
@@ -919,7 +931,8 @@ std::vector<std::vector<int>> plan_batches(const std::vector<RunConfig>& configs
       parts = (size + options.batch_size - 1) / options.batch_size;
     } else if (options.batch_size == 0) {
       parts = std::min(threads, size);
-    } else if (options.backend == Backend::kCuda) {
+    } else if (resolve_backend(options.backend, size) == Backend::kCuda) {
+      // (auto: a group of at least kAutoCudaMinimumCells cases, where a device can be used)
       parts = std::max((size + kMaxCudaBatch - 1) / kMaxCudaBatch,
                        std::min(threads, size / kMinCudaGroup));
     } else {
@@ -955,7 +968,7 @@ int print_sweep_plan(const SweepSpec& spec, const std::vector<SweepCase>& cases,
              "backend {}, up to {} cycle(s) per case; nothing is computed or written\n\n",
              spec.name.empty() ? "" : "'" + spec.name + "': ", n, to_string(spec.design),
              plan.size(), std::min<int>(threads, static_cast<int>(plan.size())),
-             backend_name(options.backend), cycles);
+             plan_backend_label(plan, options.backend), cycles);
   fmt::print(out, "| case |");
   for (const auto& factor : spec.factors) fmt::print(out, " {} |", factor.key);
   fmt::print(out, "\n|---|");
@@ -966,9 +979,14 @@ int print_sweep_plan(const SweepSpec& spec, const std::vector<SweepCase>& cases,
     for (const auto& value : c.values) fmt::print(out, " {} |", value);
     fmt::print(out, "\n");
   }
-  fmt::print(out, "\nbatches (case indices; each batch is one integrator, run by one thread):\n");
+  fmt::print(
+      out,
+      "\nbatches (backend in parentheses, then case indices; each batch is one integrator, run "
+      "by one thread):\n");
   for (std::size_t b = 0; b < plan.size(); ++b)
-    fmt::print(out, "  batch {}: {}\n", b, fmt::join(plan[b], " "));
+    fmt::print(out, "  batch {} ({}): {}\n", b,
+               backend_name(resolve_backend(options.backend, static_cast<int>(plan[b].size()))),
+               fmt::join(plan[b], " "));
   return kExitOk;
 }
 
@@ -997,6 +1015,7 @@ int run_sweep(const SweepSpec& spec, const std::vector<SweepCase>& cases,
   const int threads = sweep_threads(options);
 
   std::vector<std::vector<int>> plan = plan_batches(configs, options, &cases);
+  const std::string backend = plan_backend_label(plan, options.backend);
   std::size_t largest = 1;
   for (const auto& cases_of_batch : plan) largest = std::max(largest, cases_of_batch.size());
   int max_steps = 1, total_cycles = 0;
@@ -1025,7 +1044,8 @@ int run_sweep(const SweepSpec& spec, const std::vector<SweepCase>& cases,
     // Everything is checked before the file is opened for writing: a refused resume leaves it
     // as it was.
     std::vector<bool> done_before;
-    if (const int code = open_for_resume(spec, configs, options, total_cycles, output, done_before);
+    if (const int code =
+            open_for_resume(spec, configs, options, backend, total_cycles, output, done_before);
         code != kExitOk)
       return code;
     // The full sweep's batches less the cases already finished: every batch that still has to
@@ -1041,8 +1061,7 @@ int run_sweep(const SweepSpec& spec, const std::vector<SweepCase>& cases,
       fmt::print(stderr,
                  "halite sweep: resuming {}: {} of {} case(s) already done (completed or failed), "
                  "{} to run in {} batch(es) on {} thread(s), backend {}, {} cycle(s)\n",
-                 output_path, done, n, n - done, batches.size(), workers,
-                 backend_name(options.backend), total_cycles);
+                 output_path, done, n, n - done, batches.size(), workers, backend, total_cycles);
   } else {
     for (auto& cases_of_batch : plan) batches.emplace_back().cases = std::move(cases_of_batch);
     const int workers = std::min<int>(threads, static_cast<int>(batches.size()));
@@ -1050,10 +1069,10 @@ int run_sweep(const SweepSpec& spec, const std::vector<SweepCase>& cases,
       fmt::print(
           stderr,
           "halite sweep: {} case(s), {} batch(es) on {} thread(s), backend {}, {} cycle(s)\n", n,
-          batches.size(), workers, backend_name(options.backend), total_cycles);
+          batches.size(), workers, backend, total_cycles);
     // The file first, with every case "not run": from here on, every finished batch is in it.
     try {
-      output.emplace(spec, cases, configs, options, total_cycles, max_steps,
+      output.emplace(spec, cases, configs, options, backend, total_cycles, max_steps,
                      static_cast<int>(largest));
     } catch (const OutputExistsError& e) {  // created by someone else meanwhile
       fmt::print(stderr, "halite: {}\n", e.what());

@@ -64,7 +64,7 @@ Cycler::Cycler(std::vector<CellSetup> cells, models::CellLayout layout, const So
     : cells_(std::move(cells)),
       protocol_(std::move(protocol)),
       solver_config_(solver),
-      backend_(backend) {
+      backend_(resolve_backend(backend, static_cast<int>(cells_.size()))) {
   std::vector<models::CellParams> params;
   for (const auto& c : cells_) {
     if (!(c.one_c_current_density > 0.0) || !(c.active_mass_per_area > 0.0))

@@ -114,7 +114,7 @@ class Cycler {
   int cells() const { return static_cast<int>(cells_.size()); }
   BatchModel& model() { return *model_; }
   Integrator& integrator() { return *integrator_; }
-  Backend backend() const { return backend_; }
+  Backend backend() const { return backend_; }  // kAuto resolved for this batch
   const Protocol& protocol() const { return protocol_; }
 
   // Integrates one protocol step for the whole batch. Records curve points of every cell into

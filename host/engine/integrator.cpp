@@ -46,13 +46,29 @@ void Integrator::terminal_observables(std::vector<double>* voltage, std::vector<
 }
 
 const char* backend_name(Backend backend) {
-  return backend == Backend::kCuda ? "cuda" : "cpu";
+  switch (backend) {
+    case Backend::kCuda:
+      return "cuda";
+    case Backend::kAuto:
+      return "auto";
+    case Backend::kCpu:
+      break;
+  }
+  return "cpu";
 }
 
 Backend parse_backend(const std::string& text) {
   if (text == "cpu") return Backend::kCpu;
   if (text == "cuda") return Backend::kCuda;
-  throw std::invalid_argument(fmt::format("unknown backend '{}' (allowed: cpu, cuda)", text));
+  if (text == "auto") return Backend::kAuto;
+  throw std::invalid_argument(fmt::format("unknown backend '{}' (allowed: cpu, cuda, auto)", text));
+}
+
+Backend resolve_backend(Backend backend, int cells) {
+  if (backend != Backend::kAuto) return backend;
+  if (cells >= kAutoCudaMinimumCells && backend_unavailable_reason(Backend::kCuda).empty())
+    return Backend::kCuda;
+  return Backend::kCpu;
 }
 
 void register_backend(Backend backend, IntegratorFactory factory, std::string (*probe)()) {
@@ -62,7 +78,7 @@ void register_backend(Backend backend, IntegratorFactory factory, std::string (*
 }
 
 std::string backend_unavailable_reason(Backend backend) {
-  if (backend == Backend::kCpu) return {};
+  if (backend != Backend::kCuda) return {};
   std::lock_guard lock(registry_mutex);
   if (!cuda_backend.factory)
     return "this halite was built without CUDA (no CUDA compiler was found at configure time, or "
@@ -72,6 +88,7 @@ std::string backend_unavailable_reason(Backend backend) {
 
 std::unique_ptr<Integrator> make_integrator(Backend backend, BatchModel& model,
                                             const SolverConfig& config) {
+  backend = resolve_backend(backend, model.cells());
   if (backend == Backend::kCpu) return std::make_unique<BatchIntegrator>(model, config);
   const std::string why = backend_unavailable_reason(backend);
   if (!why.empty()) throw std::runtime_error("the cuda backend cannot run: " + why);

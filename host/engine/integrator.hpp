@@ -95,17 +95,31 @@ class Integrator {
 
 // --- backends -----------------------------------------------------------------------------------
 
-enum class Backend { kCpu, kCuda };
+// kAuto: the CUDA backend for a batch of at least kAutoCudaMinimumCells cells where a device
+// can be used, the CPU backend otherwise (resolve_backend). A batch is integrated by one
+// IDA instance: one cell per thread on the CPU wins for small batches, the GPU only when a batch
+// fills enough of it to pay for its per-step launch and synchronisation cost.
+enum class Backend { kCpu, kCuda, kAuto };
 
-// "cpu" / "cuda"; parse_backend throws std::invalid_argument naming the allowed values.
+// The smallest batch `auto` sends to the GPU. An estimate until a device run measures the
+// crossover (bench_gpu prints it): ~1 ms of GPU time per IDA step whatever the batch size
+// (issue 13's kernel estimate, one thread per cell) against ~0.1 ms per cell and step on one CPU
+// core for the reference cell (docs/performance.md), shared by 16 cores: the GPU wins from
+// about 160 cells; 256 is also the smallest group the sweep gives the GPU (kMinCudaGroup).
+inline constexpr int kAutoCudaMinimumCells = 256;
+
+// "cpu" / "cuda" / "auto"; parse_backend throws std::invalid_argument naming the allowed values.
 const char* backend_name(Backend backend);
 Backend parse_backend(const std::string& text);
+// The backend a batch of `cells` cells runs on: `backend` itself unless it is kAuto.
+Backend resolve_backend(Backend backend, int cells);
 
 using IntegratorFactory = std::unique_ptr<Integrator> (*)(BatchModel&, const SolverConfig&);
-// Why the backend cannot run here ("" if it can): the CPU backend always can; the CUDA backend
-// needs a binary built with CUDA (cuda/register_backend.hpp) and a device.
+// Why the backend cannot run here ("" if it can): the CPU and auto backends always can; the CUDA
+// backend needs a binary built with CUDA (cuda/register_backend.hpp) and a device.
 std::string backend_unavailable_reason(Backend backend);
-// Throws std::runtime_error with backend_unavailable_reason() if the backend cannot run.
+// Throws std::runtime_error with backend_unavailable_reason() if the backend cannot run. kAuto
+// is resolved for model.cells() (resolve_backend).
 std::unique_ptr<Integrator> make_integrator(Backend backend, BatchModel& model,
                                             const SolverConfig& config);
 // Called once by the CUDA library (halite::cuda::register_cuda_backend()); `probe` returns ""

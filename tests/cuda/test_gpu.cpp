@@ -288,8 +288,8 @@ TEST_F(Gpu, ResidualKernelIsEquivalentToCpu) {
   dm.upload(*b.model, stream.get());
   auto y = to_device(b.y), yp = to_device(b.yp);
   DeviceBuffer<double> res(b.y.size());
-  const int gpu_bad = dm.residual(y.get(), yp.get(), res.get(), stream.get());
-  EXPECT_EQ(gpu_bad, int(cpu_bad.size()));
+  dm.residual(y.get(), yp.get(), res.get(), stream.get());
+  EXPECT_EQ(dm.nonfinite_cells(stream.get()).size(), cpu_bad.size());
   const Values res_gpu = to_host(res.get(), res.size());
   // Differences: libm vs CUDA exp/pow (an ulp or two), FMA contraction, the film Newton stop.
   expect_equivalent(res_cpu, res_gpu, 1e-9, 1e-12, residual_segments(L), L.size(), "residual");
@@ -341,7 +341,8 @@ TEST_F(Gpu, SchurSolveIsEquivalentToCpuAndSolvesTheSystem) {
   std::normal_distribution<double> g(0.0, 1.0);
   for (double cj : {0.01, 1.0, 100.0}) {
     ASSERT_TRUE(cpu.factor(cj));
-    ASSERT_TRUE(gpu.factor(cj)) << "singular cells on the GPU: " << gpu.singular_cells().size();
+    ASSERT_TRUE(gpu.factor(cj));
+    ASSERT_TRUE(gpu.singular_cells().empty()) << "singular cells on the GPU";
     Values rhs(b.y.size());
     for (auto& v : rhs) v = g(rng);
     Values x_cpu(rhs.size());
@@ -398,7 +399,7 @@ TEST_F(Gpu, ANaNCellStaysInItsCell) {
   auto d_y = to_device(y);
   DeviceBuffer<double> res(y.size());
   auto d_yp = to_device(b.yp);
-  EXPECT_EQ(dm.residual(d_y.get(), d_yp.get(), res.get(), stream.get()), 1);
+  dm.residual(d_y.get(), d_yp.get(), res.get(), stream.get());
   const auto bad = dm.nonfinite_cells(stream.get());
   ASSERT_EQ(bad.size(), 1u);
   EXPECT_EQ(bad[0].cell, 3);
