@@ -2,8 +2,17 @@
 // the layout and the norm semantics.
 //
 // Kernel-launch budget (what IDA sees per call):
-//   element-wise ops, fused ops, vector-array ops  : 1 launch, asynchronous
+//   element-wise ops, fused ops, vector-array ops  : deferred, 0 launches (see below)
 //   every reduction (dot, norms, min, tests)       : 1 launch + 1 copy of <= 16 doubles back
+//
+// Deferred element-wise ops: an element-wise op only records itself (DeviceElementOp) in the
+// family's queue. The queue runs inside the next reduction's launch (each thread applies the
+// queued ops to entry i, in order, before it reads entry i), or in one launch of its own when a
+// kernel or a copy outside the vector ops asks for a device pointer (device_data), when the
+// queue is full, or before an op that cannot take it. Entry i of an element-wise op depends only
+// on entry i of its operands, so running the ops entry by entry gives exactly the values of
+// running them one after the other; only the launch count changes (IDA issues 15-20
+// element-wise ops per step between its norms and the residual and linear-solve kernels).
 // Reductions are single-launch and deterministic: each block reduces its part, the last block to
 // finish (atomic ticket) combines the per-block partials in a fixed order. The per-cell WRMS norm
 // is one warp per cell (coalesced over the cell's contiguous slice), max over cells in the same
@@ -31,9 +40,6 @@ constexpr int kMaxBlocks = DeviceBatchShared::kMaxBlocks;
 struct ConstPtrs {
   const double* p[kMaxFused];
 };
-struct Ptrs {
-  double* p[kMaxFused];
-};
 struct Coefs {
   double c[kMaxFused];
 };
@@ -59,6 +65,81 @@ struct MaxKeepNaN {
     return b > a ? b : a;
   }
 };
+
+// The element-wise ops. Each formula is written once, here; deferred ops and the host batch
+// vector (host/cpu/nvector_batch.cpp) do the same IEEE operations in the same order, so results
+// are bit-identical (this file is compiled without FMA contraction).
+enum ElementKind : int {
+  kLinearSum,          // z = a x + b y
+  kConst,              // z = a
+  kProd,               // z = x y
+  kDiv,                // z = x / y
+  kScale,              // z = a x
+  kAbs,                // z = |x|
+  kInv,                // z = 1 / x
+  kAddConst,           // z = x + a
+  kCompare,            // z = |x| >= a ? 1 : 0
+  kLinearCombination,  // z_0 = sum_k c_k x_k (any x_k may be z_0)
+  kScaleAddMulti,      // z_k = c_k x_0 + y_k
+  kLinearSumArray,     // z_k = a x_k + b y_k
+  kScaleArray,         // z_k = c_k x_k
+  kConstArray,         // z_k = a
+};
+
+__device__ inline void apply_element_op(const DeviceElementOp& op, sunindextype i) {
+  switch (op.kind) {
+    case kLinearSum:
+      op.z[0][i] = op.a * op.x[0][i] + op.b * op.y[0][i];
+      break;
+    case kConst:
+      op.z[0][i] = op.a;
+      break;
+    case kProd:
+      op.z[0][i] = op.x[0][i] * op.y[0][i];
+      break;
+    case kDiv:
+      op.z[0][i] = op.x[0][i] / op.y[0][i];
+      break;
+    case kScale:
+      op.z[0][i] = op.a * op.x[0][i];
+      break;
+    case kAbs:
+      op.z[0][i] = fabs(op.x[0][i]);
+      break;
+    case kInv:
+      op.z[0][i] = 1.0 / op.x[0][i];
+      break;
+    case kAddConst:
+      op.z[0][i] = op.x[0][i] + op.a;
+      break;
+    case kCompare:
+      op.z[0][i] = fabs(op.x[0][i]) >= op.a ? 1.0 : 0.0;
+      break;
+    case kLinearCombination: {
+      double acc = op.c[0] * op.x[0][i];
+      for (int k = 1; k < op.count; ++k) acc += op.c[k] * op.x[k][i];
+      op.z[0][i] = acc;
+      break;
+    }
+    case kScaleAddMulti: {
+      const double xi = op.x[0][i];
+      for (int k = 0; k < op.count; ++k) op.z[k][i] = op.c[k] * xi + op.y[k][i];
+      break;
+    }
+    case kLinearSumArray:
+      for (int k = 0; k < op.count; ++k) op.z[k][i] = op.a * op.x[k][i] + op.b * op.y[k][i];
+      break;
+    case kScaleArray:
+      for (int k = 0; k < op.count; ++k) op.z[k][i] = op.c[k] * op.x[k][i];
+      break;
+    case kConstArray:
+      for (int k = 0; k < op.count; ++k) op.z[k][i] = op.a;
+      break;
+  }
+}
+__device__ inline void apply_pending(const DevicePendingOps& q, sunindextype i) {
+  for (int k = 0; k < q.size; ++k) apply_element_op(q.ops[k], i);
+}
 
 template <class Op>
 __device__ double warp_allreduce(double v, Op op) {
@@ -128,10 +209,12 @@ __global__ void reduce_kernel(sunindextype n, Term term, Op op, double identity,
 
 // Max over active cells of each cell's sum of (x w)^2 [id > 0]; one warp per cell, gridDim.y
 // pairs (X[slot], W[slot]). Inactive cells are never read.
+// q: deferred element-wise ops, applied to every entry of every cell (active or not) before it is
+// read; only with gridDim.y == 1 (each entry visited once).
 template <bool Masked>
 __global__ void cell_wrms_kernel(int cells, int per_cell, ConstPtrs X, ConstPtrs W,
-                                 const double* id, const unsigned char* active, double* partials,
-                                 unsigned int* counters, double* results) {
+                                 const double* id, const unsigned char* active, DevicePendingOps q,
+                                 double* partials, unsigned int* counters, double* results) {
   const int slot = blockIdx.y;
   const double* x = X.p[slot];
   const double* w = W.p[slot];
@@ -142,10 +225,14 @@ __global__ void cell_wrms_kernel(int cells, int per_cell, ConstPtrs X, ConstPtrs
   const MaxKeepNaN max_op;
   double best = 0.0;
   for (int c = first; c < cells; c += stride) {
-    if (active[c] == 0) continue;  // uniform in the warp
     const sunindextype offset = sunindextype(c) * per_cell;
+    if (active[c] == 0) {  // uniform in the warp
+      for (int i = lane; i < per_cell; i += 32) apply_pending(q, offset + i);
+      continue;
+    }
     double s = 0.0;
     for (int i = lane; i < per_cell; i += 32) {
+      apply_pending(q, offset + i);
       const double p = x[offset + i] * w[offset + i];
       if (!Masked || id[offset + i] > 0.0) s += p * p;
     }
@@ -186,6 +273,33 @@ void launch_for_each(DeviceBatchShared& s, sunindextype n, F f) {
   ++s.kernel_launches;
 }
 
+// The family's deferred ops, taken out of the queue (to pass to a launch that runs them).
+DevicePendingOps take_pending(DeviceBatchShared& s) {
+  DevicePendingOps q = s.pending;
+  s.deferred_ops += q.size;
+  s.pending.size = 0;
+  return q;
+}
+
+// Runs the queue in one launch of its own.
+void launch_pending(DeviceBatchShared& s, sunindextype n) {
+  if (s.pending.size == 0) return;
+  const DevicePendingOps q = take_pending(s);
+  s.deferred_ops -= q.size;  // (they ran in a launch of their own)
+  launch_for_each(s, n, [=] __device__(sunindextype i) { apply_pending(q, i); });
+}
+
+sunindextype family_length(const DeviceBatchShared& s) {
+  return sunindextype(s.cells) * s.per_cell;
+}
+
+// Records op in the queue of z's family (launching the queue first when it is full).
+void defer(N_Vector z, const DeviceElementOp& op) {
+  DeviceBatchShared& s = shared(z);
+  if (s.pending.size == DevicePendingOps::kMaxOps) launch_pending(s, family_length(s));
+  s.pending.ops[s.pending.size++] = op;
+}
+
 // Copies `slots` results back and waits for them.
 void fetch_results(DeviceBatchShared& s, int slots, double* out) {
   HALITE_CUDA_CHECK(cudaMemcpyAsync(s.host_results.get(), s.results.get(), slots * sizeof(double),
@@ -198,9 +312,16 @@ void fetch_results(DeviceBatchShared& s, int slots, double* out) {
 template <class Term, class Op>
 void reduce(DeviceBatchShared& s, sunindextype n, int slots, Term term, Op op, double identity,
             double* out) {
+  // With one slot the deferred ops run in the same launch (each entry is visited once).
   const dim3 grid(blocks_for(n, 4), slots);
+  if (slots > 1) launch_pending(s, n);
+  const DevicePendingOps q = take_pending(s);
+  auto fused = [=] __device__(int slot, sunindextype i) {
+    apply_pending(q, i);
+    return term(slot, i);
+  };
   HALITE_LAUNCH_WITH_BARRIERS(reduce_kernel, grid, kThreads, s.stream.get())
-  (n, term, op, identity, s.partials.get(), s.counters.get(), s.results.get());
+  (n, fused, op, identity, s.partials.get(), s.counters.get(), s.results.get());
   HALITE_CUDA_CHECK_LAUNCH();
   ++s.kernel_launches;
   fetch_results(s, slots, out);
@@ -221,11 +342,15 @@ void cell_wrms(N_Vector ref, int count, const ConstPtrs& X, const ConstPtrs& W, 
   const unsigned char* active = s.device_mask();
   const int warps = kThreads / 32;
   const dim3 grid(std::clamp((cells + warps - 1) / warps, 1, kMaxBlocks), count);
-  if (id != nullptr)
+  if (count > 1) launch_pending(s, family_length(s));
+  const DevicePendingOps q = take_pending(s);
+  if (id != nullptr) {
     HALITE_LAUNCH_WITH_BARRIERS(cell_wrms_kernel<true>, grid, kThreads, s.stream.get())
-  (cells, per_cell, X, W, id, active, s.partials.get(), s.counters.get(), s.results.get());
-  else HALITE_LAUNCH_WITH_BARRIERS(cell_wrms_kernel<false>, grid, kThreads, s.stream.get())(
-      cells, per_cell, X, W, id, active, s.partials.get(), s.counters.get(), s.results.get());
+    (cells, per_cell, X, W, id, active, q, s.partials.get(), s.counters.get(), s.results.get());
+  } else {
+    HALITE_LAUNCH_WITH_BARRIERS(cell_wrms_kernel<false>, grid, kThreads, s.stream.get())
+    (cells, per_cell, X, W, id, active, q, s.partials.get(), s.counters.get(), s.results.get());
+  }
   HALITE_CUDA_CHECK_LAUNCH();
   ++s.kernel_launches;
   fetch_results(s, count, norms);
@@ -297,6 +422,7 @@ N_Vector dev_clone_empty(N_Vector w) {
 
 void dev_destroy(N_Vector v) {
   if (v == nullptr) return;
+  if (v->content != nullptr) shared(v).flush();          // queued ops may refer to its storage
   delete static_cast<DeviceVectorContent*>(v->content);  // frees the device storage
   v->content = nullptr;
   N_VFreeEmpty(v);
@@ -329,88 +455,54 @@ sunrealtype* dev_get_array_pointer(N_Vector) {
   return nullptr;
 }
 sunrealtype* dev_get_device_array_pointer(N_Vector v) {
-  return data(v);
+  return device_data(v);  // with the deferred ops done
 }
 sunindextype dev_get_length(N_Vector v) {
   return length(v);
 }
 
 // ---------------------------------------------------------------------------------------------
-// Element-wise operations (1 launch each)
+// Element-wise operations (deferred: see the file comment)
+
+DeviceElementOp element_op(ElementKind kind, double a, N_Vector x, double b, N_Vector y,
+                           N_Vector z) {
+  DeviceElementOp op;
+  op.kind = kind;
+  op.count = 1;
+  op.a = a;
+  op.b = b;
+  op.x[0] = x != nullptr ? data(x) : nullptr;
+  op.y[0] = y != nullptr ? data(y) : nullptr;
+  op.z[0] = data(z);
+  return op;
+}
 
 void dev_linear_sum(sunrealtype a, N_Vector x, sunrealtype b, N_Vector y, N_Vector z) {
-  guarded(z, [&] {
-    const double *xd = data(x), *yd = data(y);
-    double* zd = data(z);
-    launch_for_each(shared(z), length(z),
-                    [=] __device__(sunindextype i) { zd[i] = a * xd[i] + b * yd[i]; });
-  });
+  guarded(z, [&] { defer(z, element_op(kLinearSum, a, x, b, y, z)); });
 }
-
 void dev_const(sunrealtype c, N_Vector z) {
-  guarded(z, [&] {
-    double* zd = data(z);
-    launch_for_each(shared(z), length(z), [=] __device__(sunindextype i) { zd[i] = c; });
-  });
+  guarded(z, [&] { defer(z, element_op(kConst, c, nullptr, 0.0, nullptr, z)); });
 }
-
 void dev_prod(N_Vector x, N_Vector y, N_Vector z) {
-  guarded(z, [&] {
-    const double *xd = data(x), *yd = data(y);
-    double* zd = data(z);
-    launch_for_each(shared(z), length(z),
-                    [=] __device__(sunindextype i) { zd[i] = xd[i] * yd[i]; });
-  });
+  guarded(z, [&] { defer(z, element_op(kProd, 0.0, x, 0.0, y, z)); });
 }
-
 void dev_div(N_Vector x, N_Vector y, N_Vector z) {
-  guarded(z, [&] {
-    const double *xd = data(x), *yd = data(y);
-    double* zd = data(z);
-    launch_for_each(shared(z), length(z),
-                    [=] __device__(sunindextype i) { zd[i] = xd[i] / yd[i]; });
-  });
+  guarded(z, [&] { defer(z, element_op(kDiv, 0.0, x, 0.0, y, z)); });
 }
-
 void dev_scale(sunrealtype c, N_Vector x, N_Vector z) {
-  guarded(z, [&] {
-    const double* xd = data(x);
-    double* zd = data(z);
-    launch_for_each(shared(z), length(z), [=] __device__(sunindextype i) { zd[i] = c * xd[i]; });
-  });
+  guarded(z, [&] { defer(z, element_op(kScale, c, x, 0.0, nullptr, z)); });
 }
-
 void dev_abs(N_Vector x, N_Vector z) {
-  guarded(z, [&] {
-    const double* xd = data(x);
-    double* zd = data(z);
-    launch_for_each(shared(z), length(z), [=] __device__(sunindextype i) { zd[i] = fabs(xd[i]); });
-  });
+  guarded(z, [&] { defer(z, element_op(kAbs, 0.0, x, 0.0, nullptr, z)); });
 }
-
 void dev_inv(N_Vector x, N_Vector z) {
-  guarded(z, [&] {
-    const double* xd = data(x);
-    double* zd = data(z);
-    launch_for_each(shared(z), length(z), [=] __device__(sunindextype i) { zd[i] = 1.0 / xd[i]; });
-  });
+  guarded(z, [&] { defer(z, element_op(kInv, 0.0, x, 0.0, nullptr, z)); });
 }
-
 void dev_add_const(N_Vector x, sunrealtype b, N_Vector z) {
-  guarded(z, [&] {
-    const double* xd = data(x);
-    double* zd = data(z);
-    launch_for_each(shared(z), length(z), [=] __device__(sunindextype i) { zd[i] = xd[i] + b; });
-  });
+  guarded(z, [&] { defer(z, element_op(kAddConst, b, x, 0.0, nullptr, z)); });
 }
-
 void dev_compare(sunrealtype c, N_Vector x, N_Vector z) {
-  guarded(z, [&] {
-    const double* xd = data(x);
-    double* zd = data(z);
-    launch_for_each(shared(z), length(z),
-                    [=] __device__(sunindextype i) { zd[i] = fabs(xd[i]) >= c ? 1.0 : 0.0; });
-  });
+  guarded(z, [&] { defer(z, element_op(kCompare, c, x, 0.0, nullptr, z)); });
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -546,7 +638,20 @@ sunrealtype dev_wrms_norm_mask(N_Vector x, N_Vector w, N_Vector id) {
 int dev_linear_combination(int nvec, sunrealtype* c, N_Vector* X, N_Vector z) {
   if (nvec < 1) return -1;
   return guarded_int(z, [&] {
+    if (nvec <= DeviceElementOp::kMaxVectors) {
+      DeviceElementOp op;
+      op.kind = kLinearCombination;
+      op.count = nvec;
+      op.z[0] = data(z);
+      for (int k = 0; k < nvec; ++k) {
+        op.x[k] = data(X[k]);
+        op.c[k] = c[k];
+      }
+      defer(z, op);
+      return 0;
+    }
     const sunindextype n = length(z);
+    launch_pending(shared(z), n);
     DeviceBuffer<double> temp;  // only for more than kMaxFused terms
     double* target = data(z);
     if (nvec > kMaxFused) {
@@ -578,25 +683,21 @@ int dev_linear_combination(int nvec, sunrealtype* c, N_Vector* X, N_Vector z) {
   });
 }
 
-// Z_k = a_k x + Y_k (Z_k may be Y_k): x is read once for all k.
+// Z_k = a_k x + Y_k (Z_k may be Y_k), deferred in chunks of DeviceElementOp::kMaxVectors.
 int dev_scale_add_multi(int nvec, sunrealtype* a, N_Vector x, N_Vector* Y, N_Vector* Z) {
   if (nvec < 1) return -1;
   return guarded_int(x, [&] {
-    const double* xd = data(x);
-    for (int start = 0; start < nvec; start += kMaxFused) {
-      const int count = std::min(kMaxFused, nvec - start);
-      ConstPtrs ys{};
-      Ptrs zs{};
-      Coefs as{};
-      for (int k = 0; k < count; ++k) {
-        ys.p[k] = data(Y[start + k]);
-        zs.p[k] = data(Z[start + k]);
-        as.c[k] = a[start + k];
+    for (int start = 0; start < nvec; start += DeviceElementOp::kMaxVectors) {
+      DeviceElementOp op;
+      op.kind = kScaleAddMulti;
+      op.count = std::min(DeviceElementOp::kMaxVectors, nvec - start);
+      op.x[0] = data(x);
+      for (int k = 0; k < op.count; ++k) {
+        op.y[k] = data(Y[start + k]);
+        op.z[k] = data(Z[start + k]);
+        op.c[k] = a[start + k];
       }
-      launch_for_each(shared(x), length(x), [=] __device__(sunindextype i) {
-        const double xi = xd[i];
-        for (int k = 0; k < count; ++k) zs.p[k][i] = as.c[k] * xi + ys.p[k][i];
-      });
+      defer(x, op);
     }
     return 0;
   });
@@ -626,18 +727,18 @@ int dev_linear_sum_vector_array(int nvec, sunrealtype a, N_Vector* X, sunrealtyp
                                 N_Vector* Z) {
   if (nvec < 1) return -1;
   return guarded_int(Z[0], [&] {
-    for (int start = 0; start < nvec; start += kMaxFused) {
-      const int count = std::min(kMaxFused, nvec - start);
-      ConstPtrs xs{}, ys{};
-      Ptrs zs{};
-      for (int k = 0; k < count; ++k) {
-        xs.p[k] = data(X[start + k]);
-        ys.p[k] = data(Y[start + k]);
-        zs.p[k] = data(Z[start + k]);
+    for (int start = 0; start < nvec; start += DeviceElementOp::kMaxVectors) {
+      DeviceElementOp op;
+      op.kind = kLinearSumArray;
+      op.count = std::min(DeviceElementOp::kMaxVectors, nvec - start);
+      op.a = a;
+      op.b = b;
+      for (int k = 0; k < op.count; ++k) {
+        op.x[k] = data(X[start + k]);
+        op.y[k] = data(Y[start + k]);
+        op.z[k] = data(Z[start + k]);
       }
-      launch_for_each(shared(Z[0]), length(Z[0]), [=] __device__(sunindextype i) {
-        for (int k = 0; k < count; ++k) zs.p[k][i] = a * xs.p[k][i] + b * ys.p[k][i];
-      });
+      defer(Z[0], op);
     }
     return 0;
   });
@@ -646,19 +747,16 @@ int dev_linear_sum_vector_array(int nvec, sunrealtype a, N_Vector* X, sunrealtyp
 int dev_scale_vector_array(int nvec, sunrealtype* c, N_Vector* X, N_Vector* Z) {
   if (nvec < 1) return -1;
   return guarded_int(Z[0], [&] {
-    for (int start = 0; start < nvec; start += kMaxFused) {
-      const int count = std::min(kMaxFused, nvec - start);
-      ConstPtrs xs{};
-      Ptrs zs{};
-      Coefs cs{};
-      for (int k = 0; k < count; ++k) {
-        xs.p[k] = data(X[start + k]);
-        zs.p[k] = data(Z[start + k]);
-        cs.c[k] = c[start + k];
+    for (int start = 0; start < nvec; start += DeviceElementOp::kMaxVectors) {
+      DeviceElementOp op;
+      op.kind = kScaleArray;
+      op.count = std::min(DeviceElementOp::kMaxVectors, nvec - start);
+      for (int k = 0; k < op.count; ++k) {
+        op.x[k] = data(X[start + k]);
+        op.z[k] = data(Z[start + k]);
+        op.c[k] = c[start + k];
       }
-      launch_for_each(shared(Z[0]), length(Z[0]), [=] __device__(sunindextype i) {
-        for (int k = 0; k < count; ++k) zs.p[k][i] = cs.c[k] * xs.p[k][i];
-      });
+      defer(Z[0], op);
     }
     return 0;
   });
@@ -667,13 +765,13 @@ int dev_scale_vector_array(int nvec, sunrealtype* c, N_Vector* X, N_Vector* Z) {
 int dev_const_vector_array(int nvec, sunrealtype c, N_Vector* Z) {
   if (nvec < 1) return -1;
   return guarded_int(Z[0], [&] {
-    for (int start = 0; start < nvec; start += kMaxFused) {
-      const int count = std::min(kMaxFused, nvec - start);
-      Ptrs zs{};
-      for (int k = 0; k < count; ++k) zs.p[k] = data(Z[start + k]);
-      launch_for_each(shared(Z[0]), length(Z[0]), [=] __device__(sunindextype i) {
-        for (int k = 0; k < count; ++k) zs.p[k][i] = c;
-      });
+    for (int start = 0; start < nvec; start += DeviceElementOp::kMaxVectors) {
+      DeviceElementOp op;
+      op.kind = kConstArray;
+      op.count = std::min(DeviceElementOp::kMaxVectors, nvec - start);
+      op.a = c;
+      for (int k = 0; k < op.count; ++k) op.z[k] = data(Z[start + k]);
+      defer(Z[0], op);
     }
     return 0;
   });
@@ -779,6 +877,16 @@ DeviceBatchShared::DeviceBatchShared(int cells_, int per_cell_)
   HALITE_CUDA_CHECK(cudaStreamSynchronize(stream.get()));
 }
 
+void DeviceBatchShared::flush() noexcept {
+  if (pending.size == 0) return;
+  try {
+    launch_pending(*this, sunindextype(cells) * per_cell);
+  } catch (const std::exception& e) {
+    pending.size = 0;
+    record_error(e.what());
+  }
+}
+
 void DeviceBatchShared::set_mask(const std::vector<unsigned char>& mask) {
   if (int(mask.size()) != cells)
     throw std::invalid_argument("DeviceBatchShared::set_mask: " + std::to_string(mask.size()) +
@@ -835,6 +943,7 @@ bool is_device_vector(N_Vector v) noexcept {
 
 void copy_to_device(N_Vector v, const double* host) {
   DeviceVectorContent& c = content(v);
+  c.shared->flush();  // a queued op may write v
   HALITE_CUDA_CHECK(cudaMemcpyAsync(c.data, host, std::size_t(c.length) * sizeof(double),
                                     cudaMemcpyHostToDevice, c.shared->stream.get()));
   HALITE_CUDA_CHECK(cudaStreamSynchronize(c.shared->stream.get()));
@@ -842,6 +951,7 @@ void copy_to_device(N_Vector v, const double* host) {
 
 void copy_to_host(N_Vector v, double* host) {
   DeviceVectorContent& c = content(v);
+  c.shared->flush();
   HALITE_CUDA_CHECK(cudaMemcpyAsync(host, c.data, std::size_t(c.length) * sizeof(double),
                                     cudaMemcpyDeviceToHost, c.shared->stream.get()));
   HALITE_CUDA_CHECK(cudaStreamSynchronize(c.shared->stream.get()));

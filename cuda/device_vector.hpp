@@ -41,6 +41,23 @@
 
 namespace halite::cuda {
 
+// An element-wise op deferred to the family's next launch (device_vector.cu, "Deferred
+// element-wise ops"): z_k[i] = f(a, b, c_k, x_k[i], y_k[i]) for k < count.
+struct DeviceElementOp {
+  static constexpr int kMaxVectors = 6;  // IDA's arrays hold at most maxord + 1 = 6 vectors
+  int kind = 0, count = 0;
+  double a = 0.0, b = 0.0;
+  const double* x[kMaxVectors] = {};
+  const double* y[kMaxVectors] = {};
+  double* z[kMaxVectors] = {};
+  double c[kMaxVectors] = {};
+};
+struct DevicePendingOps {
+  static constexpr int kMaxOps = 6;  // a launch's arguments stay well under CUDA's 4 KiB
+  DeviceElementOp ops[kMaxOps];
+  int size = 0;
+};
+
 // The part of a device batch vector that every clone shares.
 struct DeviceBatchShared {
   DeviceBatchShared(int cells, int per_cell);
@@ -79,9 +96,15 @@ struct DeviceBatchShared {
   }
   void clear_error() { error.clear(); }
 
+  // Element-wise ops not launched yet. flush() launches them (one kernel); every reduction
+  // runs them in its own launch, and device_data() flushes before handing out a pointer.
+  DevicePendingOps pending;
+  void flush() noexcept;  // records a CUDA failure as error
+
   // Launch and copy-back counters (for the benchmark and the docs).
   long kernel_launches = 0;
-  long reductions = 0;  // synchronising reductions (one small device->host copy each)
+  long reductions = 0;    // synchronising reductions (one small device->host copy each)
+  long deferred_ops = 0;  // element-wise ops run inside another op's launch
 };
 
 struct DeviceVectorContent {
@@ -104,8 +127,12 @@ N_Vector make_device_vector(SUNContext sunctx, int cells, int per_cell,
 [[nodiscard]] inline DeviceVectorContent& device_content(N_Vector v) noexcept {
   return *static_cast<DeviceVectorContent*>(v->content);
 }
+// The device array, with every deferred op of the family done (queued on the stream) first:
+// kernels and copies outside the vector ops see what IDA wrote.
 [[nodiscard]] inline double* device_data(N_Vector v) noexcept {
-  return device_content(v).data;
+  DeviceVectorContent& c = device_content(v);
+  if (c.shared->pending.size > 0) c.shared->flush();
+  return c.data;
 }
 [[nodiscard]] inline DeviceBatchShared& device_shared(N_Vector v) noexcept {
   return *device_content(v).shared;
