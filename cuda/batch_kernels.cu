@@ -129,7 +129,8 @@ __global__ void observables_kernel(BatchView v, const double* y, double* voltage
 void launch_root_values(const BatchView& view, const RootView& roots, double t, const double* y,
                         double* g, cudaStream_t stream) {
   if (view.cells < 1 || roots.conditions < 1) return;
-  HALITE_LAUNCH(root_kernel, cell_blocks(view.cells), kCellThreads, stream)(view, roots, t, y, g);
+  HALITE_LAUNCH(root_kernel, cell_blocks(view.cells), kCellThreads, 0, stream, view, roots, t, y,
+                g);
   HALITE_CUDA_CHECK_LAUNCH();
 }
 
@@ -139,39 +140,40 @@ void launch_sample_aging(const BatchView& view, const models::ParticleAging* agi
   const long n = long(view.cells) * view.layout.particles();
   if (n < 1) return;
   constexpr int kThreads = 128;
-  HALITE_LAUNCH(sample_aging_kernel, int((n + kThreads - 1) / kThreads), kThreads, stream)
-  (view, aging, t, y, accumulators);
+  HALITE_LAUNCH(sample_aging_kernel, int((n + kThreads - 1) / kThreads), kThreads, 0, stream, view,
+                aging, t, y, accumulators);
   HALITE_CUDA_CHECK_LAUNCH();
 }
 
 void launch_observables(const BatchView& view, const double* y, double* voltage, double* current,
                         cudaStream_t stream) {
   if (view.cells < 1) return;
-  HALITE_LAUNCH(observables_kernel, cell_blocks(view.cells), kCellThreads, stream)
-  (view, y, voltage, current);
+  HALITE_LAUNCH(observables_kernel, cell_blocks(view.cells), kCellThreads, 0, stream, view, y,
+                voltage, current);
   HALITE_CUDA_CHECK_LAUNCH();
 }
 
 void launch_residual(const BatchView& view, const double* y, const double* yp, double* res,
                      int* nonfinite, cudaStream_t stream) {
   if (view.cells < 1) return;
-  HALITE_LAUNCH(residual_kernel, cell_blocks(view.cells), kCellThreads, stream)
-  (view, y, yp, res, nonfinite);
+  HALITE_LAUNCH(residual_kernel, cell_blocks(view.cells), kCellThreads, 0, stream, view, y, yp, res,
+                nonfinite);
   HALITE_CUDA_CHECK_LAUNCH();
 }
 
 void launch_jacobian(const BatchView& view, const double* y, double* jacobians,
                      cudaStream_t stream) {
   if (view.cells < 1) return;
-  HALITE_LAUNCH(jacobian_kernel, cell_blocks(view.cells), kCellThreads, stream)(view, y, jacobians);
+  HALITE_LAUNCH(jacobian_kernel, cell_blocks(view.cells), kCellThreads, 0, stream, view, y,
+                jacobians);
   HALITE_CUDA_CHECK_LAUNCH();
 }
 
 void launch_factor(const BatchView& view, double cj, const double* jacobians, double* factors,
                    int* pivots, int* singular, cudaStream_t stream) {
   if (view.cells < 1) return;
-  HALITE_LAUNCH(factor_kernel, cell_blocks(view.cells), kCellThreads, stream)
-  (view, cj, jacobians, factors, pivots, singular);
+  HALITE_LAUNCH(factor_kernel, cell_blocks(view.cells), kCellThreads, 0, stream, view, cj,
+                jacobians, factors, pivots, singular);
   HALITE_CUDA_CHECK_LAUNCH();
 }
 
@@ -179,8 +181,8 @@ void launch_solve(const BatchView& view, double cj, const double* jacobians, con
                   const int* pivots, const double* b, double* x, double* work,
                   cudaStream_t stream) {
   if (view.cells < 1) return;
-  HALITE_LAUNCH(solve_kernel, cell_blocks(view.cells), kCellThreads, stream)
-  (view, cj, jacobians, factors, pivots, b, x, work);
+  HALITE_LAUNCH(solve_kernel, cell_blocks(view.cells), kCellThreads, 0, stream, view, cj, jacobians,
+                factors, pivots, b, x, work);
   HALITE_CUDA_CHECK_LAUNCH();
 }
 

@@ -148,7 +148,8 @@ class DeviceBatchModel {
   DeviceBuffer<models::AgingAccumulator> accumulators_;  // cells * particles
   DeviceBuffer<models::StepEnd> root_kinds_;
   DeviceBuffer<double> root_thresholds_, root_direction_, root_offset_, root_g_;
-  DeviceBuffer<double> observed_;  // 2 * cells
+  PinnedBuffer<double> root_g_host_;  // staging for root_g_
+  DeviceBuffer<double> observed_;     // 2 * cells
   RootView roots_;
   DeviceBuffer<int> nonfinite_;  // cells
   // host staging

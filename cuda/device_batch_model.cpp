@@ -1,4 +1,5 @@
 // DeviceBatchModel: the device copy of a BatchModel's per-cell data (see batch_kernels.hpp).
+#include <algorithm>
 #include <stdexcept>
 #include <string>
 
@@ -82,6 +83,7 @@ void DeviceBatchModel::upload_roots(const StepRoots& roots, cudaStream_t stream)
     root_kinds_.resize(capacity);
     root_thresholds_.resize(std::size_t(cells_) * capacity);
     root_g_.resize(std::size_t(cells_) * capacity);
+    root_g_host_ = PinnedBuffer<double>(std::size_t(cells_) * capacity);
   }
   root_direction_.resize(cells_);
   root_offset_.resize(cells_);
@@ -103,9 +105,14 @@ void DeviceBatchModel::upload_root_directions(const StepRoots& roots, cudaStream
 
 void DeviceBatchModel::root_values(double t, const double* y, double* g_host, cudaStream_t stream) {
   if (roots_.conditions == 0) return;
+  // Through pinned memory: a copy to pageable memory is staged by the driver (slower, and
+  // synchronous with respect to the host anyway). This is the one sync per IDA step outside the
+  // reductions (docs/gpu.md, "Per-step budget").
+  const std::size_t n = std::size_t(cells_) * roots_.conditions;
   launch_root_values(view(), roots_, t, y, root_g_.get(), stream);
-  root_g_.download(g_host, std::size_t(cells_) * roots_.conditions, stream);
+  root_g_.download(root_g_host_.get(), n, stream);
   HALITE_CUDA_CHECK(cudaStreamSynchronize(stream));
+  std::copy(root_g_host_.get(), root_g_host_.get() + n, g_host);
 }
 
 void DeviceBatchModel::sample_aging(double t, const double* y, cudaStream_t stream) {

@@ -268,7 +268,7 @@ template <class F>
 void launch_for_each(DeviceBatchShared& s, sunindextype n, F f) {
   if (n <= 0) return;
   const int grid = int(std::min<sunindextype>((n + kThreads - 1) / kThreads, 65535));
-  HALITE_LAUNCH(for_each_kernel, grid, kThreads, s.stream.get())(n, f);
+  HALITE_LAUNCH(for_each_kernel, grid, kThreads, 0, s.stream.get(), n, f);
   HALITE_CUDA_CHECK_LAUNCH();
   ++s.kernel_launches;
 }
@@ -320,8 +320,8 @@ void reduce(DeviceBatchShared& s, sunindextype n, int slots, Term term, Op op, d
     apply_pending(q, i);
     return term(slot, i);
   };
-  HALITE_LAUNCH_WITH_BARRIERS(reduce_kernel, grid, kThreads, s.stream.get())
-  (n, fused, op, identity, s.partials.get(), s.counters.get(), s.results.get());
+  HALITE_LAUNCH_WITH_BARRIERS(reduce_kernel, grid, kThreads, 0, s.stream.get(), n, fused, op,
+                              identity, s.partials.get(), s.counters.get(), s.results.get());
   HALITE_CUDA_CHECK_LAUNCH();
   ++s.kernel_launches;
   fetch_results(s, slots, out);
@@ -345,11 +345,13 @@ void cell_wrms(N_Vector ref, int count, const ConstPtrs& X, const ConstPtrs& W, 
   if (count > 1) launch_pending(s, family_length(s));
   const DevicePendingOps q = take_pending(s);
   if (id != nullptr) {
-    HALITE_LAUNCH_WITH_BARRIERS(cell_wrms_kernel<true>, grid, kThreads, s.stream.get())
-    (cells, per_cell, X, W, id, active, q, s.partials.get(), s.counters.get(), s.results.get());
+    HALITE_LAUNCH_WITH_BARRIERS(cell_wrms_kernel<true>, grid, kThreads, 0, s.stream.get(), cells,
+                                per_cell, X, W, id, active, q, s.partials.get(), s.counters.get(),
+                                s.results.get());
   } else {
-    HALITE_LAUNCH_WITH_BARRIERS(cell_wrms_kernel<false>, grid, kThreads, s.stream.get())
-    (cells, per_cell, X, W, id, active, q, s.partials.get(), s.counters.get(), s.results.get());
+    HALITE_LAUNCH_WITH_BARRIERS(cell_wrms_kernel<false>, grid, kThreads, 0, s.stream.get(), cells,
+                                per_cell, X, W, id, active, q, s.partials.get(), s.counters.get(),
+                                s.results.get());
   }
   HALITE_CUDA_CHECK_LAUNCH();
   ++s.kernel_launches;

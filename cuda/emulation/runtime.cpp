@@ -309,6 +309,10 @@ void reset_counters() noexcept {
   c.memsets = 0;
 }
 
+void reject_dynamic_shared_memory() {
+  fail(cudaErrorInvalidValue);
+}
+
 void run_grid(dim3 grid, dim3 block, cudaStream_t, bool barriers, void* body,
               void (*invoke)(void*)) {
   const unsigned long threads = (unsigned long)block.x * block.y * block.z;

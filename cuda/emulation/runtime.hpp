@@ -154,34 +154,26 @@ struct Counters {
 Counters& counters() noexcept;
 void reset_counters() noexcept;
 
+// Records cudaErrorInvalidValue for a launch that asks for dynamic shared memory.
+void reject_dynamic_shared_memory();
+
 // Runs body once per thread of the grid (see the file comment).
 void run_grid(dim3 grid, dim3 block, cudaStream_t stream, bool barriers, void* body,
               void (*invoke)(void*));
 
-// HALITE_LAUNCH(kernel, grid, block, stream)(args...) = (Launch{...} | caller)(args...): the
-// arguments are copied once, as a launch copies them to the device, and every thread calls the
-// kernel with them.
-struct Launch {
-  Launch(dim3 grid_, dim3 block_, cudaStream_t stream_, bool barriers_) noexcept
-      : grid(grid_), block(block_), stream(stream_), barriers(barriers_) {}
-  dim3 grid, block;
-  cudaStream_t stream;
-  bool barriers;
-};
-template <class Caller>
-struct BoundLaunch {
-  Launch launch;
-  Caller caller;
-  template <class... Args>
-  void operator()(Args... args) {
-    auto body = [&] { caller(args...); };
-    run_grid(launch.grid, launch.block, launch.stream, launch.barriers, &body,
-             [](void* b) { (*static_cast<decltype(body)*>(b))(); });
+// HALITE_LAUNCH(kernel, grid, block, shared_bytes, stream, args...): the arguments are copied
+// once, as a launch copies them to the device, and every thread calls the kernel with them.
+// (Dynamic shared memory is not emulated: shared_bytes must be 0.)
+template <class Caller, class... Args>
+void launch(dim3 grid, dim3 block, std::size_t shared_bytes, cudaStream_t stream, bool barriers,
+            Caller caller, Args... args) {
+  if (shared_bytes != 0) {
+    reject_dynamic_shared_memory();
+    return;
   }
-};
-template <class Caller>
-BoundLaunch<Caller> operator|(Launch launch, Caller caller) {
-  return {launch, caller};
+  auto body = [&] { caller(args...); };
+  run_grid(grid, block, stream, barriers, &body,
+           [](void* b) { (*static_cast<decltype(body)*>(b))(); });
 }
 
 }  // namespace halite::cuda::emulation

@@ -6,12 +6,18 @@
 // TearDown so that an asynchronous error fails the test that caused it.
 #include <gtest/gtest.h>
 #include <sunmatrix/sunmatrix_sparse.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <cmath>
+#include <filesystem>
+#include <fstream>
+#include <iterator>
 #include <limits>
 #include <memory>
 #include <random>
+#include <set>
 #include <string>
 #include <tuple>
 #include <utility>
@@ -23,6 +29,7 @@
 #include "cuda/device_vector.hpp"
 #include "cuda/gpu_integrator.hpp"
 #include "cuda/register_backend.hpp"
+#include "halite/halite.hpp"
 #include "host/app/config.hpp"
 #include "host/cpu/batch_integrator.hpp"
 #include "host/cpu/batch_model.hpp"
@@ -909,6 +916,135 @@ TEST_F(Gpu, AFailingCellIsNamedAndTheOthersMatchTheCpu) {
         << "cell " << c + 1;
   }
 }
+
+// --backend auto (issue 13): with a device, a batch of at least kAutoCudaMinimumCells cells runs
+// on the GPU and a smaller one on the CPU; the Cycler resolves it once for its batch.
+TEST_F(Gpu, AutoBackendSendsBatchesFromTheThresholdOnToTheGpu) {
+  register_cuda_backend_for_tests();
+  EXPECT_EQ(resolve_backend(Backend::kAuto, 1), Backend::kCpu);
+  EXPECT_EQ(resolve_backend(Backend::kAuto, kAutoCudaMinimumCells - 1), Backend::kCpu);
+  EXPECT_EQ(resolve_backend(Backend::kAuto, kAutoCudaMinimumCells), Backend::kCuda);
+  EXPECT_EQ(resolve_backend(Backend::kCpu, 100000), Backend::kCpu);
+  const auto config = load_config("", {});
+  const CellLayout L{2, 3, 3};
+  for (const int cells : {kAutoCudaMinimumCells - 1, kAutoCudaMinimumCells}) {
+    Cycler cycler(std::vector<CellSetup>(cells, cell_setup_from_config(config)), L, config.solver,
+                  config.protocol, Backend::kAuto);
+    const bool on_gpu = cells >= kAutoCudaMinimumCells;
+    EXPECT_EQ(cycler.backend(), on_gpu ? Backend::kCuda : Backend::kCpu) << cells << " cells";
+    EXPECT_EQ(std::string(cycler.integrator().backend_name()), on_gpu ? "cuda" : "cpu");
+  }
+}
+
+#ifdef HALITE_EMULATED_BINARY
+// Only in the emulation build (cuda/emulation): the halite executable with the emulated CUDA
+// backend (HALITE_EMULATED_BINARY) against the CPU build (HALITE_BINARY).
+class GpuCli : public Gpu {
+ protected:
+  void SetUp() override {
+    Gpu::SetUp();
+    dir_ = std::filesystem::temp_directory_path() /
+           ("halite_gpu_cli_" + std::to_string(::getpid()) + "_" +
+            ::testing::UnitTest::GetInstance()->current_test_info()->name());
+    std::filesystem::remove_all(dir_);
+    std::filesystem::create_directories(dir_);
+  }
+  void TearDown() override {
+    std::filesystem::remove_all(dir_);
+    Gpu::TearDown();
+  }
+  int run(const std::string& binary, const std::vector<std::string>& args,
+          const std::string& environment = "", std::string* out = nullptr) const {
+    std::string command = environment + "'" + binary + "'";
+    for (const auto& a : args) command += " '" + a + "'";
+    command += " >'" + (dir_ / "stdout").string() + "' 2>'" + (dir_ / "stderr").string() + "'";
+    const int status = std::system(command.c_str());
+    if (out != nullptr) {
+      std::ifstream in(dir_ / "stdout");
+      *out = std::string(std::istreambuf_iterator<char>(in), {});
+    }
+    return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+  }
+  std::filesystem::path dir_;
+};
+
+// `halite run --cycles 3 --backend cuda` (the kernels on the CPU, through the emulation) gives
+// the CPU backend's cycle table: both integrate the same equations with the same IDA settings;
+// only the reductions' summation order differs (a tree on the device).
+TEST_F(GpuCli, HaliteRunOnTheCudaBackendAgreesWithTheCpu) {
+  const std::string cuda_out = (dir_ / "cuda.h5").string(), cpu_out = (dir_ / "cpu.h5").string();
+  ASSERT_EQ(run(HALITE_EMULATED_BINARY,
+                {"run", "--cycles", "3", "-q", "--backend", "cuda", "-o", cuda_out}),
+            0);
+  ASSERT_EQ(run(HALITE_BINARY, {"run", "--cycles", "3", "-q", "--backend", "cpu", "-o", cpu_out}),
+            0);
+  const api::Result gpu = api::read_result(cuda_out), cpu = api::read_result(cpu_out);
+  EXPECT_EQ(gpu.provenance.at("backend"), "cuda");
+  EXPECT_EQ(cpu.provenance.at("backend"), "cpu");
+  ASSERT_EQ(gpu.cells.size(), 1u);
+  ASSERT_EQ(cpu.cells.size(), 1u);
+  EXPECT_EQ(gpu.cells[0].status, "completed");
+  const auto& g = gpu.cells[0].cycles;
+  const auto& c = cpu.cells[0].cycles;
+  ASSERT_EQ(g.cycles(), 3);
+  ASSERT_EQ(c.cycles(), 3);
+  ASSERT_EQ(g.columns.size(), c.columns.size());
+  // The solver's own counters (steps, iterations, evaluations, failures) are how each backend got
+  // there, not results.
+  const std::set<std::string> counters = {"IDA steps",
+                                          "Jacobian evaluations",
+                                          "Residual evaluations",
+                                          "Nonlinear iterations",
+                                          "Nonlinear convergence failures",
+                                          "Error test failures"};
+  double worst = 0.0;
+  std::string worst_column;
+  for (std::size_t k = 0; k < c.columns.size(); ++k) {
+    if (counters.count(c.columns[k].name) != 0) continue;
+    double scale = 0.0;
+    for (double v : c.values[k]) scale = std::max(scale, std::fabs(v));
+    for (int n = 0; n < 3; ++n) {
+      const double a = c.values[k][n], b = g.values[k][n];
+      if (std::isnan(a) && std::isnan(b)) continue;
+      const double e = std::fabs(a - b) / (scale > 0.0 ? scale : 1.0);
+      if (!(e <= worst)) worst = e, worst_column = c.columns[k].name;
+    }
+  }
+  RecordProperty("largest_relative_difference", std::to_string(worst));
+  std::printf("largest difference, relative to the column's scale: %.3g (%s)\n", worst,
+              worst_column.c_str());
+  // events located by IDA's root finding at the default tolerances: 2e-4 of each column's
+  // scale, the criterion of Gpu.CyclerOnGpuReproducesCpuCycleTable
+  EXPECT_LE(worst, 2e-4) << worst_column;
+}
+
+// halite sweep --backend auto (the default): a group of at least kAutoCudaMinimumCells cases goes
+// to the GPU where a device can be used, and to the CPU threads where none can
+// (HALITE_CUDA_EMULATION_DEVICES=0 hides the emulated device).
+TEST_F(GpuCli, SweepAutoSendsALargeGroupToTheGpuOnlyWhereADeviceIsFound) {
+  const std::string sweep = (dir_ / "big.yaml").string();
+  {
+    std::ofstream f(sweep);
+    f << "name: auto threshold\nfactors:\n  - key: cell.mechanics.stack_pressure\n"
+         "    min: 50 MPa\n    max: 760 MPa\ndesign:\n  type: latin_hypercube\n  n_samples: "
+      << kAutoCudaMinimumCells << "\n  seed: 1\n";
+  }
+  std::string out;
+  ASSERT_EQ(run(HALITE_EMULATED_BINARY,
+                {"sweep", sweep, "--dry-run", "--threads", "1", "-o", (dir_ / "s.h5").string()}, "",
+                &out),
+            0);
+  EXPECT_NE(out.find("backend cuda"), std::string::npos) << out.substr(0, 400);
+  EXPECT_NE(out.find("batch 0 (cuda):"), std::string::npos);
+  ASSERT_EQ(run(HALITE_EMULATED_BINARY,
+                {"sweep", sweep, "--dry-run", "--threads", "1", "-o", (dir_ / "s.h5").string()},
+                "HALITE_CUDA_EMULATION_DEVICES=0 ", &out),
+            0);
+  EXPECT_NE(out.find("backend cpu"), std::string::npos) << out.substr(0, 400);
+  EXPECT_NE(out.find("batch 0 (cpu):"), std::string::npos);
+  EXPECT_EQ(out.find("(cuda)"), std::string::npos);
+}
+#endif  // HALITE_EMULATED_BINARY
 
 }  // namespace
 }  // namespace halite

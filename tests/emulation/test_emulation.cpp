@@ -94,8 +94,8 @@ TEST(Emulation, BarriersAndShufflesGiveTheBlockReductionItsCudaResult) {
     DeviceBuffer<unsigned int> ticket(1);
     dx.upload(x.data(), n, nullptr);
     ticket.zero(nullptr);
-    HALITE_LAUNCH_WITH_BARRIERS(sum_kernel, blocks, 256, nullptr)
-    (n, dx.get(), partials.get(), ticket.get(), total.get());
+    HALITE_LAUNCH_WITH_BARRIERS(sum_kernel, blocks, 256, 0, nullptr, n, dx.get(), partials.get(),
+                                ticket.get(), total.get());
     HALITE_CUDA_CHECK_LAUNCH();
     double result = 0.0;
     total.download(&result, 1, nullptr);
@@ -110,10 +110,10 @@ TEST(Emulation, BarriersAndShufflesGiveTheBlockReductionItsCudaResult) {
 TEST(EmulationDeathTest, ABarrierInAKernelLaunchedWithoutBarriersStopsWithAMessage) {
   GTEST_FLAG_SET(death_test_style, "threadsafe");
   DeviceBuffer<double> out(32);
-  EXPECT_DEATH(HALITE_LAUNCH(barrier_kernel, 1, 32, nullptr)(out.get()),
+  EXPECT_DEATH(HALITE_LAUNCH(barrier_kernel, 1, 32, 0, nullptr, out.get()),
                "__syncthreads in a kernel launched with HALITE_LAUNCH: launch it with "
                "HALITE_LAUNCH_WITH_BARRIERS");
-  HALITE_LAUNCH_WITH_BARRIERS(barrier_kernel, 1, 32, nullptr)(out.get());
+  HALITE_LAUNCH_WITH_BARRIERS(barrier_kernel, 1, 32, 0, nullptr, out.get());
   std::vector<double> host(32);
   out.download(host.data(), 32, nullptr);
   for (double v : host) EXPECT_EQ(v, 1.0);
@@ -122,24 +122,24 @@ TEST(EmulationDeathTest, ABarrierInAKernelLaunchedWithoutBarriersStopsWithAMessa
 TEST(EmulationDeathTest, DivergentBarriersAndDeadlocksStopWithAMessage) {
   GTEST_FLAG_SET(death_test_style, "threadsafe");
   DeviceBuffer<double> out(64);
-  EXPECT_DEATH(HALITE_LAUNCH_WITH_BARRIERS(divergent_barrier_kernel, 1, 64, nullptr)(out.get()),
+  EXPECT_DEATH(HALITE_LAUNCH_WITH_BARRIERS(divergent_barrier_kernel, 1, 64, 0, nullptr, out.get()),
                "divergent __syncthreads: threads of block \\(0,0\\) wait at different "
                "barriers");
-  EXPECT_DEATH(HALITE_LAUNCH_WITH_BARRIERS(deadlock_kernel, 1, 64, nullptr)(out.get()),
+  EXPECT_DEATH(HALITE_LAUNCH_WITH_BARRIERS(deadlock_kernel, 1, 64, 0, nullptr, out.get()),
                "deadlock: a __syncthreads or warp shuffle was not reached by every live thread");
 }
 
 TEST(Emulation, LaunchShapesCopiesAndUndefinedMemoryAreChecked) {
   DeviceBuffer<double> out(8);
   // A block of more than 1024 threads is a launch error, as on a device.
-  HALITE_LAUNCH(fill_kernel, 1, 2048, nullptr)(8, 1.0, out.get());
+  HALITE_LAUNCH(fill_kernel, 1, 2048, 0, nullptr, 8, 1.0, out.get());
   EXPECT_EQ(cudaGetLastError(), cudaErrorInvalidConfiguration);
   EXPECT_EQ(cudaGetLastError(), cudaSuccess) << "cudaGetLastError clears the error";
   // Device memory is undefined until written: NaN here.
   std::vector<double> host(8, 0.0);
   out.download(host.data(), 8, nullptr);
   for (double v : host) EXPECT_TRUE(std::isnan(v));
-  HALITE_LAUNCH(fill_kernel, 2, 4, nullptr)(8, 3.0, out.get());
+  HALITE_LAUNCH(fill_kernel, 2, 4, 0, nullptr, 8, 3.0, out.get());
   out.download(host.data(), 8, nullptr);
   for (double v : host) EXPECT_EQ(v, 3.0);
   // Past the end of the allocation, or the wrong direction: an error, nothing copied.
