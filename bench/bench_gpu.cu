@@ -56,6 +56,7 @@
 // cut (to at least 1) when its warm-up cycle says they would run past S; what was skipped or cut
 // is printed. The summary is then still printed within the caller's timeout.
 #include <algorithm>
+#include <array>
 #include <atomic>
 #include <chrono>
 #include <cmath>
@@ -72,6 +73,7 @@
 #include "bench/machine.hpp"
 #include "cuda/cuda_check.hpp"
 #include "cuda/gpu_integrator.hpp"
+#include "cuda/phase_timer.hpp"
 #include "cuda/register_backend.hpp"
 #include "halite/build_info.hpp"
 #include "host/app/config.hpp"
@@ -332,9 +334,15 @@ struct Measurement {
   // IDA steps per cycle of an instance: mean and largest over the instances
   double batch_steps = NAN, max_batch_steps = NAN;
   // per IDA step, over all instances: residuals, linear-solver setups, factorisations, Newton
-  // iterations; GPU only: device vector-op launches and host-synchronising reductions
+  // iterations; GPU only: kernel launches and host synchronisations, all of them
   double residuals = NAN, jacobians = NAN, factorizations = NAN, newton = NAN;
   double launches = NAN, syncs = NAN;
+  // --profile measurements: device milliseconds and launches per phase over the timed cycles
+  // (cudaEvent pairs around every launch, all instances summed), and the IDA steps they took
+  bool profiled = false;
+  std::array<double, halite::cuda::PhaseTimer::kPhases> phase_ms{};
+  std::array<long, halite::cuda::PhaseTimer::kPhases> phase_launches{};
+  double profiled_steps = 0;
   bool cut = false;          // fewer timed cycles than asked for (--budget)
   int failed = 0;            // cells failed by the end
   std::string failure;       // the first one's reason
@@ -374,11 +382,12 @@ struct Counters {
     auto& in = cycler.integrator();
     const halite::SolverStats s = in.stats();
     Counters c{s.steps, s.residual_evals, s.jacobian_evals, in.factorizations(), s.nonlinear_iters};
-    // The device vector's counters (kernel launches and synchronising reductions) are diagnostics
-    // of the CUDA backend only.
+    // Every kernel launch and host synchronisation of the CUDA backend (vector ops, reductions,
+    // model and solver kernels, root values, uploads): diagnostics of that backend only.
     if (auto* gpu = dynamic_cast<halite::cuda::GpuBatchIntegrator*>(&in)) {
-      c.launches = gpu->vectors().kernel_launches;
-      c.syncs = gpu->vectors().reductions;
+      const auto d = gpu->device_counters();
+      c.launches = d.launches;
+      c.syncs = d.synchronizations;
       c.device = true;
     }
     return c;
@@ -442,8 +451,10 @@ std::string parallel_for(int jobs, int threads, const std::function<void(int)>& 
 
 // The batch as `instances` contiguous slices (at most one per cell), each one Cycler on `backend`
 // driven by its own host thread (see "Instances" at the top of the file).
+// profile: time every launch of the timed cycles per phase with cudaEvents (GPU only; it costs
+// host time, so the profile is a measurement of its own).
 Measurement run_batch(const Bench& b, const Batch& batch, const OwnSteps& own, Backend backend,
-                      int instances) {
+                      int instances, bool profile = false) {
   Measurement m;
   const int n = batch.size();
   m.cells = n;
@@ -458,6 +469,10 @@ Measurement run_batch(const Bench& b, const Batch& batch, const OwnSteps& own, B
   std::vector<std::unique_ptr<Cycler>> cyclers(slices);
   std::vector<std::vector<std::vector<CycleRecord>>> records(slices);
   std::vector<Counters> before(slices), after(slices);
+  std::vector<std::unique_ptr<halite::cuda::PhaseTimer>> timers(slices);
+  auto device_integrator = [&](int k) {
+    return dynamic_cast<halite::cuda::GpuBatchIntegrator*>(&cyclers[k]->integrator());
+  };
   // Every kernel of a slice runs on its integrator's stream, and integrate_cycle returns with the
   // records on the host; the device-wide sync only makes sure nothing is left in flight.
   auto synchronize = [&] {
@@ -481,6 +496,12 @@ Measurement run_batch(const Bench& b, const Batch& batch, const OwnSteps& own, B
       m.cycles = b.budget.cycles_that_fit(b.cycles, m.warmup);
       m.cut = m.cycles < b.cycles;
       for (int k = 0; k < slices; ++k) before[k] = Counters::of(*cyclers[k]);
+      if (profile && backend == Backend::kCuda)
+        for (int k = 0; k < slices; ++k)
+          if (auto* gpu = device_integrator(k)) {
+            timers[k] = std::make_unique<halite::cuda::PhaseTimer>();
+            gpu->set_phase_timer(timers[k].get());
+          }
       t0 = now();
       error = parallel_for(slices, slices, [&](int k) {
         const halite::Block& block = cyclers[k]->protocol().blocks.at(0);
@@ -510,6 +531,17 @@ Measurement run_batch(const Bench& b, const Batch& batch, const OwnSteps& own, B
     m.max_batch_steps = std::max(m.max_batch_steps, steps);
   }
   set_per_step(total, &m);
+  for (int k = 0; k < slices; ++k) {
+    if (!timers[k]) continue;
+    device_integrator(k)->set_phase_timer(nullptr);
+    const auto ms = timers[k]->milliseconds();
+    for (int p = 0; p < halite::cuda::PhaseTimer::kPhases; ++p) {
+      m.phase_ms[p] += ms[p];
+      m.phase_launches[p] += timers[k]->launches()[p];
+    }
+    m.profiled = true;
+  }
+  m.profiled_steps = double(total.steps);
   return m;
 }
 
@@ -665,7 +697,7 @@ void print_row_header() {
   std::printf("%-6s %-8s %-4s %6s %4s %4s %9s %8s %8s %8s %11s %12s %6s %6s %6s %6s %6s %8s %8s\n",
               "batch", "mix", "side", "cells", "inst", "cyc", "steps/cyc", "max/cyc", "warmup_s",
               "wall_s", "cell-cyc/s", "cell-steps/s", "failed", "res/st", "jac/st", "fac/st",
-              "nl/st", "vecop/st", "sync/st");
+              "nl/st", "launch/st", "sync/st");
 }
 
 void print_row(int batch, const char* mix, const char* side, const Measurement& m) {
@@ -682,6 +714,44 @@ void print_row(int batch, const char* mix, const char* side, const Measurement& 
   if (m.cut) std::printf("       timed cycles cut to %d by the time budget\n", m.cycles);
   if (m.failed > 0) std::printf("       first failed cell: %s\n", m.failure.c_str());
   std::fflush(stdout);
+}
+
+// Where the device time of a profiled measurement goes, per IDA step of its instances.
+void print_profile(int batch, const Measurement& m) {
+  if (!m.profiled || m.profiled_steps <= 0) {
+    std::printf("not profiled: %s\n", m.note.empty() ? "no GPU measurement" : m.note.c_str());
+    return;
+  }
+  const double steps = m.profiled_steps;
+  double busy = 0.0;
+  long launches = 0;
+  for (int p = 0; p < halite::cuda::PhaseTimer::kPhases; ++p) {
+    busy += m.phase_ms[p];
+    launches += m.phase_launches[p];
+  }
+  std::printf(
+      "batch %d, %d instance(s), %d timed cycle(s), %.0f IDA steps; wall %.3f s, device "
+      "busy %.3f s (kernels; events around every launch)\n",
+      batch, m.instances, m.cycles, steps, m.wall, busy / 1e3);
+  std::printf("%-16s %12s %14s %14s %10s\n", "phase", "launches/st", "device_us/st", "us/launch",
+              "%busy");
+  for (int p = 0; p < halite::cuda::PhaseTimer::kPhases; ++p) {
+    const double n = double(m.phase_launches[p]);
+    std::printf("%-16s %12.2f %14.1f %14s %10.1f\n",
+                halite::cuda::phase_name(static_cast<halite::cuda::DevicePhase>(p)), n / steps,
+                1e3 * m.phase_ms[p] / steps,
+                num(n > 0 ? 1e3 * m.phase_ms[p] / n : NAN, "%.1f").c_str(),
+                busy > 0 ? 100.0 * m.phase_ms[p] / busy : 0.0);
+  }
+  const double wall_us = 1e6 * m.wall / steps * m.instances;  // per step of one instance
+  std::printf("%-16s %12.2f %14.1f %14s %10s\n", "all kernels", double(launches) / steps,
+              1e3 * busy / steps, "", "100");
+  std::printf(
+      "%-16s %12s %14.1f %14s %10s  (wall per step x instances - device busy: IDA's host "
+      "logic, launch and sync latency)\n",
+      "host and gaps", "", wall_us - 1e3 * busy / steps, "", "");
+  std::printf("per step: %s launches, %s host syncs (bench counters, all kinds)\n",
+              num(m.launches, "%.2f").c_str(), num(m.syncs, "%.2f").c_str());
 }
 
 // What the contiguous slices of a sorted heterogeneous batch hold: "T types, R C-rates" (ranges
@@ -799,7 +869,7 @@ int main(int argc, char** argv) {
       "max/cyc = IDA steps per cycle of an instance, mean and largest over the instances; "
       "cell-steps/s = active cell-steps (bench_gpu.cu, top); per IDA step over all instances: "
       "res = residuals, jac = Jacobian evaluations, fac = factorisations, nl = Newton "
-      "iterations, vecop = device vector-op launches, sync = host-synchronising reductions "
+      "iterations, launch = kernel launches, sync = host synchronisations (all kinds) "
       "(GPU); mix: homo = reference cells, het/mix = heterogeneous in the mixed order, "
       "het/sort = heterogeneous sorted by (C-rate, loading)\n\n");
   print_floor(b.layout);
@@ -835,6 +905,18 @@ int main(int argc, char** argv) {
         run_batch(b, homogeneous_cells(b.config, cpu_count(batch)), {}, Backend::kCpu, b.threads);
     print_row(batch, "homo", "cpu", row.cpu);
     rows.push_back(std::move(row));
+  }
+
+  // Where the GPU time goes: the largest homogeneous batch once more, one instance, every launch
+  // timed with cudaEvents (a measurement of its own: the events cost host time).
+  Measurement profile;
+  if (gpu) {
+    std::printf(
+        "\n## where the GPU time goes (largest homogeneous batch, one instance, events "
+        "around every launch)\n");
+    profile =
+        run_batch(b, homogeneous_cells(b.config, largest), {}, Backend::kCuda, 1, /*profile=*/true);
+    print_profile(largest, profile);
   }
 
   // Heterogeneous batch: first each cell type alone (its own steps per cycle), then the batch.
@@ -888,85 +970,22 @@ int main(int argc, char** argv) {
       "gpu: %s)\n",
       b.cycles, b.cycles == 1 ? "" : "s", b.threads,
       gpu ? device.c_str() : "none, GPU columns skipped");
-  std::printf("%-7s %-8s %8s %11s %11s %8s %12s %12s %8s %9s %9s\n", "batch", "mix", "gpu_inst",
-              "gpu_cyc/s", "cpu_cyc/s", "gpu/cpu", "gpu_steps/s", "cpu_steps/s", "%floor",
-              "cpu_cells", "|dQ|mAh/g");
-  auto summary_row = [&](int batch, const char* mix, int instances, const Measurement& g,
-                         const Measurement& c) {
-    const double gc = g.cycles_per_s(), cc = c.cycles_per_s();
-    std::printf("%-7d %-8s %8s %11s %11s %8s %12s %12s %8s %9d %9s\n", batch, mix,
-                instances > 0 ? std::to_string(instances).c_str() : "-", num(gc).c_str(),
-                num(cc).c_str(), num(gc / cc, "%.3g").c_str(), num(g.steps_per_s()).c_str(),
-                num(c.steps_per_s()).c_str(),
-                num(100 * g.steps_per_s() / floor.cell_steps_per_s(), "%.3g").c_str(), c.cells,
-                num(std::fabs(g.q_discharge - c.q_discharge), "%.2g").c_str());
-  };
   const Row* top = nullptr;   // the largest homogeneous batch
   const Row* same = nullptr;  // the homogeneous batch of the heterogeneous batch's size
   for (const Row& r : rows) {
-    summary_row(r.batch, "homo", 1, r.single, r.cpu);
-    if (grouped(r.batch)) summary_row(r.batch, "homo", groups, r.grouped, r.cpu);
     if (r.batch == largest) top = &r;
     if (r.batch == hetero) same = &r;
   }
-  if (hetero > 0) {
-    summary_row(hetero, "het/mix", 1, het.single, het.cpu_mixed);
-    summary_row(hetero, "het/sort", grouped(hetero) ? groups : 0, het.grouped, het.cpu);
-  }
-  std::printf(
-      "%%floor = gpu cell-steps/s / (%.1f TB/s / %.0f B per cell-step); |dQ| = |GPU - CPU| "
-      "discharge capacity of the first cell of type 0 (homo: cell 1) in the last timed cycle "
-      "(mAh/g); cpu_cyc/s of het/mix: the CPU's slices in the mixed order, of het/sort: sorted\n",
-      kH200Bandwidth / 1e12, floor.total());
-
   // 1 - hetero/homo in cell-cycles/s and in active cell-steps/s.
   auto penalty = [](const Measurement& h, const Measurement& o) {
     return std::pair{1 - h.cycles_per_s() / o.cycles_per_s(),
                      1 - h.steps_per_s() / o.steps_per_s()};
   };
-  // IDA steps per cycle of an instance: "mean (largest)".
-  auto steps = [](const Measurement& m) {
-    return num(m.batch_steps, "%.0f") + " (" + num(m.max_batch_steps, "%.0f") + ")";
-  };
   const Measurement none;
   const Measurement& homo_single = same ? same->single : none;
   const Measurement& homo_grouped = same ? same->grouped : none;
   const Measurement& homo_cpu = same ? same->cpu : none;
-  if (hetero > 0) {
-    std::printf(
-        "heterogeneity penalty at B=%d, 1 - hetero/homo in cell-cycles/s (in active "
-        "cell-steps/s)%s; IDA steps per cycle of an instance, mean (largest), hetero / homo:\n",
-        hetero, same ? "" : " (no homogeneous batch of this size: add it to --batches)");
-    auto line = [&](const char* what, const Measurement& h, const Measurement& o) {
-      const auto [cycles, cell_steps] = penalty(h, o);
-      std::printf("  %-40s %8s (%s); steps %s / %s\n", what,
-                  num(100 * cycles, "%.3g", " %").c_str(),
-                  num(100 * cell_steps, "%.3g", " %").c_str(), steps(h).c_str(), steps(o).c_str());
-    };
-    line("gpu, single instance, mixed order", het.single, homo_single);
-    const std::string g = "gpu, " + std::to_string(groups) + " groups, sorted by type";
-    if (grouped(hetero)) line(g.c_str(), het.grouped, homo_grouped);
-    const std::string c = "cpu, " + std::to_string(het.cpu.instances) + " slices, ";
-    line((c + "sorted by type").c_str(), het.cpu, homo_cpu);
-    line((c + "mixed order").c_str(), het.cpu_mixed, homo_cpu);
-    std::printf(
-        "  own steps per cycle of the types alone: mean %s; cpu, one cell per Cycler (no "
-        "batching): %s cell-cycles/s\n",
-        num(alone.mean_steps, "%.1f").c_str(), num(alone.cell_cycles_per_s).c_str());
-  }
-  if (groups > 1) {
-    std::printf("grouping itself, homogeneous, gpu %d groups / single instance, cell-cycles/s:",
-                groups);
-    bool any = false;
-    for (const Row& r : rows)
-      if (grouped(r.batch)) {
-        std::printf(" B=%d %s;", r.batch,
-                    num(r.grouped.cycles_per_s() / r.single.cycles_per_s(), "%.3g", "x").c_str());
-        any = true;
-      }
-    std::printf("%s\n", any ? "" : " no batch of that size");
-  }
-
+  // The targets first (a cut-off output still has them), then the tables they come from.
   // The faster GPU configuration of a batch (by cell-cycles/s) and its name.
   auto faster = [&](const Measurement& single, const Measurement& in_groups) {
     const double s = single.cycles_per_s(), g = in_groups.cycles_per_s();
@@ -1007,5 +1026,72 @@ int main(int argc, char** argv) {
   std::printf("%-44s %12s %11.0f%% %7s  %s\n", "heterogeneity penalty, gpu cell-cycles/s",
               num(100 * best_penalty, "%.3g", "%").c_str(), 100 * kTargetPenalty,
               status(best_penalty, kTargetPenalty, false, h200).c_str(), penalty_config.c_str());
+
+  std::printf("%-7s %-8s %8s %11s %11s %8s %12s %12s %8s %9s %9s\n", "batch", "mix", "gpu_inst",
+              "gpu_cyc/s", "cpu_cyc/s", "gpu/cpu", "gpu_steps/s", "cpu_steps/s", "%floor",
+              "cpu_cells", "|dQ|mAh/g");
+  auto summary_row = [&](int batch, const char* mix, int instances, const Measurement& g,
+                         const Measurement& c) {
+    const double gc = g.cycles_per_s(), cc = c.cycles_per_s();
+    std::printf("%-7d %-8s %8s %11s %11s %8s %12s %12s %8s %9d %9s\n", batch, mix,
+                instances > 0 ? std::to_string(instances).c_str() : "-", num(gc).c_str(),
+                num(cc).c_str(), num(gc / cc, "%.3g").c_str(), num(g.steps_per_s()).c_str(),
+                num(c.steps_per_s()).c_str(),
+                num(100 * g.steps_per_s() / floor.cell_steps_per_s(), "%.3g").c_str(), c.cells,
+                num(std::fabs(g.q_discharge - c.q_discharge), "%.2g").c_str());
+  };
+  for (const Row& r : rows) {
+    summary_row(r.batch, "homo", 1, r.single, r.cpu);
+    if (grouped(r.batch)) summary_row(r.batch, "homo", groups, r.grouped, r.cpu);
+  }
+  if (hetero > 0) {
+    summary_row(hetero, "het/mix", 1, het.single, het.cpu_mixed);
+    summary_row(hetero, "het/sort", grouped(hetero) ? groups : 0, het.grouped, het.cpu);
+  }
+  std::printf(
+      "%%floor = gpu cell-steps/s / (%.1f TB/s / %.0f B per cell-step); |dQ| = |GPU - CPU| "
+      "discharge capacity of the first cell of type 0 (homo: cell 1) in the last timed cycle "
+      "(mAh/g); cpu_cyc/s of het/mix: the CPU's slices in the mixed order, of het/sort: sorted\n",
+      kH200Bandwidth / 1e12, floor.total());
+
+  // IDA steps per cycle of an instance: "mean (largest)".
+  auto steps = [](const Measurement& m) {
+    return num(m.batch_steps, "%.0f") + " (" + num(m.max_batch_steps, "%.0f") + ")";
+  };
+  if (hetero > 0) {
+    std::printf(
+        "heterogeneity penalty at B=%d, 1 - hetero/homo in cell-cycles/s (in active "
+        "cell-steps/s)%s; IDA steps per cycle of an instance, mean (largest), hetero / homo:\n",
+        hetero, same ? "" : " (no homogeneous batch of this size: add it to --batches)");
+    auto line = [&](const char* what, const Measurement& h, const Measurement& o) {
+      const auto [cycles, cell_steps] = penalty(h, o);
+      std::printf("  %-40s %8s (%s); steps %s / %s\n", what,
+                  num(100 * cycles, "%.3g", " %").c_str(),
+                  num(100 * cell_steps, "%.3g", " %").c_str(), steps(h).c_str(), steps(o).c_str());
+    };
+    line("gpu, single instance, mixed order", het.single, homo_single);
+    const std::string g = "gpu, " + std::to_string(groups) + " groups, sorted by type";
+    if (grouped(hetero)) line(g.c_str(), het.grouped, homo_grouped);
+    const std::string c = "cpu, " + std::to_string(het.cpu.instances) + " slices, ";
+    line((c + "sorted by type").c_str(), het.cpu, homo_cpu);
+    line((c + "mixed order").c_str(), het.cpu_mixed, homo_cpu);
+    std::printf(
+        "  own steps per cycle of the types alone: mean %s; cpu, one cell per Cycler (no "
+        "batching): %s cell-cycles/s\n",
+        num(alone.mean_steps, "%.1f").c_str(), num(alone.cell_cycles_per_s).c_str());
+  }
+  if (groups > 1) {
+    std::printf("grouping itself, homogeneous, gpu %d groups / single instance, cell-cycles/s:",
+                groups);
+    bool any = false;
+    for (const Row& r : rows)
+      if (grouped(r.batch)) {
+        std::printf(" B=%d %s;", r.batch,
+                    num(r.grouped.cycles_per_s() / r.single.cycles_per_s(), "%.3g", "x").c_str());
+        any = true;
+      }
+    std::printf("%s\n", any ? "" : " no batch of that size");
+  }
+
   return 0;
 }

@@ -75,7 +75,11 @@ write_summary() {
     printf '%-10s %-8s %s\n' "benchmark" "$bench_status" "$bench_detail"
     printf '%-10s %-8s %s\n' "run" "$smoke_status" "$smoke_detail"
     printf '%-10s %-8s %s\n' "sweep" "$sweep_status" "$sweep_detail"
-    [[ -f "$LOG_DIR/bench_gpu.log" ]] && sed -n '/^## summary/,$p' "$LOG_DIR/bench_gpu.log"
+    if [[ -f "$LOG_DIR/bench_gpu.log" ]]; then
+      sed -n '/^## summary/,$p' "$LOG_DIR/bench_gpu.log"
+      # where the GPU time goes (bench_gpu's profile section), when it got that far
+      sed -n '/^## where the GPU time goes/,/^per step:/p' "$LOG_DIR/bench_gpu.log"
+    fi
   } >"$LOG_DIR/summary.txt"
   [[ "${1:-}" == "print" ]] && cat "$LOG_DIR/summary.txt"
   return 0

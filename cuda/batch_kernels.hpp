@@ -17,6 +17,7 @@
 #include <vector>
 
 #include "cuda/cuda_check.hpp"
+#include "cuda/phase_timer.hpp"
 #include "cuda/runtime.hpp"
 #include "models/aging.hpp"
 #include "models/cell.hpp"
@@ -126,6 +127,17 @@ class DeviceBatchModel {
 
   BatchView view() const;
 
+  // Launches and host synchronisations of this model and its solver (bench_gpu, the docs), and
+  // where their device time goes when a timer is set (null: not timed).
+  long launches = 0;
+  mutable long synchronizations = 0;  // (a const query that reads back flags counts too)
+  void synchronize(cudaStream_t stream) const {
+    HALITE_CUDA_CHECK(cudaStreamSynchronize(stream));
+    ++synchronizations;
+  }
+  void set_phase_timer(PhaseTimer* timer) { timer_ = timer; }
+  PhaseTimer* phase_timer() const { return timer_; }
+
   // Residual of the whole batch. Asynchronous: a non-finite entry reaches IDA through the
   // norms; nonfinite_cells() (which synchronises) lists the cells with one and the first bad
   // component of each, for the failure message.
@@ -149,7 +161,8 @@ class DeviceBatchModel {
   DeviceBuffer<models::StepEnd> root_kinds_;
   DeviceBuffer<double> root_thresholds_, root_direction_, root_offset_, root_g_;
   PinnedBuffer<double> root_g_host_;  // staging for root_g_
-  DeviceBuffer<double> observed_;     // 2 * cells
+  PhaseTimer* timer_ = nullptr;
+  DeviceBuffer<double> observed_;  // 2 * cells
   RootView roots_;
   DeviceBuffer<int> nonfinite_;  // cells
   // host staging

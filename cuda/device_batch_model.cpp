@@ -56,13 +56,13 @@ void DeviceBatchModel::upload_aging(const BatchModel& model, cudaStream_t stream
   h_accumulators_.assign(model.accumulators(), model.accumulators() + n);
   aging_.upload(h_aging_.data(), n, stream);
   accumulators_.upload(h_accumulators_.data(), n, stream);
-  HALITE_CUDA_CHECK(cudaStreamSynchronize(stream));
+  synchronize(stream);
 }
 
 void DeviceBatchModel::download_accumulators(BatchModel& model, cudaStream_t stream) {
   const std::size_t n = std::size_t(cells_) * layout_.particles();
   accumulators_.download(model.accumulators(), n, stream);
-  HALITE_CUDA_CHECK(cudaStreamSynchronize(stream));
+  synchronize(stream);
 }
 
 void DeviceBatchModel::upload_roots(const StepRoots& roots, cudaStream_t stream) {
@@ -100,7 +100,7 @@ void DeviceBatchModel::upload_roots(const StepRoots& roots, cudaStream_t stream)
 void DeviceBatchModel::upload_root_directions(const StepRoots& roots, cudaStream_t stream) {
   if (roots_.conditions == 0) return;
   root_direction_.upload(roots.voltage_direction.data(), cells_, stream);
-  HALITE_CUDA_CHECK(cudaStreamSynchronize(stream));
+  synchronize(stream);
 }
 
 void DeviceBatchModel::root_values(double t, const double* y, double* g_host, cudaStream_t stream) {
@@ -109,26 +109,36 @@ void DeviceBatchModel::root_values(double t, const double* y, double* g_host, cu
   // synchronous with respect to the host anyway). This is the one sync per IDA step outside the
   // reductions (docs/gpu.md, "Per-step budget").
   const std::size_t n = std::size_t(cells_) * roots_.conditions;
-  launch_root_values(view(), roots_, t, y, root_g_.get(), stream);
+  {
+    const PhaseScope timed(timer_, DevicePhase::kRoots, stream);
+    launch_root_values(view(), roots_, t, y, root_g_.get(), stream);
+  }
+  ++launches;
   root_g_.download(root_g_host_.get(), n, stream);
-  HALITE_CUDA_CHECK(cudaStreamSynchronize(stream));
+  synchronize(stream);
   std::copy(root_g_host_.get(), root_g_host_.get() + n, g_host);
 }
 
 void DeviceBatchModel::sample_aging(double t, const double* y, cudaStream_t stream) {
+  const PhaseScope timed(timer_, DevicePhase::kAging, stream);
   launch_sample_aging(view(), aging_.get(), t, y, accumulators_.get(), stream);
+  ++launches;
 }
 
 void DeviceBatchModel::observables(const double* y, std::vector<double>* voltage,
                                    std::vector<double>* current, cudaStream_t stream) {
-  launch_observables(view(), y, observed_.get(), observed_.get() + cells_, stream);
+  {
+    const PhaseScope timed(timer_, DevicePhase::kObservables, stream);
+    launch_observables(view(), y, observed_.get(), observed_.get() + cells_, stream);
+  }
+  ++launches;
   voltage->resize(cells_);
   current->resize(cells_);
   HALITE_CUDA_CHECK(cudaMemcpyAsync(voltage->data(), observed_.get(), cells_ * sizeof(double),
                                     cudaMemcpyDeviceToHost, stream));
   HALITE_CUDA_CHECK(cudaMemcpyAsync(current->data(), observed_.get() + cells_,
                                     cells_ * sizeof(double), cudaMemcpyDeviceToHost, stream));
-  HALITE_CUDA_CHECK(cudaStreamSynchronize(stream));
+  synchronize(stream);
 }
 
 void DeviceBatchModel::upload_frozen(const BatchModel& model, cudaStream_t stream) {
@@ -151,14 +161,14 @@ void DeviceBatchModel::upload_frozen(const BatchModel& model, cudaStream_t strea
                                       n * sizeof(double), cudaMemcpyHostToDevice, stream));
   }
   if (changed) frozen_.upload(h_frozen_.data(), h_frozen_.size(), stream);
-  HALITE_CUDA_CHECK(cudaStreamSynchronize(stream));
+  synchronize(stream);
 }
 
 void DeviceBatchModel::upload_controls(const BatchModel& model, cudaStream_t stream) {
   h_controls_.resize(cells_);
   for (int c = 0; c < cells_; ++c) h_controls_[c] = model.control(c);
   controls_.upload(h_controls_.data(), h_controls_.size(), stream);
-  HALITE_CUDA_CHECK(cudaStreamSynchronize(stream));
+  synchronize(stream);
 }
 
 BatchView DeviceBatchModel::view() const {
@@ -176,14 +186,16 @@ BatchView DeviceBatchModel::view() const {
 
 void DeviceBatchModel::residual(const double* y, const double* yp, double* res,
                                 cudaStream_t stream) {
+  const PhaseScope timed(timer_, DevicePhase::kResidual, stream);
   launch_residual(view(), y, yp, res, nonfinite_.get(), stream);
+  ++launches;
 }
 
 std::vector<DeviceBatchModel::Nonfinite> DeviceBatchModel::nonfinite_cells(
     cudaStream_t stream) const {
   std::vector<int> first(cells_);
   nonfinite_.download(first.data(), first.size(), stream);
-  HALITE_CUDA_CHECK(cudaStreamSynchronize(stream));
+  synchronize(stream);
   std::vector<Nonfinite> out;
   for (int c = 0; c < cells_; ++c)
     if (first[c] >= 0) out.push_back({c, first[c]});

@@ -20,15 +20,19 @@ DeviceSchurSolver::DeviceSchurSolver(DeviceBatchModel& model, cudaStream_t strea
   factors_.zero(stream_);
   pivots_.zero(stream_);
   singular_.zero(stream_);
-  HALITE_CUDA_CHECK(cudaStreamSynchronize(stream_));
+  model_.synchronize(stream_);
 }
 
 void DeviceSchurSolver::evaluate_jacobian(const double* y) {
+  const PhaseScope timed(model_.phase_timer(), DevicePhase::kJacobian, stream_);
   launch_jacobian(model_.view(), y, jacobians_.get(), stream_);
+  ++model_.launches;
   ++jacobian_evaluations_;
 }
 
 bool DeviceSchurSolver::factor(double cj) {
+  const PhaseScope timed(model_.phase_timer(), DevicePhase::kFactor, stream_);
+  ++model_.launches;
   launch_factor(model_.view(), cj, jacobians_.get(), factors_.get(), pivots_.get(), singular_.get(),
                 stream_);
   factored_cj_ = cj;
@@ -37,6 +41,8 @@ bool DeviceSchurSolver::factor(double cj) {
 }
 
 void DeviceSchurSolver::solve(const double* b, double* x) const {
+  const PhaseScope timed(model_.phase_timer(), DevicePhase::kSolve, stream_);
+  ++model_.launches;
   launch_solve(model_.view(), factored_cj_, jacobians_.get(), factors_.get(), pivots_.get(), b, x,
                refinement_.get(), stream_);
 }
@@ -44,7 +50,7 @@ void DeviceSchurSolver::solve(const double* b, double* x) const {
 std::vector<int> DeviceSchurSolver::singular_cells() const {
   std::vector<int> flags(model_.cells());
   singular_.download(flags.data(), flags.size(), stream_);
-  HALITE_CUDA_CHECK(cudaStreamSynchronize(stream_));
+  model_.synchronize(stream_);
   std::vector<int> out;
   for (int c = 0; c < model_.cells(); ++c)
     if (flags[c] != 0) out.push_back(c);

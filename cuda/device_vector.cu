@@ -268,6 +268,7 @@ template <class F>
 void launch_for_each(DeviceBatchShared& s, sunindextype n, F f) {
   if (n <= 0) return;
   const int grid = int(std::min<sunindextype>((n + kThreads - 1) / kThreads, 65535));
+  const PhaseScope timed(s.timer, DevicePhase::kVectorOps, s.stream.get());
   HALITE_LAUNCH(for_each_kernel, grid, kThreads, 0, s.stream.get(), n, f);
   HALITE_CUDA_CHECK_LAUNCH();
   ++s.kernel_launches;
@@ -320,6 +321,7 @@ void reduce(DeviceBatchShared& s, sunindextype n, int slots, Term term, Op op, d
     apply_pending(q, i);
     return term(slot, i);
   };
+  const PhaseScope timed(s.timer, DevicePhase::kVectorOps, s.stream.get());
   HALITE_LAUNCH_WITH_BARRIERS(reduce_kernel, grid, kThreads, 0, s.stream.get(), n, fused, op,
                               identity, s.partials.get(), s.counters.get(), s.results.get());
   HALITE_CUDA_CHECK_LAUNCH();
@@ -344,6 +346,7 @@ void cell_wrms(N_Vector ref, int count, const ConstPtrs& X, const ConstPtrs& W, 
   const dim3 grid(std::clamp((cells + warps - 1) / warps, 1, kMaxBlocks), count);
   if (count > 1) launch_pending(s, family_length(s));
   const DevicePendingOps q = take_pending(s);
+  const PhaseScope timed(s.timer, DevicePhase::kVectorOps, s.stream.get());
   if (id != nullptr) {
     HALITE_LAUNCH_WITH_BARRIERS(cell_wrms_kernel<true>, grid, kThreads, 0, s.stream.get(), cells,
                                 per_cell, X, W, id, active, q, s.partials.get(), s.counters.get(),
@@ -679,7 +682,7 @@ int dev_linear_combination(int nvec, sunrealtype* c, N_Vector* X, N_Vector z) {
     if (target != data(z)) {
       HALITE_CUDA_CHECK(cudaMemcpyAsync(data(z), target, std::size_t(n) * sizeof(double),
                                         cudaMemcpyDeviceToDevice, shared(z).stream.get()));
-      HALITE_CUDA_CHECK(cudaStreamSynchronize(shared(z).stream.get()));  // before temp is freed
+      shared(z).synchronize();  // before temp is freed
     }
     return 0;
   });
@@ -876,7 +879,7 @@ DeviceBatchShared::DeviceBatchShared(int cells_, int per_cell_)
       results(kMaxSlots),
       host_results(kMaxSlots) {
   counters.zero(stream.get());
-  HALITE_CUDA_CHECK(cudaStreamSynchronize(stream.get()));
+  synchronize();
 }
 
 void DeviceBatchShared::flush() noexcept {
@@ -902,7 +905,7 @@ const unsigned char* DeviceBatchShared::device_mask() {
     // Synchronous copy: host_active may change right after this call returns.
     HALITE_CUDA_CHECK(cudaMemcpyAsync(active.get(), host_active.data(), host_active.size(),
                                       cudaMemcpyHostToDevice, stream.get()));
-    HALITE_CUDA_CHECK(cudaStreamSynchronize(stream.get()));
+    synchronize();
     mask_dirty = false;
   }
   return active.get();
@@ -930,7 +933,7 @@ N_Vector make_device_vector(SUNContext sunctx, int cells, int per_cell,
   fresh->storage.resize(std::size_t(fresh->length));
   fresh->data = fresh->storage.get();
   fresh->storage.zero(fresh->shared->stream.get());
-  HALITE_CUDA_CHECK(cudaStreamSynchronize(fresh->shared->stream.get()));
+  fresh->shared->synchronize();
 
   N_Vector v = N_VNewEmpty(sunctx);
   if (v == nullptr) throw std::bad_alloc();
@@ -948,7 +951,7 @@ void copy_to_device(N_Vector v, const double* host) {
   c.shared->flush();  // a queued op may write v
   HALITE_CUDA_CHECK(cudaMemcpyAsync(c.data, host, std::size_t(c.length) * sizeof(double),
                                     cudaMemcpyHostToDevice, c.shared->stream.get()));
-  HALITE_CUDA_CHECK(cudaStreamSynchronize(c.shared->stream.get()));
+  c.shared->synchronize();
 }
 
 void copy_to_host(N_Vector v, double* host) {
@@ -956,7 +959,7 @@ void copy_to_host(N_Vector v, double* host) {
   c.shared->flush();
   HALITE_CUDA_CHECK(cudaMemcpyAsync(host, c.data, std::size_t(c.length) * sizeof(double),
                                     cudaMemcpyDeviceToHost, c.shared->stream.get()));
-  HALITE_CUDA_CHECK(cudaStreamSynchronize(c.shared->stream.get()));
+  c.shared->synchronize();
 }
 
 const std::string& device_vector_error(N_Vector v) noexcept {

@@ -38,6 +38,7 @@
 #include <vector>
 
 #include "cuda/cuda_check.hpp"
+#include "cuda/phase_timer.hpp"
 
 namespace halite::cuda {
 
@@ -101,7 +102,14 @@ struct DeviceBatchShared {
   DevicePendingOps pending;
   void flush() noexcept;  // records a CUDA failure as error
 
-  // Launch and copy-back counters (for the benchmark and the docs).
+  // Launch and copy-back counters (for the benchmark and the docs), and where the device time of
+  // the launches goes when a timer is set (null: not timed).
+  PhaseTimer* timer = nullptr;
+  long synchronizations = 0;  // host syncs other than the reductions (copies, mask uploads)
+  void synchronize() {
+    HALITE_CUDA_CHECK(cudaStreamSynchronize(stream.get()));
+    ++synchronizations;
+  }
   long kernel_launches = 0;
   long reductions = 0;    // synchronising reductions (one small device->host copy each)
   long deferred_ops = 0;  // element-wise ops run inside another op's launch

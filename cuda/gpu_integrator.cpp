@@ -77,7 +77,7 @@ const double* GpuBatchIntegrator::read_cell(int cell) {
   if (host_fresh_) return host_y_.data() + off;
   HALITE_CUDA_CHECK(cudaMemcpyAsync(cell_buffer_.data(), device_data(y_.get()) + off,
                                     n * sizeof(double), cudaMemcpyDeviceToHost, stream()));
-  HALITE_CUDA_CHECK(cudaStreamSynchronize(stream()));
+  vectors().synchronize();
   return cell_buffer_.data();
 }
 
@@ -246,6 +246,20 @@ long GpuBatchIntegrator::advance_to(double t_end) {
     if (flag == IDA_TSTOP_RETURN) break;
   }
   return steps;
+}
+
+GpuBatchIntegrator::DeviceCounters GpuBatchIntegrator::device_counters() const {
+  const DeviceBatchShared& v = vectors();
+  DeviceCounters c;
+  c.launches = v.kernel_launches + device_model_->launches;
+  c.reductions = v.reductions;
+  c.synchronizations = v.reductions + v.synchronizations + device_model_->synchronizations;
+  return c;
+}
+
+void GpuBatchIntegrator::set_phase_timer(PhaseTimer* timer) {
+  vectors().timer = timer;
+  device_model_->set_phase_timer(timer);
 }
 
 SolverStats GpuBatchIntegrator::stats() const {

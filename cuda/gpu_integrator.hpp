@@ -76,6 +76,16 @@ class GpuBatchIntegrator : public Integrator {  // not final: tests count inside
 
   const DeviceSchurSolver& solver() const { return *solver_; }
   DeviceBatchShared& vectors() { return device_shared(y_.get()); }
+  const DeviceBatchShared& vectors() const { return device_shared(y_.get()); }
+
+  // Every kernel launch and host synchronisation of this integrator so far (vector ops,
+  // reductions, model and solver kernels, uploads, copies): what bench_gpu reports per IDA step.
+  struct DeviceCounters {
+    long launches = 0, synchronizations = 0, reductions = 0;
+  };
+  DeviceCounters device_counters() const;
+  // Times every launch with cudaEvents into `timer` (null: stop timing); the caller keeps it.
+  void set_phase_timer(PhaseTimer* timer);
   cudaStream_t stream() const { return device_stream(y_.get()); }
 
  private:

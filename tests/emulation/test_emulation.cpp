@@ -15,6 +15,7 @@
 
 #include "cuda/cuda_check.hpp"
 #include "cuda/gpu_integrator.hpp"
+#include "cuda/phase_timer.hpp"
 #include "cuda/register_backend.hpp"
 #include "cuda/runtime.hpp"
 #include "host/app/config.hpp"
@@ -207,8 +208,22 @@ TEST(Emulation, PerStepLaunchesAndSynchronisationsStayWithinTheBudget) {
                           config.protocol, halite::Backend::kCuda);
     CountingGpuIntegrator& gpu = *last_counting;
     ASSERT_EQ(&gpu, &cycler.integrator());
+    const auto own0 = gpu.device_counters();
+    const long run_launches0 = counters.launches, run_syncs0 = counters.synchronizations;
+    halite::cuda::PhaseTimer timer;
+    gpu.set_phase_timer(&timer);
     cycler.run(
         1, [](const std::vector<halite::CycleRecord>&) {}, nullptr, nullptr);
+    gpu.set_phase_timer(nullptr);
+    // The integrator's own counters (what bench_gpu reports) miss nothing the runtime saw, and
+    // the timer saw every launch.
+    const auto own = gpu.device_counters();
+    EXPECT_EQ(own.launches - own0.launches, counters.launches - run_launches0);
+    EXPECT_EQ(own.synchronizations - own0.synchronizations + timer.synchronizations(),
+              counters.synchronizations - run_syncs0);
+    long timed = 0;
+    for (long n : timer.launches()) timed += n;
+    EXPECT_EQ(timed, own.launches - own0.launches);
     const double steps = double(gpu.stats().steps);
     ASSERT_GT(steps, 100.0);
     const double launches = double(counters.launches - launches0) / steps;
