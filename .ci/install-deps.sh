@@ -9,7 +9,7 @@ set -euo pipefail
 
 APT_PACKAGES=(cmake g++ pkg-config libsundials-dev libhdf5-dev libyaml-cpp-dev libcli11-dev
               libfmt-dev libsuitesparse-dev libgtest-dev python3 python3-pip python3-venv
-              python3-dev clang libclang-rt-14-dev libnlopt-dev)
+              python3-dev clang libclang-rt-14-dev libnlopt-dev libopenmpi-dev openmpi-bin)
 PY_MODULES=(numpy h5py matplotlib)
 
 say() { echo "install-deps: $*"; }

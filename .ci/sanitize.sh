@@ -21,6 +21,7 @@ echo "== sanitizers: configure and build build-asan/ (clang, ASan + UBSan + libF
 mkdir -p build-asan
 cmake -S . -B build-asan -DCMAKE_BUILD_TYPE=Release -DCMAKE_CXX_COMPILER=clang++ \
       -DHALITE_SANITIZE=ON -DHALITE_FUZZ=ON -DHALITE_ENABLE_CUDA=OFF -DHALITE_BUILD_BENCH=OFF \
+      -DHALITE_ENABLE_MPI=OFF \
       > build-asan/configure.log
 cmake --build build-asan -j"${jobs}" > build-asan/build.log || { tail -50 build-asan/build.log; exit 1; }
 

@@ -6,7 +6,7 @@
 #   BENCH_ARGS="--batches 1,64 --cycles 1" bench/gpu_check.sh
 #
 # Build and carry (docs/gpu.md, "Running on the device"):
-#   cmake -S . -B build-cuda && cmake --build build-cuda -j2
+#   cmake -S . -B build-cuda -DHALITE_ENABLE_MPI=OFF && cmake --build build-cuda -j2
 #   run: command "bench/gpu_check.sh", carry ["build-cuda/cuda", "build-cuda/halite"], kind nvidia-h200
 # build-cuda/cuda holds test_gpu, bench_gpu and runtime-libs/ (the shared libraries the GPU
 # machine lacks: yaml-cpp, fmt, libsz, libaec), which is put on LD_LIBRARY_PATH.

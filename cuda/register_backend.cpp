@@ -2,6 +2,7 @@
 
 #include <fmt/format.h>
 
+#include <atomic>
 #include <memory>
 #include <string>
 
@@ -13,7 +14,12 @@ namespace halite::cuda {
 
 namespace {
 
+std::atomic<int> chosen_device{-1};  // -1: the runtime's default
+
 std::unique_ptr<Integrator> make_gpu_integrator(BatchModel& model, const SolverConfig& config) {
+  // cudaSetDevice is per host thread: set it on the thread that builds (and runs) the integrator.
+  if (const int device = chosen_device.load(); device >= 0)
+    HALITE_CUDA_CHECK(cudaSetDevice(device));
   return std::make_unique<GpuBatchIntegrator>(model, config);
 }
 
@@ -30,6 +36,15 @@ std::string probe_device() {
 }
 
 }  // namespace
+
+void use_device_of_local_rank(int local_rank) {
+  int count = 0;
+  if (cudaGetDeviceCount(&count) != cudaSuccess || count < 1) {
+    (void)cudaGetLastError();
+    return;
+  }
+  chosen_device = (local_rank < 0 ? 0 : local_rank) % count;
+}
 
 void register_cuda_backend() {
   register_backend(Backend::kCuda, &make_gpu_integrator, &probe_device);

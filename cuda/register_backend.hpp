@@ -8,4 +8,9 @@ namespace halite::cuda {
 
 void register_cuda_backend();
 
+// The device every GPU integrator created from now on uses, for the process's rank `local_rank`
+// among the ranks on its node: device local_rank mod the number of devices (docs/sweep.md, "On
+// several machines"). Without a device it does nothing.
+void use_device_of_local_rank(int local_rank);
+
 }  // namespace halite::cuda

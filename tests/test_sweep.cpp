@@ -996,4 +996,145 @@ TEST(SweepDesign, TooManyCasesAreRefusedBeforeAnyIsMade) {
   }
 }
 
+// --- halite sweep on MPI ranks (issue 15; docs/sweep.md, "On several machines") -----------------
+
+// A sweep whose cases take a second or so on the coarse mesh, one of which fails (a vanishing
+// exchange current): enough work for a rank to die in the middle of it.
+const char* kMpiSweep = R"(name: mpi test
+set:
+  - "mesh.cathode_nodes=4"
+  - "mesh.radial_shells=5"
+factors:
+  - key: cell.mechanics.stack_pressure
+    values: ["760 MPa", "300 MPa", "500 MPa", "100 MPa", "650 MPa", "200 MPa", "400 MPa"]
+  - key: cell.nmc.exchange_current_mid
+    values: ["1 A/m2", "1 A/m2", "1e-6 A/m2", "1 A/m2", "1 A/m2", "1 A/m2", "1 A/m2"]
+design: list
+)";
+
+// Every case of `file` that is done (completed or failed) has the status, failure reason and every
+// /cycles row of `reference`, bit for bit. Returns how many are done.
+int expect_done_cases_identical(const std::string& file, const std::string& reference) {
+  const auto status = read_string_dataset(file, "/cases/status");
+  const auto expected_status = read_string_dataset(reference, "/cases/status");
+  const auto reason = read_string_dataset(file, "/cases/failure reason");
+  const auto expected_reason = read_string_dataset(reference, "/cases/failure reason");
+  const auto table = cycle_table(file), expected = cycle_table(reference);
+  EXPECT_EQ(status.size(), expected_status.size());
+  int done = 0;
+  for (std::size_t i = 0; i < status.size() && i < expected_status.size(); ++i) {
+    if (status[i] != "completed" && status[i] != "failed") continue;
+    ++done;
+    EXPECT_EQ(status[i], expected_status[i]) << "case " << i;
+    EXPECT_EQ(reason.at(i), expected_reason.at(i)) << "case " << i;
+    for (const auto& [name, data] : table)
+      EXPECT_TRUE(identical(row_of(data, i), row_of(expected.at(name), i)))
+          << "case " << i << ": " << name;
+  }
+  return done;
+}
+
+class SweepMpi : public SweepCli {
+ protected:
+  void SetUp() override {
+    SweepCli::SetUp();
+    if (halite({"--version"}).out.find("MPI") == std::string::npos)
+      GTEST_SKIP() << "this halite was built without MPI";
+    if (std::system("command -v mpirun >/dev/null 2>&1") != 0) GTEST_SKIP() << "no mpirun";
+  }
+  // mpirun -n RANKS halite ARGS, bounded by `timeout` (a hung job fails the test with 124);
+  // Open MPI may run as root in CI, and oversubscribes the 2-core machine.
+  Outcome mpirun(int ranks, const std::vector<std::string>& args,
+                 const std::string& environment = "") const {
+    std::string launcher = environment +
+                           "OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 "
+                           "OMPI_MCA_rmaps_base_oversubscribe=1 timeout 180 mpirun -n " +
+                           std::to_string(ranks) + " ";
+    // -x passes the test hooks on to every rank
+    for (const char* hook : {"HALITE_TEST_CRASH_RANK", "HALITE_TEST_CRASH_AFTER_BATCHES",
+                             "HALITE_TEST_ABORT_AFTER_BATCHES"})
+      if (environment.find(hook) != std::string::npos) launcher += std::string("-x ") + hook + " ";
+    return halite(args, launcher);
+  }
+};
+
+// Three ranks write the file of the threaded sweep: the same rows bit for bit, statuses and
+// failure reasons (the failing case marked failed with its reason, the others completed).
+TEST_F(SweepMpi, ThreeRanksWriteTheThreadedSweepsFile) {
+  const std::string sweep = write("mpi.yaml", kMpiSweep);
+  const Outcome threaded = halite({"sweep", sweep, "-o", path("threaded.h5"), "--cycles", "3"});
+  ASSERT_EQ(threaded.exit_code, 0) << threaded.err;
+  const Outcome ranks = mpirun(3, {"sweep", sweep, "-o", path("ranks.h5"), "--cycles", "3"});
+  ASSERT_EQ(ranks.exit_code, 0) << ranks.err;
+  EXPECT_NE(ranks.err.find(" on rank 1 "), std::string::npos) << ranks.err;
+  EXPECT_NE(ranks.err.find(" on rank 2 "), std::string::npos) << ranks.err;
+  EXPECT_EQ(expect_done_cases_identical(path("ranks.h5"), path("threaded.h5")), 7);
+  const auto status = read_string_dataset(path("ranks.h5"), "/cases/status");
+  EXPECT_EQ(status.at(2), "failed");
+  EXPECT_NE(read_string_dataset(path("ranks.h5"), "/cases/failure reason").at(2).find("failed"),
+            std::string::npos);
+  EXPECT_EQ(read_string_dataset(path("ranks.h5"), "/cells/status"), status);
+  EXPECT_EQ(read_numeric_attribute(path("ranks.h5"), "/cycles", "cycles_written"),
+            read_numeric_attribute(path("threaded.h5"), "/cycles", "cycles_written"));
+  EXPECT_EQ(read_string_attribute(path("ranks.h5"), "/", "backend"), "cpu");
+}
+
+// A worker rank that dies (exit 137, as after SIGKILL, after its first batch) takes the job down
+// without a hang, and every case finished before is in the file bit for bit; --resume on two
+// ranks finishes the sweep as the uninterrupted one.
+TEST_F(SweepMpi, AKilledWorkerRankEndsTheJobWithoutAHangAndResumeFinishesIt) {
+  const std::string sweep = write("mpi.yaml", kMpiSweep);
+  const std::vector<std::string> slow{"--cycles", "30", "--no-skip"};  // about 1 s per case
+  auto args = [&](std::vector<std::string> a) {
+    a.insert(a.end(), slow.begin(), slow.end());
+    return a;
+  };
+  const Outcome reference = halite(args({"sweep", sweep, "-o", path("ref.h5")}));
+  ASSERT_EQ(reference.exit_code, 0) << reference.err;
+  const Outcome killed = mpirun(3, args({"sweep", sweep, "-o", path("k.h5")}),
+                                "HALITE_TEST_CRASH_RANK=1 HALITE_TEST_CRASH_AFTER_BATCHES=1 ");
+  EXPECT_NE(killed.exit_code, 0) << killed.err;
+  EXPECT_NE(killed.exit_code, 124) << "the job hung after a rank died:\n" << killed.err;
+  EXPECT_NE(killed.err.find("HALITE_TEST_CRASH_AFTER_BATCHES"), std::string::npos) << killed.err;
+  const int done_before = expect_done_cases_identical(path("k.h5"), path("ref.h5"));
+  EXPECT_GE(done_before, 1);
+  const Outcome resumed = mpirun(2, args({"sweep", sweep, "--resume", path("k.h5")}));
+  ASSERT_EQ(resumed.exit_code, 0) << resumed.err;
+  EXPECT_EQ(expect_done_cases_identical(path("k.h5"), path("ref.h5")), 7);
+}
+
+// The coordinator (rank 0, the writer) dies after the second batch is in the file: the job ends
+// without a hang, and --resume with another rank count (2) runs exactly the five cases left (one
+// case per batch: no case lost or computed twice); the file ends as the uninterrupted sweep's.
+TEST_F(SweepMpi, AKilledCoordinatorThenResumeOnTwoRanksLosesAndRepeatsNoCase) {
+  const std::string sweep = write("mpi.yaml", kMpiSweep);
+  const Outcome reference = halite({"sweep", sweep, "-o", path("ref.h5"), "--cycles", "30"});
+  ASSERT_EQ(reference.exit_code, 0) << reference.err;
+  const Outcome killed = mpirun(3, {"sweep", sweep, "-o", path("k.h5"), "--cycles", "30"},
+                                "HALITE_TEST_ABORT_AFTER_BATCHES=2 ");
+  EXPECT_NE(killed.exit_code, 0) << killed.err;
+  EXPECT_NE(killed.exit_code, 124) << "the job hung after rank 0 died:\n" << killed.err;
+  EXPECT_EQ(expect_done_cases_identical(path("k.h5"), path("ref.h5")), 2);
+
+  const Outcome resumed = mpirun(2, {"sweep", sweep, "--resume", path("k.h5"), "--cycles", "30"});
+  ASSERT_EQ(resumed.exit_code, 0) << resumed.err;
+  EXPECT_NE(resumed.err.find("2 of 7 case(s) already done"), std::string::npos) << resumed.err;
+  int batches_run = 0;
+  for (std::size_t at = 0; (at = resumed.err.find("halite sweep: batch ", at)) != std::string::npos;
+       ++at)
+    ++batches_run;
+  EXPECT_EQ(batches_run, 5) << resumed.err;
+  EXPECT_EQ(expect_done_cases_identical(path("k.h5"), path("ref.h5")), 7);
+}
+
+// A sweep that rank 0 refuses (its output exists) ends on every rank, exit 2, nothing computed.
+TEST_F(SweepMpi, ARefusedSweepEndsEveryRank) {
+  const std::string sweep = write("mpi.yaml", kMpiSweep);
+  write("exists.h5", "not a sweep");
+  const Outcome r = mpirun(3, {"sweep", sweep, "-o", path("exists.h5"), "--cycles", "3"});
+  EXPECT_EQ(r.exit_code, 2) << r.err;
+  EXPECT_EQ(r.err.find("batch 1/"), std::string::npos) << r.err;
+  EXPECT_EQ(read_text(path("exists.h5")), "not a sweep");
+}
+
 }  // namespace halite

@@ -27,6 +27,9 @@
 #ifdef HALITE_WITH_CUDA
 #include "cuda/register_backend.hpp"
 #endif
+#ifdef HALITE_WITH_MPI
+#include "host/app/sweep_mpi.hpp"
+#endif
 
 namespace {
 
@@ -111,9 +114,14 @@ int run_cli(int argc, char** argv, std::vector<std::string>& sets) {
 #else
   constexpr const char* kBackends = "cpu, auto";
 #endif
-  app.set_version_flag("--version",
-                       fmt::format("halite {} (git {}; backends: {})", halite::build_info::kVersion,
-                                   halite::build_info::kGitCommit, kBackends));
+#ifdef HALITE_WITH_MPI
+  constexpr const char* kSweepRanks = "; sweeps on MPI ranks";
+#else
+  constexpr const char* kSweepRanks = "";
+#endif
+  app.set_version_flag(
+      "--version", fmt::format("halite {} (git {}; backends: {}{})", halite::build_info::kVersion,
+                               halite::build_info::kGitCommit, kBackends, kSweepRanks));
   app.require_subcommand(1);
 
   std::string config_path;
@@ -346,6 +354,24 @@ int run_cli(int argc, char** argv, std::vector<std::string>& sets) {
       const auto configs = halite::resolve_cases(spec, cases);
       if (sweep_dry_run)
         return halite::print_sweep_plan(spec, cases, configs, sweep_options, stdout);
+#ifdef HALITE_WITH_MPI
+      // Under mpirun/srun with several ranks: rank 0 coordinates and writes, every rank computes
+      // (docs/sweep.md, "On several machines"). Each rank has read the sweep and its configs.
+      if (halite::started_by_mpi_launcher_with_several_ranks()) {
+        halite::MpiSweepCluster cluster(nullptr, nullptr);
+        sweep_options.cluster = &cluster;
+#ifdef HALITE_WITH_CUDA
+        halite::cuda::use_device_of_local_rank(cluster.local_rank());
+#endif
+        if (cluster.rank() != 0) {
+          sweep_options.quiet = true;
+          return halite::run_sweep_worker(cases, configs, sweep_options);
+        }
+        const int code = halite::run_sweep(spec, cases, configs, sweep_options);
+        cluster.release_workers();  // a refused sweep (exit 2) never handed out a batch
+        return code;
+      }
+#endif
       return halite::run_sweep(spec, cases, configs, sweep_options);
     } catch (const halite::SweepError& e) {
       fmt::print(stderr, "{}\n", e.what());

@@ -15,6 +15,7 @@
 #include <exception>
 #include <filesystem>
 #include <fstream>
+#include <functional>
 #include <limits>
 #include <map>
 #include <mutex>
@@ -690,11 +691,14 @@ struct Batch {
   double seconds = 0.0;
 };
 
-// Collects one batch's records and writes them in blocks of whole cycles.
+// Collects one batch's records and hands them to `sink` (the output file, or the coordinator
+// rank) in blocks of whole cycles.
 class BatchWriter {
  public:
-  BatchWriter(SweepOutput& out, const Batch& batch, int block_records)
-      : out_(out),
+  BatchWriter(std::function<void(const RowBlock&)> sink, int total_cycles, const Batch& batch,
+              int block_records)
+      : sink_(std::move(sink)),
+        total_cycles_(total_cycles),
         batch_(batch),
         block_cycles_(std::max<std::size_t>(
             1, static_cast<std::size_t>(std::max(1, block_records)) / batch.cases.size())),
@@ -712,7 +716,7 @@ class BatchWriter {
   // cycles it did not reach, and the final statuses. Returns how many of its cases failed.
   int finish(const std::string& error) {
     const std::size_t rows = batch_.cases.size();
-    const auto total = static_cast<std::size_t>(out_.total_cycles());
+    const auto total = static_cast<std::size_t>(total_cycles_);
     while (written_ + pending_.size() < total) {
       if (pending_.size() >= block_cycles_) write(false, "");
       pending_.emplace_back(rows, missing_record(static_cast<int>(written_ + pending_.size()) + 1));
@@ -750,17 +754,61 @@ class BatchWriter {
     const std::size_t count = pending_.size();
     block.records = std::move(pending_);
     pending_.clear();
-    out_.write(block);
+    sink_(block);
     written_ += count;
   }
 
-  SweepOutput& out_;
+  std::function<void(const RowBlock&)> sink_;
+  int total_cycles_;
   const Batch& batch_;
   std::size_t block_cycles_;
   std::vector<std::vector<CycleRecord>> pending_;  // [cycle][case of the batch], not written yet
   std::vector<std::string> failure_;               // first failure per case of the batch
   std::size_t written_ = 0;                        // cycles of the batch in the file
 };
+
+// Integrates one batch as the sweep does everywhere (one Cycler, skipping, retries); every cycle's
+// records go to on_cycle, and on_boundary may throw to stop at a cycle boundary. Sets the batch's
+// cycle counts; throws what the Cycler or the callbacks throw.
+void compute_batch(Batch& batch, const std::vector<RunConfig>& configs,
+                   const std::vector<int>& case_cycles, const SweepOptions& options,
+                   const std::function<void(const std::vector<CycleRecord>&)>& on_cycle,
+                   const std::function<void(const CycleBoundary&)>& on_boundary) {
+  const RunConfig& first = configs[batch.cases[0]];
+  std::vector<CellSetup> setups;
+  for (int i : batch.cases) {
+    setups.push_back(cell_setup_from_config(configs[i]));
+    setups.back().name = fmt::format("case_{}", i);
+  }
+  const models::CellLayout layout = first.mesh.layout(first.cell.particle_classes);
+  Cycler cycler(std::move(setups), layout, first.solver, first.protocol, options.backend);
+  RunControl control;
+  control.retries = std::max(0, options.retries);
+  control.on_boundary = on_boundary;
+  cycler.run(
+      case_cycles[batch.cases[0]],
+      [&](const std::vector<CycleRecord>& records) {
+        ++batch.cycles;
+        on_cycle(records);
+      },
+      nullptr, nullptr, CycleSkipping{!options.no_skip, options.skip_tolerance}, control);
+  batch.integrated = cycler.integrated_cycles();
+  batch.skipped = cycler.skipped_cycles();
+}
+
+// The progress line of a finished batch, with the time the rest should take at the rate so far.
+void print_batch_done(int done, std::size_t total, std::size_t cases, int first_case,
+                      const SweepBatchReport& r, const std::string& where,
+                      std::chrono::steady_clock::time_point start) {
+  const double elapsed =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  const double left = done > 0 ? elapsed / done * (double(total) - done) : 0.0;
+  fmt::print(stderr,
+             "halite sweep: batch {}/{} done{} ({} case(s) from case {}, {} cycle(s), {} "
+             "integrated, {} extrapolated, {} failed) in {:.1f} s; about {:.0f} s left\n",
+             done, total, where, cases, first_case, r.cycles, r.integrated, r.skipped, r.failed,
+             r.seconds, left);
+}
 
 // halite sweep --resume: checks that options.resume is a sweep result of this sweep text and
 // cycle count, then opens it for writing into `output`; `done` is true for every case already
@@ -878,6 +926,7 @@ namespace {
 
 // Batches run at once (--threads; default: the hardware threads), at least one.
 int sweep_threads(const SweepOptions& options) {
+  if (options.threads <= 0 && options.cluster != nullptr) return 1;  // a rank: one core or GPU
   const int threads =
       options.threads > 0 ? options.threads : static_cast<int>(std::thread::hardware_concurrency());
   return std::max(1, threads);
@@ -1107,7 +1156,6 @@ int run_sweep(const SweepSpec& spec, const std::vector<SweepCase>& cases,
     for (std::size_t k; !stop && !stop_signal() && (k = next.fetch_add(1)) < batches.size();) {
       Batch& batch = batches[k];
       const auto t0 = std::chrono::steady_clock::now();
-      BatchWriter rows(out, batch, options.block_records);
       // Writes under the output mutex; a write error stops the sweep.
       auto guarded = [&](auto&& write) {
         std::lock_guard<std::mutex> lock(out.mutex());
@@ -1119,30 +1167,16 @@ int run_sweep(const SweepSpec& spec, const std::vector<SweepCase>& cases,
           throw OutputFailed{};
         }
       };
+      BatchWriter rows([&](const RowBlock& block) { out.write(block); }, out.total_cycles(), batch,
+                       options.block_records);
       try {
-        const RunConfig& first = configs[batch.cases[0]];
-        std::vector<CellSetup> setups;
-        for (int i : batch.cases) {
-          setups.push_back(cell_setup_from_config(configs[i]));
-          setups.back().name = fmt::format("case_{}", i);
-        }
-        const models::CellLayout layout = first.mesh.layout(first.cell.particle_classes);
-        Cycler cycler(std::move(setups), layout, first.solver, first.protocol, options.backend);
-        RunControl control;
-        control.retries = std::max(0, options.retries);
-        control.on_boundary = [&](const CycleBoundary& boundary) {
-          if (const int signal = stop_signal()) throw Interrupted{signal};
-          if (!boundary.end_of_run && disk_low()) throw DiskNearlyFull{};
-        };
-        cycler.run(
-            case_cycles[batch.cases[0]],
-            [&](const std::vector<CycleRecord>& records) {
-              ++batch.cycles;
-              guarded([&] { rows.add(records); });
-            },
-            nullptr, nullptr, CycleSkipping{!options.no_skip, options.skip_tolerance}, control);
-        batch.integrated = cycler.integrated_cycles();
-        batch.skipped = cycler.skipped_cycles();
+        compute_batch(
+            batch, configs, case_cycles, options,
+            [&](const std::vector<CycleRecord>& records) { guarded([&] { rows.add(records); }); },
+            [&](const CycleBoundary& boundary) {
+              if (const int signal = stop_signal()) throw Interrupted{signal};
+              if (!boundary.end_of_run && disk_low()) throw DiskNearlyFull{};
+            });
       } catch (const OutputFailed&) {
         return;
       } catch (const Interrupted& signal) {
@@ -1164,11 +1198,10 @@ int run_sweep(const SweepSpec& spec, const std::vector<SweepCase>& cases,
           ++done;
           failed_cases += batch.failed;
           if (!options.quiet)
-            fmt::print(stderr,
-                       "halite sweep: batch {}/{} done ({} case(s) from case {}, {} cycle(s), {} "
-                       "integrated, {} extrapolated, {} failed) in {:.1f} s\n",
-                       done, batches.size(), batch.cases.size(), batch.cases.front(), batch.cycles,
-                       batch.integrated, batch.skipped, batch.failed, batch.seconds);
+            print_batch_done(
+                done, batches.size(), batch.cases.size(), batch.cases.front(),
+                {batch.failed, batch.cycles, batch.integrated, batch.skipped, batch.seconds},
+                options.cluster ? " on rank 0" : "", start);
           if (abort_after > 0 && done == abort_after) {
             fmt::print(stderr,
                        "halite sweep: HALITE_TEST_ABORT_AFTER_BATCHES={}: ending the process as "
@@ -1182,13 +1215,103 @@ int run_sweep(const SweepSpec& spec, const std::vector<SweepCase>& cases,
       }
     }
   };
+  // Multi-process sweep: this main thread coordinates the other ranks (SweepCluster) while the
+  // pool computes rank 0's share; batches come from the same queue (next).
+  bool workers_unaccounted = false;
+  auto coordinate = [&](SweepCluster& cluster) {
+    int asking = cluster.size() - 1;       // worker ranks that have not been told to stop
+    std::map<int, std::size_t> in_flight;  // worker rank -> its batch
+    std::optional<std::chrono::steady_clock::time_point> stopping_since;
+    SweepCluster::Message m;
+    while (asking > 0) {
+      if (!cluster.poll(&m)) {
+        // Stopping (a signal, a full disk, a write error): the workers got the signal too, or
+        // finish their batch and ask; a worker that says nothing for a minute is given up (the
+        // job is then ended with MPI_Abort once the file is closed).
+        if (stop || stop_signal()) {
+          const auto now = std::chrono::steady_clock::now();
+          if (!stopping_since) stopping_since = now;
+          if (now - *stopping_since > std::chrono::seconds(60)) {
+            workers_unaccounted = true;
+            break;
+          }
+        }
+        std::this_thread::sleep_for(std::chrono::microseconds(200));
+        continue;
+      }
+      switch (m.kind) {
+        case SweepCluster::Message::Kind::kRequest: {
+          std::size_t k = batches.size();
+          if (!stop && !stop_signal()) k = next.fetch_add(1);
+          if (k < batches.size()) {
+            in_flight[m.source] = k;
+            cluster.assign(m.source, batches[k].cases);
+          } else {
+            cluster.assign(m.source, {});
+            --asking;
+          }
+          break;
+        }
+        case SweepCluster::Message::Kind::kBlock: {
+          std::lock_guard<std::mutex> lock(out.mutex());
+          if (output_error) break;
+          try {
+            out.write(m.block);
+          } catch (...) {
+            output_error = std::current_exception();
+            stop = true;
+          }
+          break;
+        }
+        case SweepCluster::Message::Kind::kBatchDone: {
+          std::lock_guard<std::mutex> lock(out.mutex());
+          const auto it = in_flight.find(m.source);
+          if (it == in_flight.end()) break;
+          Batch& batch = batches[it->second];
+          in_flight.erase(it);
+          batch.failed = m.report.failed;
+          batch.cycles = m.report.cycles;
+          batch.integrated = m.report.integrated;
+          batch.skipped = m.report.skipped;
+          batch.seconds = m.report.seconds;
+          ++done;
+          failed_cases += batch.failed;
+          if (!options.quiet)
+            print_batch_done(done, batches.size(), batch.cases.size(), batch.cases.front(),
+                             m.report, fmt::format(" on rank {}", m.source), start);
+          if (abort_after > 0 && done == abort_after) {
+            fmt::print(stderr,
+                       "halite sweep: HALITE_TEST_ABORT_AFTER_BATCHES={}: ending the process as "
+                       "a crash would (test hook)\n",
+                       abort_after);
+            std::_Exit(137);
+          }
+          break;
+        }
+        case SweepCluster::Message::Kind::kGone:
+          in_flight.erase(m.source);
+          --asking;
+          if (m.signal != 0 && interrupted == 0) interrupted = m.signal;
+          stop = true;
+          break;
+      }
+    }
+  };
   {
     std::vector<std::thread> pool;
     for (int t = 0; t < workers; ++t) pool.emplace_back(worker);
+    if (options.cluster != nullptr) coordinate(*options.cluster);
     for (auto& t : pool) t.join();
   }
   if (output_error) std::rethrow_exception(output_error);
   out.close();
+  if (workers_unaccounted) {
+    fmt::print(stderr,
+               "halite sweep: a worker rank did not answer within 60 s of the stop; every "
+               "finished case is in {}; ending the job (--resume {} continues it)\n",
+               output_path, output_path);
+    options.cluster->abort(kExitOther);
+  }
   if (disk_stop) {
     fmt::print(stderr,
                "halite sweep: stopped: the disk is nearly full: {} bytes free on {} (halite stops "
@@ -1217,6 +1340,72 @@ int run_sweep(const SweepSpec& spec, const std::vector<SweepCase>& cases,
                std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
   }
   return kExitOk;
+}
+
+int run_sweep_worker(const std::vector<SweepCase>& cases, const std::vector<RunConfig>& configs,
+                     const SweepOptions& options) {
+  if (options.cluster == nullptr || options.cluster->rank() == 0)
+    throw std::invalid_argument("run_sweep_worker: not a worker rank of a multi-process sweep");
+  if (cases.empty() || cases.size() != configs.size())
+    throw std::invalid_argument("run_sweep_worker: no cases, or not one configuration per case");
+  SweepCluster& cluster = *options.cluster;
+  const int n = static_cast<int>(cases.size());
+  std::vector<int> case_cycles(n);
+  int total_cycles = 0;
+  for (int i = 0; i < n; ++i) {
+    case_cycles[i] = case_cycle_count(configs[i], options);
+    total_cycles = std::max(total_cycles, case_cycles[i]);
+  }
+  // Test hook (tests only): this rank ends like a crash after its N-th batch.
+  int crash_after = 0;
+  if (const char* rank = std::getenv("HALITE_TEST_CRASH_RANK");
+      rank != nullptr && std::atoi(rank) == cluster.rank())
+    if (const char* after = std::getenv("HALITE_TEST_CRASH_AFTER_BATCHES"))
+      crash_after = std::max(0, std::atoi(after));
+  const StopSignals stop_signals;
+  for (int sent = 0;;) {
+    if (const int signal = stop_signal()) {
+      cluster.send_gone(signal);
+      return 128 + signal;
+    }
+    Batch batch;
+    batch.cases = cluster.request();
+    if (batch.cases.empty()) return kExitOk;
+    for (int i : batch.cases)
+      if (i < 0 || i >= n)
+        throw std::runtime_error(
+            fmt::format("rank {}: case {} assigned, the sweep has {} cases", cluster.rank(), i, n));
+    const auto t0 = std::chrono::steady_clock::now();
+    BatchWriter rows([&](const RowBlock& block) { cluster.send_block(block); }, total_cycles, batch,
+                     options.block_records);
+    try {
+      compute_batch(
+          batch, configs, case_cycles, options,
+          [&](const std::vector<CycleRecord>& records) { rows.add(records); },
+          [&](const CycleBoundary&) {
+            if (const int signal = stop_signal()) throw Interrupted{signal};
+          });
+    } catch (const Interrupted& signal) {
+      cluster.send_gone(signal.signal);  // the batch stays "running": --resume runs it again
+      return 128 + signal.signal;
+    } catch (const std::exception& e) {
+      batch.error = e.what();
+    }
+    SweepBatchReport report;
+    report.failed = rows.finish(batch.error);
+    report.cycles = batch.cycles;
+    report.integrated = batch.integrated;
+    report.skipped = batch.skipped;
+    report.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    cluster.send_batch_done(report);
+    if (crash_after > 0 && ++sent == crash_after) {
+      fmt::print(stderr,
+                 "halite sweep: rank {}: HALITE_TEST_CRASH_AFTER_BATCHES={}: ending the process "
+                 "as a crash would (test hook)\n",
+                 cluster.rank(), crash_after);
+      std::_Exit(137);
+    }
+  }
 }
 
 }  // namespace halite

@@ -17,6 +17,7 @@
 #include <vector>
 
 #include "host/app/config.hpp"
+#include "host/app/result_writer.hpp"
 #include "host/engine/cycler.hpp"
 #include "host/engine/integrator.hpp"
 
@@ -103,6 +104,45 @@ inline constexpr std::size_t kMaxSweepFileBytes = 16u << 20;
 // leave most of the GPU idle in each kernel).
 inline constexpr int kMinCudaGroup = 256;
 
+// One finished batch, as its worker reports it to the coordinator (progress and the summary).
+struct SweepBatchReport {
+  int failed = 0, cycles = 0, integrated = 0, skipped = 0;
+  double seconds = 0.0;
+};
+
+// The other processes of a sweep that runs on several (MPI ranks: host/app/sweep_mpi.cpp, only
+// in a build with MPI). Rank 0 coordinates: it owns the output file, hands out batches (as case
+// lists) to whichever rank asks, writes the row blocks they send back, and computes batches
+// itself on its own threads. The other ranks compute and send. The sweep code sees only this
+// interface, so it builds and runs without MPI. All calls come from the calling process's main
+// thread.
+class SweepCluster {
+ public:
+  virtual ~SweepCluster() = default;
+  virtual int rank() const = 0;
+  virtual int size() const = 0;
+
+  // Coordinator (rank 0). A message from a worker rank, if one is waiting (non-blocking).
+  struct Message {
+    enum class Kind { kRequest, kBlock, kBatchDone, kGone } kind = Kind::kRequest;
+    int source = 0;
+    RowBlock block;           // kBlock
+    SweepBatchReport report;  // kBatchDone
+    int signal = 0;           // kGone: the signal that stopped the worker (0: none)
+  };
+  virtual bool poll(Message* message) = 0;
+  // Answers a worker's request: the cases of its next batch, or an empty list (no more work).
+  virtual void assign(int worker, const std::vector<int>& cases) = 0;
+  // Ends the whole job at once (after the coordinator has closed the output), with this exit code.
+  [[noreturn]] virtual void abort(int exit_code) = 0;
+
+  // Worker (rank > 0). Blocks until the coordinator answers; empty: no more work.
+  virtual std::vector<int> request() = 0;
+  virtual void send_block(const RowBlock& block) = 0;
+  virtual void send_batch_done(const SweepBatchReport& report) = 0;
+  virtual void send_gone(int signal) = 0;  // this worker stops (a signal) and asks no more
+};
+
 struct SweepOptions {
   std::string output = "halite_sweep.h5";
   bool overwrite = false;
@@ -132,6 +172,10 @@ struct SweepOptions {
   int retries = 2;
   bool quiet = false;
   Backend backend = Backend::kCpu;
+  // Not null: this process is one rank of a multi-process sweep (SweepCluster): rank 0 runs
+  // run_sweep as the coordinator, the others run_sweep_worker. Threads per rank then default
+  // to 1 (a rank is usually given one core or one GPU).
+  SweepCluster* cluster = nullptr;
   // A batch buffers at most this many records (cycles x its cases) before it writes them: a batch
   // of one case writes once, at its end; a batch of 8192 cases every 8 cycles. Bounds the memory
   // of a batch's results.
@@ -172,5 +216,15 @@ int print_sweep_plan(const SweepSpec& spec, const std::vector<SweepCase>& cases,
 // process ends with std::_Exit(137), like a crash, right after the N-th batch is in the file.
 int run_sweep(const SweepSpec& spec, const std::vector<SweepCase>& cases,
               const std::vector<RunConfig>& configs, const SweepOptions& options);
+
+// A worker rank of a multi-process sweep (options.cluster, rank > 0): asks rank 0 for batches,
+// computes each as run_sweep would (the same Cycler, skipping and retries, so the rows are
+// bit-identical) and sends its row blocks and report back, until rank 0 has no more work or a
+// stop signal arrives. Returns an exit code (0, or 128 + the signal).
+//
+// Test hook: with HALITE_TEST_CRASH_RANK=R and HALITE_TEST_CRASH_AFTER_BATCHES=N, rank R ends
+// with std::_Exit(137), like a crash, right after sending its N-th batch.
+int run_sweep_worker(const std::vector<SweepCase>& cases, const std::vector<RunConfig>& configs,
+                     const SweepOptions& options);
 
 }  // namespace halite
