@@ -774,6 +774,14 @@ void compute_batch(Batch& batch, const std::vector<RunConfig>& configs,
                    const std::vector<int>& case_cycles, const SweepOptions& options,
                    const std::function<void(const std::vector<CycleRecord>&)>& on_cycle,
                    const std::function<void(const CycleBoundary&)>& on_boundary) {
+  // Benchmark hook (bench/mpi_sweep.sh): cases that compute nothing, every cycle an empty
+  // record, to time the coordinator's dispatching and writing alone.
+  if (const char* trivial = std::getenv("HALITE_BENCH_TRIVIAL_CASES");
+      trivial != nullptr && std::string(trivial) == "1") {
+    for (int c = 1; c <= case_cycles[batch.cases[0]]; ++c)
+      on_cycle(std::vector<CycleRecord>(batch.cases.size(), missing_record(c)));
+    return;
+  }
   const RunConfig& first = configs[batch.cases[0]];
   std::vector<CellSetup> setups;
   for (int i : batch.cases) {
@@ -1087,6 +1095,12 @@ int run_sweep(const SweepSpec& spec, const std::vector<SweepCase>& cases,
       fmt::print(stderr, "halite sweep: warning: {} of {} case(s), the first case {}: {}\n", coarse,
                  n, first_coarse, coarse_mesh_warning(configs[first_coarse].mesh));
   }
+  // "2 thread(s)", or under MPI "3 rank(s) (rank 0: 1 thread(s))"
+  auto where = [&](int local_threads) {
+    if (options.cluster == nullptr) return fmt::format("{} thread(s)", local_threads);
+    return fmt::format("{} rank(s) (rank 0: {} thread(s))", options.cluster->size(),
+                       local_threads);
+  };
   std::vector<Batch> batches;
   std::optional<SweepOutput> output;
   if (resuming) {
@@ -1109,16 +1123,17 @@ int run_sweep(const SweepSpec& spec, const std::vector<SweepCase>& cases,
     if (!options.quiet)
       fmt::print(stderr,
                  "halite sweep: resuming {}: {} of {} case(s) already done (completed or failed), "
-                 "{} to run in {} batch(es) on {} thread(s), backend {}, {} cycle(s)\n",
-                 output_path, done, n, n - done, batches.size(), workers, backend, total_cycles);
+                 "{} to run in {} batch(es) on {}, backend {}, {} cycle(s)\n",
+                 output_path, done, n, n - done, batches.size(), where(workers), backend,
+                 total_cycles);
   } else {
     for (auto& cases_of_batch : plan) batches.emplace_back().cases = std::move(cases_of_batch);
     const int workers = std::min<int>(threads, static_cast<int>(batches.size()));
     if (!options.quiet)
       fmt::print(
           stderr,
-          "halite sweep: {} case(s), {} batch(es) on {} thread(s), backend {}, {} cycle(s)\n", n,
-          batches.size(), workers, backend, total_cycles);
+          "halite sweep: {} case(s), {} batch(es) on {}, backend {}, {} cycle(s)\n", n,
+          batches.size(), where(workers), backend, total_cycles);
     // The file first, with every case "not run": from here on, every finished batch is in it.
     try {
       output.emplace(spec, cases, configs, options, backend, total_cycles, max_steps,

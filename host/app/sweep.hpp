@@ -212,6 +212,9 @@ int print_sweep_plan(const SweepSpec& spec, const std::vector<SweepCase>& cases,
 // With options.resume, the batches are the full sweep's (plan_batches over all cases) less the
 // cases already completed or failed, so the file ends as an uninterrupted sweep's would.
 //
+// Benchmark hook: with HALITE_BENCH_TRIVIAL_CASES=1 every case computes nothing and writes empty
+// records (bench/mpi_sweep.sh times the coordinator's dispatching and writing with it).
+//
 // Test hook: with the environment variable HALITE_TEST_ABORT_AFTER_BATCHES=N (tests only), the
 // process ends with std::_Exit(137), like a crash, right after the N-th batch is in the file.
 int run_sweep(const SweepSpec& spec, const std::vector<SweepCase>& cases,

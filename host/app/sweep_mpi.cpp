@@ -255,6 +255,13 @@ void MpiSweepCluster::abort(int exit_code) {
 
 std::vector<int> MpiSweepCluster::request() {
   send({}, 0, kRequest);
+  // Wait without spinning: a blocking receive busy-polls in Open MPI and takes a core from the
+  // ranks computing beside this one (rank 0's threads run beside its coordinator).
+  for (int waiting = 0;;) {
+    MPI_Iprobe(0, kAssign, MPI_COMM_WORLD, &waiting, MPI_STATUS_IGNORE);
+    if (waiting) break;
+    std::this_thread::sleep_for(std::chrono::microseconds(100));
+  }
   MPI_Status status;
   const std::vector<char> bytes = receive(0, kAssign, &status);
   Reader in(bytes);
