@@ -118,18 +118,9 @@ template <class T>
 inline T __ldcg(const T* address) {
   return *address;
 }
-inline int atomicAdd(int* address, int value) {
-  const int old = *address;
-  *address = old + value;
-  return old;
-}
-inline unsigned int atomicAdd(unsigned int* address, unsigned int value) {
-  const unsigned int old = *address;
-  *address = old + value;
-  return old;
-}
-inline double atomicAdd(double* address, double value) {
-  const double old = *address;
+template <class T>  // int, unsigned int, double: what the kernels add atomically
+inline T atomicAdd(T* address, T value) {
+  const T old = *address;
   *address = old + value;
   return old;
 }

@@ -1098,8 +1098,7 @@ int run_sweep(const SweepSpec& spec, const std::vector<SweepCase>& cases,
   // "2 thread(s)", or under MPI "3 rank(s) (rank 0: 1 thread(s))"
   auto where = [&](int local_threads) {
     if (options.cluster == nullptr) return fmt::format("{} thread(s)", local_threads);
-    return fmt::format("{} rank(s) (rank 0: {} thread(s))", options.cluster->size(),
-                       local_threads);
+    return fmt::format("{} rank(s) (rank 0: {} thread(s))", options.cluster->size(), local_threads);
   };
   std::vector<Batch> batches;
   std::optional<SweepOutput> output;
@@ -1130,10 +1129,8 @@ int run_sweep(const SweepSpec& spec, const std::vector<SweepCase>& cases,
     for (auto& cases_of_batch : plan) batches.emplace_back().cases = std::move(cases_of_batch);
     const int workers = std::min<int>(threads, static_cast<int>(batches.size()));
     if (!options.quiet)
-      fmt::print(
-          stderr,
-          "halite sweep: {} case(s), {} batch(es) on {}, backend {}, {} cycle(s)\n", n,
-          batches.size(), where(workers), backend, total_cycles);
+      fmt::print(stderr, "halite sweep: {} case(s), {} batch(es) on {}, backend {}, {} cycle(s)\n",
+                 n, batches.size(), where(workers), backend, total_cycles);
     // The file first, with every case "not run": from here on, every finished batch is in it.
     try {
       output.emplace(spec, cases, configs, options, backend, total_cycles, max_steps,
@@ -1167,6 +1164,23 @@ int run_sweep(const SweepSpec& spec, const std::vector<SweepCase>& cases,
   std::exception_ptr output_error;
   int done = 0, failed_cases = 0;
   const auto start = std::chrono::steady_clock::now();
+  // A batch is in the file (called under the output mutex): the counts, the progress line and
+  // the crash test hook.
+  auto batch_finished = [&](const Batch& batch, const std::string& where) {
+    ++done;
+    failed_cases += batch.failed;
+    if (!options.quiet)
+      print_batch_done(done, batches.size(), batch.cases.size(), batch.cases.front(),
+                       {batch.failed, batch.cycles, batch.integrated, batch.skipped, batch.seconds},
+                       where, start);
+    if (abort_after > 0 && done == abort_after) {
+      fmt::print(stderr,
+                 "halite sweep: HALITE_TEST_ABORT_AFTER_BATCHES={}: ending the process as a crash "
+                 "would (test hook)\n",
+                 abort_after);
+      std::_Exit(137);
+    }
+  };
   auto worker = [&] {
     for (std::size_t k; !stop && !stop_signal() && (k = next.fetch_add(1)) < batches.size();) {
       Batch& batch = batches[k];
@@ -1210,20 +1224,7 @@ int run_sweep(const SweepSpec& spec, const std::vector<SweepCase>& cases,
           batch.failed = rows.finish(batch.error);
           batch.seconds =
               std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-          ++done;
-          failed_cases += batch.failed;
-          if (!options.quiet)
-            print_batch_done(
-                done, batches.size(), batch.cases.size(), batch.cases.front(),
-                {batch.failed, batch.cycles, batch.integrated, batch.skipped, batch.seconds},
-                options.cluster ? " on rank 0" : "", start);
-          if (abort_after > 0 && done == abort_after) {
-            fmt::print(stderr,
-                       "halite sweep: HALITE_TEST_ABORT_AFTER_BATCHES={}: ending the process as "
-                       "a crash would (test hook)\n",
-                       abort_after);
-            std::_Exit(137);
-          }
+          batch_finished(batch, options.cluster ? " on rank 0" : "");
         });
       } catch (const OutputFailed&) {
         return;
@@ -1289,18 +1290,7 @@ int run_sweep(const SweepSpec& spec, const std::vector<SweepCase>& cases,
           batch.integrated = m.report.integrated;
           batch.skipped = m.report.skipped;
           batch.seconds = m.report.seconds;
-          ++done;
-          failed_cases += batch.failed;
-          if (!options.quiet)
-            print_batch_done(done, batches.size(), batch.cases.size(), batch.cases.front(),
-                             m.report, fmt::format(" on rank {}", m.source), start);
-          if (abort_after > 0 && done == abort_after) {
-            fmt::print(stderr,
-                       "halite sweep: HALITE_TEST_ABORT_AFTER_BATCHES={}: ending the process as "
-                       "a crash would (test hook)\n",
-                       abort_after);
-            std::_Exit(137);
-          }
+          batch_finished(batch, fmt::format(" on rank {}", m.source));
           break;
         }
         case SweepCluster::Message::Kind::kGone:

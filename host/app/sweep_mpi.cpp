@@ -25,6 +25,40 @@ enum Tag : int { kRequest = 1, kAssign, kBlock, kBatchDone, kGone };
 
 // --- serialisation (the same binary on every rank: raw host representation) ------------------
 
+// The fields of a record and of a row block, in message order: one list for writing (Record
+// const) and reading.
+template <class Archive, class Record>
+void record_fields(Archive& a, Record& r) {
+  a.field(r.cycle);
+  a.field(r.charge_capacity);
+  a.field(r.discharge_capacity);
+  a.field(r.coulombic_efficiency);
+  a.field(r.charge_energy);
+  a.field(r.discharge_energy);
+  a.field(r.lithium_inventory);
+  a.field(r.duration);
+  a.field(r.step_end_times);
+  a.field(r.stats.steps);
+  a.field(r.stats.residual_evals);
+  a.field(r.stats.jacobian_evals);
+  a.field(r.stats.nonlinear_iters);
+  a.field(r.stats.error_test_fails);
+  a.field(r.stats.nonlinear_conv_fails);
+  a.field(r.aging);
+  a.field(r.simulated);
+  a.field(r.failed);
+  a.field(r.failure);
+}
+template <class Archive, class Block>
+void block_fields(Archive& a, Block& b) {
+  a.field(b.cells);
+  a.field(b.first_cycle);
+  a.field(b.records);
+  a.field(b.extra);
+  a.field(b.status);
+  a.field(b.reason);
+}
+
 class Writer {
  public:
   template <class T>
@@ -42,35 +76,12 @@ class Writer {
     put<std::uint64_t>(values.size());
     for (const T& v : values) put(v);
   }
-  void put(const CycleRecord& r) {
-    put(r.cycle);
-    put(r.charge_capacity);
-    put(r.discharge_capacity);
-    put(r.coulombic_efficiency);
-    put(r.charge_energy);
-    put(r.discharge_energy);
-    put(r.lithium_inventory);
-    put(r.duration);
-    put(r.step_end_times);
-    put(r.stats.steps);
-    put(r.stats.residual_evals);
-    put(r.stats.jacobian_evals);
-    put(r.stats.nonlinear_iters);
-    put(r.stats.error_test_fails);
-    put(r.stats.nonlinear_conv_fails);
-    put(r.aging);
-    put(r.simulated);
-    put(r.failed);
-    put(r.failure);
+  template <class T>
+  void field(const T& value) {
+    put(value);
   }
-  void put(const RowBlock& b) {
-    put(b.cells);
-    put(b.first_cycle);
-    put(b.records);
-    put(b.extra);
-    put(b.status);
-    put(b.reason);
-  }
+  void put(const CycleRecord& r) { record_fields(*this, r); }
+  void put(const RowBlock& b) { block_fields(*this, b); }
   const std::vector<char>& bytes() const { return bytes_; }
 
  private:
@@ -102,35 +113,12 @@ class Reader {
     values.resize(n);
     for (T& v : values) get(v);
   }
-  void get(CycleRecord& r) {
-    get(r.cycle);
-    get(r.charge_capacity);
-    get(r.discharge_capacity);
-    get(r.coulombic_efficiency);
-    get(r.charge_energy);
-    get(r.discharge_energy);
-    get(r.lithium_inventory);
-    get(r.duration);
-    get(r.step_end_times);
-    get(r.stats.steps);
-    get(r.stats.residual_evals);
-    get(r.stats.jacobian_evals);
-    get(r.stats.nonlinear_iters);
-    get(r.stats.error_test_fails);
-    get(r.stats.nonlinear_conv_fails);
-    get(r.aging);
-    get(r.simulated);
-    get(r.failed);
-    get(r.failure);
+  template <class T>
+  void field(T& value) {
+    get(value);
   }
-  void get(RowBlock& b) {
-    get(b.cells);
-    get(b.first_cycle);
-    get(b.records);
-    get(b.extra);
-    get(b.status);
-    get(b.reason);
-  }
+  void get(CycleRecord& r) { record_fields(*this, r); }
+  void get(RowBlock& b) { block_fields(*this, b); }
   void expect_end() const {
     if (at_ != bytes_.size()) throw std::runtime_error("sweep message: trailing bytes");
   }
