@@ -73,7 +73,7 @@
 #include "bench/machine.hpp"
 #include "cuda/cuda_check.hpp"
 #include "cuda/gpu_integrator.hpp"
-#include "cuda/phase_timer.hpp"
+#include "cuda/profiling/event_phase_timer.hpp"
 #include "cuda/register_backend.hpp"
 #include "halite/build_info.hpp"
 #include "host/app/config.hpp"
@@ -469,7 +469,7 @@ Measurement run_batch(const Bench& b, const Batch& batch, const OwnSteps& own, B
   std::vector<std::unique_ptr<Cycler>> cyclers(slices);
   std::vector<std::vector<std::vector<CycleRecord>>> records(slices);
   std::vector<Counters> before(slices), after(slices);
-  std::vector<std::unique_ptr<halite::cuda::PhaseTimer>> timers(slices);
+  std::vector<std::unique_ptr<halite::cuda::EventPhaseTimer>> timers(slices);
   auto device_integrator = [&](int k) {
     return dynamic_cast<halite::cuda::GpuBatchIntegrator*>(&cyclers[k]->integrator());
   };
@@ -499,7 +499,7 @@ Measurement run_batch(const Bench& b, const Batch& batch, const OwnSteps& own, B
       if (profile && backend == Backend::kCuda)
         for (int k = 0; k < slices; ++k)
           if (auto* gpu = device_integrator(k)) {
-            timers[k] = std::make_unique<halite::cuda::PhaseTimer>();
+            timers[k] = std::make_unique<halite::cuda::EventPhaseTimer>();
             gpu->set_phase_timer(timers[k].get());
           }
       t0 = now();

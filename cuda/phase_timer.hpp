@@ -1,12 +1,9 @@
-// Where the device time of an integration goes: cudaEvent pairs around every launch of the
-// backend, summed per phase (bench_gpu's "where the GPU time goes"). Off unless an integrator is
-// given a timer (GpuBatchIntegrator::set_phase_timer): recording events costs host time, so the
-// benchmark times a separate measurement with it.
+// Where the device time of an integration goes, per phase of the backend's launches. The
+// kernels' launch sites time themselves through this interface when an integrator is given a
+// timer (GpuBatchIntegrator::set_phase_timer; off otherwise: recording costs host time). The
+// cudaEvent implementation is cuda/profiling/event_phase_timer.hpp (bench_gpu's "where the GPU
+// time goes"); keeping it out of this header keeps the kernels' sources free of the event API.
 #pragma once
-
-#include <array>
-#include <cstddef>
-#include <vector>
 
 #include "cuda/runtime.hpp"
 
@@ -23,38 +20,38 @@ enum class DevicePhase : int {
   kObservables,
   kCount
 };
-const char* phase_name(DevicePhase phase);
+
+inline const char* phase_name(DevicePhase phase) {
+  switch (phase) {
+    case DevicePhase::kVectorOps:
+      return "vector ops";
+    case DevicePhase::kResidual:
+      return "residual";
+    case DevicePhase::kJacobian:
+      return "jacobian";
+    case DevicePhase::kFactor:
+      return "factorisation";
+    case DevicePhase::kSolve:
+      return "solve";
+    case DevicePhase::kRoots:
+      return "root functions";
+    case DevicePhase::kAging:
+      return "aging sampling";
+    case DevicePhase::kObservables:
+      return "observables";
+    case DevicePhase::kCount:
+      break;
+  }
+  return "?";
+}
 
 class PhaseTimer {
  public:
   static constexpr int kPhases = static_cast<int>(DevicePhase::kCount);
-  PhaseTimer() = default;
-  PhaseTimer(const PhaseTimer&) = delete;
-  PhaseTimer& operator=(const PhaseTimer&) = delete;
-  ~PhaseTimer();
-
-  // Records the start and the end of one launch of `phase` on `stream` (in this order).
-  void begin(DevicePhase phase, cudaStream_t stream);
-  void end(cudaStream_t stream);
-
-  // Device milliseconds and launches per phase recorded so far (waits for the last event).
-  std::array<double, kPhases> milliseconds();
-  const std::array<long, kPhases>& launches() const { return launches_; }
-  long synchronizations() const { return synchronizations_; }  // its own waits for events
-
- private:
-  struct Interval {
-    DevicePhase phase;
-    cudaEvent_t start, end;
-  };
-  cudaEvent_t take();
-  void resolve();  // sums the recorded intervals (synchronising) and recycles their events
-  std::vector<cudaEvent_t> pool_, all_;
-  std::vector<Interval> recorded_;
-  Interval open_{DevicePhase::kCount, nullptr, nullptr};
-  std::array<double, kPhases> milliseconds_{};
-  std::array<long, kPhases> launches_{};
-  long synchronizations_ = 0;
+  virtual ~PhaseTimer() = default;
+  // The start and the end of one launch of `phase` on `stream` (in this order).
+  virtual void begin(DevicePhase phase, cudaStream_t stream) = 0;
+  virtual void end(cudaStream_t stream) = 0;
 };
 
 // Times one launch when timer is not null.

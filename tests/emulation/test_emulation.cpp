@@ -15,7 +15,7 @@
 
 #include "cuda/cuda_check.hpp"
 #include "cuda/gpu_integrator.hpp"
-#include "cuda/phase_timer.hpp"
+#include "cuda/profiling/event_phase_timer.hpp"
 #include "cuda/register_backend.hpp"
 #include "cuda/runtime.hpp"
 #include "host/app/config.hpp"
@@ -210,7 +210,7 @@ TEST(Emulation, PerStepLaunchesAndSynchronisationsStayWithinTheBudget) {
     ASSERT_EQ(&gpu, &cycler.integrator());
     const auto own0 = gpu.device_counters();
     const long run_launches0 = counters.launches, run_syncs0 = counters.synchronizations;
-    halite::cuda::PhaseTimer timer;
+    halite::cuda::EventPhaseTimer timer;
     gpu.set_phase_timer(&timer);
     cycler.run(
         1, [](const std::vector<halite::CycleRecord>&) {}, nullptr, nullptr);

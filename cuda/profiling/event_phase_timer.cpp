@@ -1,38 +1,14 @@
-#include "cuda/phase_timer.hpp"
+#include "cuda/profiling/event_phase_timer.hpp"
 
 #include "cuda/cuda_check.hpp"
 
 namespace halite::cuda {
 
-const char* phase_name(DevicePhase phase) {
-  switch (phase) {
-    case DevicePhase::kVectorOps:
-      return "vector ops";
-    case DevicePhase::kResidual:
-      return "residual";
-    case DevicePhase::kJacobian:
-      return "jacobian";
-    case DevicePhase::kFactor:
-      return "factorisation";
-    case DevicePhase::kSolve:
-      return "solve";
-    case DevicePhase::kRoots:
-      return "root functions";
-    case DevicePhase::kAging:
-      return "aging sampling";
-    case DevicePhase::kObservables:
-      return "observables";
-    case DevicePhase::kCount:
-      break;
-  }
-  return "?";
-}
-
-PhaseTimer::~PhaseTimer() {
+EventPhaseTimer::~EventPhaseTimer() {
   for (cudaEvent_t e : all_) (void)cudaEventDestroy(e);
 }
 
-cudaEvent_t PhaseTimer::take() {
+cudaEvent_t EventPhaseTimer::take() {
   if (pool_.empty()) {
     cudaEvent_t e = nullptr;
     HALITE_CUDA_CHECK(cudaEventCreate(&e));
@@ -44,12 +20,12 @@ cudaEvent_t PhaseTimer::take() {
   return e;
 }
 
-void PhaseTimer::begin(DevicePhase phase, cudaStream_t stream) {
+void EventPhaseTimer::begin(DevicePhase phase, cudaStream_t stream) {
   open_ = {phase, take(), nullptr};
   HALITE_CUDA_CHECK(cudaEventRecord(open_.start, stream));
 }
 
-void PhaseTimer::end(cudaStream_t stream) {
+void EventPhaseTimer::end(cudaStream_t stream) {
   if (open_.start == nullptr) return;
   open_.end = take();
   HALITE_CUDA_CHECK(cudaEventRecord(open_.end, stream));
@@ -60,7 +36,7 @@ void PhaseTimer::end(cudaStream_t stream) {
   if (recorded_.size() >= 4096) resolve();
 }
 
-void PhaseTimer::resolve() {
+void EventPhaseTimer::resolve() {
   if (recorded_.empty()) return;
   HALITE_CUDA_CHECK(cudaEventSynchronize(recorded_.back().end));
   ++synchronizations_;
@@ -74,7 +50,7 @@ void PhaseTimer::resolve() {
   recorded_.clear();
 }
 
-std::array<double, PhaseTimer::kPhases> PhaseTimer::milliseconds() {
+std::array<double, PhaseTimer::kPhases> EventPhaseTimer::milliseconds() {
   resolve();
   return milliseconds_;
 }
