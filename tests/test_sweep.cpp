@@ -1048,7 +1048,7 @@ class SweepMpi : public SweepCli {
                  const std::string& environment = "") const {
     std::string launcher = environment +
                            "OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 "
-                           "OMPI_MCA_rmaps_base_oversubscribe=1 timeout 180 mpirun -n " +
+                           "timeout 180 mpirun --oversubscribe -n " +
                            std::to_string(ranks) + " ";
     // -x passes the test hooks on to every rank
     for (const char* hook : {"HALITE_TEST_CRASH_RANK", "HALITE_TEST_CRASH_AFTER_BATCHES",
@@ -1125,6 +1125,34 @@ TEST_F(SweepMpi, AKilledCoordinatorThenResumeOnTwoRanksLosesAndRepeatsNoCase) {
     ++batches_run;
   EXPECT_EQ(batches_run, 5) << resumed.err;
   EXPECT_EQ(expect_done_cases_identical(path("k.h5"), path("ref.h5")), 7);
+}
+
+// The scheduler's time limit: SIGTERM to the job (mpirun forwards it to every rank) stops every
+// rank at its next cycle boundary; rank 0 says how to resume, and the file marks every case
+// completed, failed, not run or running (the cut ones), nothing else.
+TEST_F(SweepMpi, SigtermStopsEveryRankAndTheFileSaysWhatIsDone) {
+  const std::string sweep = write("mpi.yaml", kMpiSweep);
+  const std::string command =
+      "OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 timeout 120 mpirun "
+      "--oversubscribe -n 3 " +
+      shell_quoted(HALITE_BINARY) + " sweep " + shell_quoted(sweep) + " -o " +
+      shell_quoted(path("t.h5")) + " --cycles 600 --no-skip 2>" + shell_quoted(path("err")) +
+      " & job=$!; sleep 5; kill -TERM $job; wait $job";
+  const int status = std::system(("sh -c " + shell_quoted(command)).c_str());
+  const int code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+  const std::string err = read_text(path("err"));
+  EXPECT_NE(code, 0) << err;
+  EXPECT_NE(code, 124) << "the job hung after SIGTERM:\n" << err;
+  EXPECT_NE(err.find("interrupted by SIGTERM"), std::string::npos) << err;
+  EXPECT_NE(err.find("--resume " + path("t.h5")), std::string::npos) << err;
+  const auto status_of = read_string_dataset(path("t.h5"), "/cases/status");
+  ASSERT_EQ(status_of.size(), 7u);
+  int unfinished = 0;
+  for (const auto& s : status_of) {
+    EXPECT_TRUE(s == "completed" || s == "failed" || s == "not run" || s == "running") << s;
+    unfinished += s == "not run" || s == "running" ? 1 : 0;
+  }
+  EXPECT_GT(unfinished, 0) << "the sweep ended before the signal: nothing was interrupted";
 }
 
 // A sweep that rank 0 refuses (its output exists) ends on every rank, exit 2, nothing computed.
