@@ -1066,8 +1066,10 @@ TEST_F(SweepMpi, ThreeRanksWriteTheThreadedSweepsFile) {
   ASSERT_EQ(threaded.exit_code, 0) << threaded.err;
   const Outcome ranks = mpirun(3, {"sweep", sweep, "-o", path("ranks.h5"), "--cycles", "3"});
   ASSERT_EQ(ranks.exit_code, 0) << ranks.err;
-  EXPECT_NE(ranks.err.find(" on rank 1 "), std::string::npos) << ranks.err;
-  EXPECT_NE(ranks.err.find(" on rank 2 "), std::string::npos) << ranks.err;
+  // the work was shared (which rank took how many batches depends on the load)
+  EXPECT_TRUE(ranks.err.find(" on rank 1 ") != std::string::npos ||
+              ranks.err.find(" on rank 2 ") != std::string::npos)
+      << ranks.err;
   EXPECT_EQ(expect_done_cases_identical(path("ranks.h5"), path("threaded.h5")), 7);
   const auto status = read_string_dataset(path("ranks.h5"), "/cases/status");
   EXPECT_EQ(status.at(2), "failed");
