@@ -1163,6 +1163,19 @@ TEST_F(SweepMpi, SigtermStopsEveryRankAndTheFileSaysWhatIsDone) {
   EXPECT_GT(unfinished, 0) << "the sweep ended before the signal: nothing was interrupted";
 }
 
+// --dry-run under mpirun: one plan (rank 0's), nothing computed or written.
+TEST_F(SweepMpi, DryRunPrintsOnePlan) {
+  const std::string sweep = write("mpi.yaml", kMpiSweep);
+  const Outcome r = mpirun(3, {"sweep", sweep, "--dry-run", "-o", path("d.h5")});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  std::size_t plans = 0;
+  for (std::size_t at = 0; (at = r.out.find("halite sweep --dry-run", at)) != std::string::npos;
+       ++at)
+    ++plans;
+  EXPECT_EQ(plans, 1u) << r.out;
+  EXPECT_FALSE(std::filesystem::exists(path("d.h5")));
+}
+
 // A sweep that rank 0 refuses (its output exists) ends on every rank, exit 2, nothing computed.
 TEST_F(SweepMpi, ARefusedSweepEndsEveryRank) {
   const std::string sweep = write("mpi.yaml", kMpiSweep);

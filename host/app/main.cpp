@@ -352,8 +352,13 @@ int run_cli(int argc, char** argv, std::vector<std::string>& sets) {
       const halite::SweepSpec spec = halite::load_sweep(sweep_path);
       const auto cases = halite::generate_cases(spec);
       const auto configs = halite::resolve_cases(spec, cases);
-      if (sweep_dry_run)
+      if (sweep_dry_run) {
+#ifdef HALITE_WITH_MPI
+        // under mpirun every rank parses the command: one plan, from rank 0 (no MPI needed)
+        if (halite::launcher_rank() > 0) return halite::kExitOk;
+#endif
         return halite::print_sweep_plan(spec, cases, configs, sweep_options, stdout);
+      }
 #ifdef HALITE_WITH_MPI
       // Under mpirun/srun with several ranks: rank 0 coordinates and writes, every rank computes
       // (docs/sweep.md, "On several machines"). Each rank has read the sweep and its configs.

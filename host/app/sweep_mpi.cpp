@@ -158,6 +158,12 @@ bool started_by_mpi_launcher_with_several_ranks() {
   return false;
 }
 
+int launcher_rank() {
+  for (const char* name : {"OMPI_COMM_WORLD_RANK", "PMI_RANK", "PMIX_RANK"})
+    if (const int rank = env_int(name); rank > 0) return rank;
+  return 0;
+}
+
 MpiSweepCluster::MpiSweepCluster(int* argc, char*** argv) {
   int provided = 0;
   MPI_Init_thread(argc, argv, MPI_THREAD_FUNNELED, &provided);

@@ -13,6 +13,9 @@ namespace halite {
 // process as one of more than one rank, judged from the launcher's environment, so that a
 // halite started without a launcher never initialises MPI.
 bool started_by_mpi_launcher_with_several_ranks();
+// This process's rank as the launcher's environment gives it (0 when there is none), without
+// initialising MPI.
+int launcher_rank();
 
 // The job this process is a rank of: initialises MPI (MPI_THREAD_FUNNELED: only the main thread
 // calls MPI) and finalises it when destroyed. rank 0 coordinates (run_sweep), the others work
