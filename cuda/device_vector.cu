@@ -249,8 +249,26 @@ __global__ void cell_wrms_kernel(int cells, int per_cell, ConstPtrs X, ConstPtrs
 DeviceVectorContent& content(N_Vector v) noexcept {
   return device_content(v);
 }
+// The family an op runs in (set by the guarded wrappers below), and whether it touched a vector
+// of another family. IDA only mixes clones of one vector (one family), so this is the rare path:
+// a vector of another family is brought up to date first (its queue run, its stream waited for),
+// and the op's own queue is then run and waited for at the op's end, so that neither family's
+// later work can reorder around the op.
+thread_local DeviceBatchShared* op_family = nullptr;
+thread_local bool op_crossed_families = false;
+
 double* data(N_Vector v) noexcept {
-  return device_content(v).data;
+  DeviceVectorContent& c = device_content(v);
+  if (op_family != nullptr && c.shared.get() != op_family) {
+    op_crossed_families = true;
+    c.shared->flush();
+    try {
+      c.shared->synchronize();
+    } catch (const std::exception& e) {
+      c.shared->record_error(e.what());
+    }
+  }
+  return c.data;
 }
 sunindextype length(N_Vector v) noexcept {
   return device_content(v).length;
@@ -362,38 +380,61 @@ void cell_wrms(N_Vector ref, int count, const ConstPtrs& X, const ConstPtrs& W, 
   for (int k = 0; k < count; ++k) norms[k] = std::sqrt(norms[k] / double(per_cell));
 }
 
-// Runs body; a thrown error is recorded in the vector family (ops never throw into SUNDIALS).
+// One vector op running in the family of `owner` (see op_family above).
+class OpScope {
+ public:
+  explicit OpScope(N_Vector owner) noexcept : family_(&shared(owner)) {
+    op_family = family_;
+    op_crossed_families = false;
+  }
+  OpScope(const OpScope&) = delete;
+  OpScope& operator=(const OpScope&) = delete;
+  ~OpScope() {
+    op_family = nullptr;
+    if (!op_crossed_families) return;
+    op_crossed_families = false;
+    family_->flush();
+    try {
+      family_->synchronize();
+    } catch (const std::exception& e) {
+      family_->record_error(e.what());
+    }
+  }
+
+ private:
+  DeviceBatchShared* family_;
+};
+
+// Runs body as one op of v's family; a thrown error is recorded in the family (ops never throw
+// into SUNDIALS). False if it threw.
 template <class Body>
-void guarded(N_Vector v, Body body) noexcept {
+bool run_guarded(N_Vector v, Body&& body) noexcept {
+  const OpScope scope(v);
   try {
     body();
+    return true;
   } catch (const std::exception& e) {
     shared(v).record_error(e.what());
   } catch (...) {
     shared(v).record_error("unknown error in a device vector op");
   }
+  return false;
+}
+template <class Body>
+void guarded(N_Vector v, Body body) noexcept {
+  run_guarded(v, body);
 }
 template <class Body>
 double guarded_value(N_Vector v, Body body) noexcept {
-  try {
-    return body();
-  } catch (const std::exception& e) {
-    shared(v).record_error(e.what());
-  } catch (...) {
-    shared(v).record_error("unknown error in a device vector op");
-  }
-  return std::numeric_limits<double>::quiet_NaN();
+  double result = std::numeric_limits<double>::quiet_NaN();  // (a reduction that threw)
+  run_guarded(v, [&] { result = body(); });
+  return result;
 }
 template <class Body>
 int guarded_int(N_Vector v, Body body) noexcept {
-  try {
-    return body();
-  } catch (const std::exception& e) {
-    shared(v).record_error(e.what());
-  } catch (...) {
-    shared(v).record_error("unknown error in a device vector op");
-  }
-  return -1;
+  int result = -1;
+  run_guarded(v, [&] { result = body(); });
+  return result;
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -684,6 +684,33 @@ TEST_F(Gpu, WrmsNormIsMaxOverActiveCellsAndPropagatesNaN) {
   EXPECT_EQ(N_VMin(x.get()), 1e-3);
 }
 
+// Deferred element-wise ops (docs/gpu.md, "Device N_Vector"): an op reads what the ops before it
+// wrote, within a family (same queue) and across two families (separate queues and streams): a
+// read of another family's vector runs that family's queue first, and an op that read one runs
+// at once, so that a later write to what it read cannot overtake it.
+TEST_F(Gpu, DeferredOpsKeepProgramOrderWithinAndAcrossVectorFamilies) {
+  SunContext ctx;
+  const int cells = 40, n = 33;
+  NVectorPtr a(cuda::make_device_vector(ctx, cells, n)), a2(N_VClone(a.get()));
+  NVectorPtr b(cuda::make_device_vector(ctx, cells, n)), b2(N_VClone(b.get()));
+  ASSERT_NE(&cuda::device_shared(a.get()), &cuda::device_shared(b.get()));
+  N_VConst(2.0, a.get());                              // queued in family A
+  N_VConst(3.0, b2.get());                             // queued in family B
+  N_VLinearSum(1.0, a.get(), 1.0, b2.get(), b.get());  // B reads A's vector: 2 + 3
+  N_VConst(7.0, a.get());                              // a later write to what B read
+  N_VScale(10.0, a.get(), a2.get());                   // within A: reads the 7
+  Values hb(cells * n), ha2(cells * n);
+  cuda::copy_to_host(b.get(), hb.data());
+  cuda::copy_to_host(a2.get(), ha2.data());
+  for (std::size_t i = 0; i < hb.size(); ++i) {
+    ASSERT_EQ(hb[i], 5.0) << i;
+    ASSERT_EQ(ha2[i], 70.0) << i;
+  }
+  // a reduction across families sees the queued writes of both
+  N_VConst(0.5, b2.get());
+  EXPECT_EQ(N_VDotProd(a.get(), b2.get()), 7.0 * 0.5 * cells * n);
+}
+
 // ---------------------------------------------------------------------------------------------
 // A small batch integrated on the GPU against the CPU
 
