@@ -35,7 +35,7 @@ GpuBatchIntegrator::GpuBatchIntegrator(BatchModel& model, const SolverConfig& co
   last_residual_point_.resize(std::size_t(b) * n);
   last_residual_point_.zero(stream());
   host_y_.assign(std::size_t(b) * n, 0.0);
-  cell_buffer_.assign(std::size_t(n), 0.0);
+  cell_buffer_ = PinnedBuffer<double>(std::size_t(n));
   sync_model();
 
   // The IDA settings and Jacobian policy of the CPU backend (host/cpu/ida_driver.hpp).
@@ -75,10 +75,10 @@ double* GpuBatchIntegrator::y() {
 const double* GpuBatchIntegrator::read_cell(int cell) {
   const std::size_t n = std::size_t(model_.per_cell()), off = std::size_t(cell) * n;
   if (host_fresh_) return host_y_.data() + off;
-  HALITE_CUDA_CHECK(cudaMemcpyAsync(cell_buffer_.data(), device_data(y_.get()) + off,
+  HALITE_CUDA_CHECK(cudaMemcpyAsync(cell_buffer_.get(), device_data(y_.get()) + off,
                                     n * sizeof(double), cudaMemcpyDeviceToHost, stream()));
   vectors().synchronize();
-  return cell_buffer_.data();
+  return cell_buffer_.get();
 }
 
 void GpuBatchIntegrator::push_host_state() {

@@ -106,7 +106,8 @@ class GpuBatchIntegrator : public Integrator {  // not final: tests count inside
   SchurSolverHooks hooks_;
   DeviceBuffer<double> last_residual_point_;
   // Host mirror: host_fresh_ = it equals the device state (or is newer: host_written_).
-  std::vector<double> host_y_, cell_buffer_;
+  std::vector<double> host_y_;
+  PinnedBuffer<double> cell_buffer_;  // one cell's state read back (pinned: a direct copy)
   bool host_fresh_ = true, host_written_ = true;
   const StepRoots* roots_ = nullptr;
   unsigned long frozen_revision_ = 0;
