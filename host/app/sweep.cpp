@@ -1368,10 +1368,13 @@ int run_sweep_worker(const std::vector<SweepCase>& cases, const std::vector<RunC
     if (const char* after = std::getenv("HALITE_TEST_CRASH_AFTER_BATCHES"))
       crash_after = std::max(0, std::atoi(after));
   const StopSignals stop_signals;
+  // Stopped by a signal, a worker tells rank 0 and ends with 0: rank 0 reports the interruption
+  // (and exits 128 + signal); a worker's non-zero exit would make the launcher kill rank 0 before
+  // it has written the statuses and closed the file.
   for (int sent = 0;;) {
     if (const int signal = stop_signal()) {
       cluster.send_gone(signal);
-      return 128 + signal;
+      return kExitOk;
     }
     Batch batch;
     batch.cases = cluster.request();
@@ -1392,7 +1395,7 @@ int run_sweep_worker(const std::vector<SweepCase>& cases, const std::vector<RunC
           });
     } catch (const Interrupted& signal) {
       cluster.send_gone(signal.signal);  // the batch stays "running": --resume runs it again
-      return 128 + signal.signal;
+      return kExitOk;
     } catch (const std::exception& e) {
       batch.error = e.what();
     }

@@ -223,7 +223,7 @@ int run_sweep(const SweepSpec& spec, const std::vector<SweepCase>& cases,
 // A worker rank of a multi-process sweep (options.cluster, rank > 0): asks rank 0 for batches,
 // computes each as run_sweep would (the same Cycler, skipping and retries, so the rows are
 // bit-identical) and sends its row blocks and report back, until rank 0 has no more work or a
-// stop signal arrives. Returns an exit code (0, or 128 + the signal).
+// stop signal arrives (then it tells rank 0, which reports it). Returns an exit code (0).
 //
 // Test hook: with HALITE_TEST_CRASH_RANK=R and HALITE_TEST_CRASH_AFTER_BATCHES=N, rank R ends
 // with std::_Exit(137), like a crash, right after sending its N-th batch.
