@@ -1,8 +1,8 @@
 // MPI transport of a multi-process sweep (see sweep_mpi.hpp and docs/sweep.md). Messages are
 // byte buffers: a request (empty), an assignment (the batch's case indices; none = stop), a row
-// block (RowBlock, serialised below), a batch report and a "gone" notice. Every worker message
-// goes to rank 0; MPI keeps the order of the messages from one rank, so a batch's blocks arrive
-// before its report.
+// block (RowBlock, in the checkpoint's encoding: byte_codec.hpp), a batch report and a "gone"
+// notice. Every worker message goes to rank 0; MPI keeps the order of the messages from one rank,
+// so a batch's blocks arrive before its report.
 #include "host/app/sweep_mpi.hpp"
 
 #include <mpi.h>
@@ -10,12 +10,12 @@
 #include <chrono>
 #include <cstdint>
 #include <cstdlib>
-#include <cstring>
 #include <stdexcept>
 #include <string>
 #include <thread>
-#include <type_traits>
 #include <vector>
+
+#include "host/app/byte_codec.hpp"
 
 namespace halite {
 
@@ -23,123 +23,68 @@ namespace {
 
 enum Tag : int { kRequest = 1, kAssign, kBlock, kBatchDone, kGone };
 
-// --- serialisation (the same binary on every rank: raw host representation) ------------------
+// --- messages: host/app/byte_codec.hpp, the checkpoint's encoding ------------------------------
 
-// The fields of a record and of a row block, in message order: one list for writing (Record
-// const) and reading.
-template <class Archive, class Record>
-void record_fields(Archive& a, Record& r) {
-  a.field(r.cycle);
-  a.field(r.charge_capacity);
-  a.field(r.discharge_capacity);
-  a.field(r.coulombic_efficiency);
-  a.field(r.charge_energy);
-  a.field(r.discharge_energy);
-  a.field(r.lithium_inventory);
-  a.field(r.duration);
-  a.field(r.step_end_times);
-  a.field(r.stats.steps);
-  a.field(r.stats.residual_evals);
-  a.field(r.stats.jacobian_evals);
-  a.field(r.stats.nonlinear_iters);
-  a.field(r.stats.error_test_fails);
-  a.field(r.stats.nonlinear_conv_fails);
-  a.field(r.aging);
-  a.field(r.simulated);
-  a.field(r.failed);
-  a.field(r.failure);
-}
-template <class Archive, class Block>
-void block_fields(Archive& a, Block& b) {
-  a.field(b.cells);
-  a.field(b.first_cycle);
-  a.field(b.records);
-  a.field(b.extra);
-  a.field(b.status);
-  a.field(b.reason);
+[[noreturn]] void raise_bad_message(const std::string& context, const std::string& why) {
+  throw std::runtime_error(context + ": " + why);
 }
 
-class Writer {
- public:
-  template <class T>
-  void put(const T& value) {
-    static_assert(std::is_trivially_copyable_v<T>);
-    const auto* p = reinterpret_cast<const char*>(&value);
-    bytes_.insert(bytes_.end(), p, p + sizeof(T));
+void put_block(bytes::Writer& w, const RowBlock& b) {
+  w.u64(b.cells.size());
+  for (int c : b.cells) w.i64(c);
+  w.i64(b.first_cycle);
+  w.u64(b.records.size());
+  for (const auto& cycle : b.records) {
+    w.u64(cycle.size());
+    for (const auto& r : cycle) bytes::write_record(w, r);
   }
-  void put(const std::string& text) {
-    put<std::uint64_t>(text.size());
-    bytes_.insert(bytes_.end(), text.begin(), text.end());
+  w.u64(b.extra.size());
+  for (const auto& column : b.extra) w.f64s(column);
+  for (const auto* texts : {&b.status, &b.reason}) {
+    w.u64(texts->size());
+    for (const auto& t : *texts) w.str(t);
   }
-  template <class T>
-  void put(const std::vector<T>& values) {
-    put<std::uint64_t>(values.size());
-    for (const T& v : values) put(v);
-  }
-  template <class T>
-  void field(const T& value) {
-    put(value);
-  }
-  void put(const CycleRecord& r) { record_fields(*this, r); }
-  void put(const RowBlock& b) { block_fields(*this, b); }
-  const std::vector<char>& bytes() const { return bytes_; }
+}
 
- private:
-  std::vector<char> bytes_;
-};
+RowBlock get_block(bytes::Reader& in) {
+  RowBlock b;
+  b.cells.resize(in.count(8));
+  for (int& c : b.cells) c = in.int32();
+  b.first_cycle = in.int32();
+  b.records.resize(in.count(8));
+  for (auto& cycle : b.records) {
+    cycle.resize(in.count(8));
+    for (auto& r : cycle) r = bytes::read_record(in);
+  }
+  b.extra.resize(in.count(8));
+  for (auto& column : b.extra) column = in.f64s();
+  for (auto* texts : {&b.status, &b.reason}) {
+    texts->resize(in.count(8));
+    for (auto& t : *texts) t = in.str();
+  }
+  return b;
+}
 
-class Reader {
- public:
-  explicit Reader(const std::vector<char>& bytes) : bytes_(bytes) {}
-  template <class T>
-  void get(T& value) {
-    static_assert(std::is_trivially_copyable_v<T>);
-    need(sizeof(T));
-    std::memcpy(&value, bytes_.data() + at_, sizeof(T));
-    at_ += sizeof(T);
-  }
-  void get(std::string& text) {
-    std::uint64_t n = 0;
-    get(n);
-    need(n);
-    text.assign(bytes_.data() + at_, bytes_.data() + at_ + n);
-    at_ += n;
-  }
-  template <class T>
-  void get(std::vector<T>& values) {
-    std::uint64_t n = 0;
-    get(n);
-    if (n > bytes_.size()) throw std::runtime_error("sweep message: bad vector length");
-    values.resize(n);
-    for (T& v : values) get(v);
-  }
-  template <class T>
-  void field(T& value) {
-    get(value);
-  }
-  void get(CycleRecord& r) { record_fields(*this, r); }
-  void get(RowBlock& b) { block_fields(*this, b); }
-  void expect_end() const {
-    if (at_ != bytes_.size()) throw std::runtime_error("sweep message: trailing bytes");
-  }
+void put_cases(bytes::Writer& w, const std::vector<int>& cases) {
+  w.u64(cases.size());
+  for (int c : cases) w.i64(c);
+}
 
- private:
-  void need(std::size_t n) const {
-    if (bytes_.size() - at_ < n) throw std::runtime_error("sweep message: truncated");
-  }
-  const std::vector<char>& bytes_;
-  std::size_t at_ = 0;
-};
+std::vector<int> get_cases(bytes::Reader& in) {
+  std::vector<int> cases(in.count(8));
+  for (int& c : cases) c = in.int32();
+  return cases;
+}
 
-void send(const std::vector<char>& bytes, int to, Tag tag) {
+void send(const std::string& bytes, int to, Tag tag) {
   MPI_Send(bytes.data(), static_cast<int>(bytes.size()), MPI_BYTE, to, tag, MPI_COMM_WORLD);
 }
 
-std::vector<char> receive(int from, int tag, MPI_Status* status) {
+std::string receive(int from, int tag, MPI_Status* status) {
   MPI_Probe(from, tag, MPI_COMM_WORLD, status);
   int count = 0;
   MPI_Get_count(status, MPI_BYTE, &count);
-  std::vector<char> bytes(static_cast<std::size_t>(count));
+  std::string bytes(static_cast<std::size_t>(count), '\0');
   MPI_Recv(bytes.data(), count, MPI_BYTE, status->MPI_SOURCE, status->MPI_TAG, MPI_COMM_WORLD,
            MPI_STATUS_IGNORE);
   return bytes;
@@ -191,39 +136,45 @@ bool MpiSweepCluster::poll(Message* message) {
   MPI_Status status;
   MPI_Iprobe(MPI_ANY_SOURCE, MPI_ANY_TAG, MPI_COMM_WORLD, &waiting, &status);
   if (!waiting) return false;
-  const std::vector<char> bytes = receive(status.MPI_SOURCE, status.MPI_TAG, &status);
+  const std::string bytes = receive(status.MPI_SOURCE, status.MPI_TAG, &status);
   *message = Message{};
   message->source = status.MPI_SOURCE;
-  Reader in(bytes);
+  bytes::Reader in(bytes, bytes.size(),
+                   "sweep message from rank " + std::to_string(status.MPI_SOURCE),
+                   &raise_bad_message);
   switch (status.MPI_TAG) {
     case kRequest:
       message->kind = Message::Kind::kRequest;
       break;
     case kBlock:
       message->kind = Message::Kind::kBlock;
-      in.get(message->block);
+      message->block = get_block(in);
       break;
     case kBatchDone:
       message->kind = Message::Kind::kBatchDone;
-      in.get(message->report);
+      message->report.failed = in.int32();
+      message->report.cycles = in.int32();
+      message->report.integrated = in.int32();
+      message->report.skipped = in.int32();
+      message->report.seconds = in.f64();
       break;
     case kGone:
       message->kind = Message::Kind::kGone;
-      in.get(message->signal);
+      message->signal = in.int32();
       ++stopped_;  // it asks no more
       break;
     default:
       throw std::runtime_error("sweep message with unknown tag " + std::to_string(status.MPI_TAG) +
                                " from rank " + std::to_string(status.MPI_SOURCE));
   }
-  in.expect_end();
+  if (in.position() != bytes.size()) in.fail("trailing bytes");
   return true;
 }
 
 void MpiSweepCluster::assign(int worker, const std::vector<int>& cases) {
   if (cases.empty()) ++stopped_;
-  Writer out;
-  out.put(cases);
+  bytes::Writer out;
+  put_cases(out, cases);
   send(out.bytes(), worker, kAssign);
 }
 
@@ -257,29 +208,32 @@ std::vector<int> MpiSweepCluster::request() {
     std::this_thread::sleep_for(std::chrono::microseconds(100));
   }
   MPI_Status status;
-  const std::vector<char> bytes = receive(0, kAssign, &status);
-  Reader in(bytes);
-  std::vector<int> cases;
-  in.get(cases);
-  in.expect_end();
+  const std::string bytes = receive(0, kAssign, &status);
+  bytes::Reader in(bytes, bytes.size(), "batch assignment from rank 0", &raise_bad_message);
+  std::vector<int> cases = get_cases(in);
+  if (in.position() != bytes.size()) in.fail("trailing bytes");
   return cases;
 }
 
 void MpiSweepCluster::send_block(const RowBlock& block) {
-  Writer out;
-  out.put(block);
+  bytes::Writer out;
+  put_block(out, block);
   send(out.bytes(), 0, kBlock);
 }
 
 void MpiSweepCluster::send_batch_done(const SweepBatchReport& report) {
-  Writer out;
-  out.put(report);
+  bytes::Writer out;
+  out.i64(report.failed);
+  out.i64(report.cycles);
+  out.i64(report.integrated);
+  out.i64(report.skipped);
+  out.f64(report.seconds);
   send(out.bytes(), 0, kBatchDone);
 }
 
 void MpiSweepCluster::send_gone(int signal) {
-  Writer out;
-  out.put(signal);
+  bytes::Writer out;
+  out.i64(signal);
   send(out.bytes(), 0, kGone);
 }
 
